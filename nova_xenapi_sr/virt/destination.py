@@ -1,0 +1,255 @@
+#    Licensed under the Apache License, Version 2.0 (the "License"); you may
+#    not use this file except in compliance with the License. You may obtain
+#    a copy of the License at
+#
+#         http://www.apache.org/licenses/LICENSE-2.0
+#
+#    Unless required by applicable law or agreed to in writing, software
+#    distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+#    WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+#    License for the specific language governing permissions and limitations
+#    under the License.
+
+"""Destination side: honour the source's SR names, but only trusted ones.
+
+The source sends ``{volume_id: sr_uuid}`` (``volume_sr_uuid_map``). The
+destination accepts a value only if it is the legacy name of exactly that
+volume, or the uuid5 name derived from the destination's *own* connection
+data for it. A legacy name that already exists on the destination must be
+an iSCSI SR whose PBD on this host points at the same target and IQN;
+otherwise a wrong uuid could make nova attach a VDI from the wrong SR
+(possibly another tenant's LUN). Every check runs before any XAPI write.
+
+A uuid5 value equal to the destination's own derivation is exactly the name
+stock nova would use, so it needs neither a check nor an injection: for
+uuid5-only instances the destination makes the same XAPI calls as stock
+nova. Legacy volumes get a connection-data copy that names the SR
+(``sr_uuid``) and carries the iSCSI parameters under their XAPI names,
+listed in ``introduce_sr_keys`` (``parse_sr_info`` copies only those keys
+into the SR's ``device_config`` when ``sr_uuid`` is given).
+"""
+
+import copy
+
+from nova import exception as nova_exception
+from nova.virt.xenapi import volume_utils
+from oslo_log import log as logging
+
+from nova_xenapi_sr import exception
+from nova_xenapi_sr import naming
+from nova_xenapi_sr.virt import volumes
+from nova_xenapi_sr.virt import where
+
+LOG = logging.getLogger(__name__)
+
+_REMEDY = ('The migration was stopped before anything was changed on this '
+           'host. If the source runs a modified or misconfigured nova, fix '
+           'it; otherwise report a bug against nova-xenapi-sr with this '
+           'message.')
+
+
+class UntrustedSRUuid(nova_exception.MigrationError):
+    """The source's SR uuid map fails the destination's trust checks."""
+
+    msg_fmt = 'Refusing the SR uuid map sent by the source: %(reason)s'
+
+
+def source_map(migrate_data):
+    """Return the source's ``{volume_id: sr_uuid}``, or None.
+
+    None means the source runs stock nova (or sent a 1.4 object): the
+    destination then behaves exactly like stock nova.
+    """
+    if migrate_data is None:
+        return None
+    if 'volume_sr_uuid_map' not in getattr(migrate_data, 'fields', {}):
+        return None
+    if not migrate_data.obj_attr_is_set('volume_sr_uuid_map'):
+        return None
+    return dict(migrate_data.volume_sr_uuid_map)
+
+
+def _attached(block_device_info):
+    try:
+        return {vol.volume_id: vol
+                for vol in volumes.iscsi_volumes(block_device_info)}
+    except exception.InvalidConnectionData as exc:
+        raise UntrustedSRUuid(reason='%s %s' % (exc, _REMEDY))
+
+
+def _check_names(attached, volume_sr_uuid_map):
+    """Check every map entry against this host's own connection data."""
+    unknown = sorted(set(volume_sr_uuid_map) - set(attached))
+    if unknown:
+        raise UntrustedSRUuid(reason=(
+            'it names volume(s) %s, which are not iSCSI volumes of this '
+            'instance on this host. %s' % (', '.join(unknown), _REMEDY)))
+    for volume_id, sr_uuid in sorted(volume_sr_uuid_map.items()):
+        vol = attached[volume_id]
+        if sr_uuid not in (vol.uuid5, vol.legacy):
+            host, port, iqn = naming.iscsi_target(vol.connection_data)
+            raise UntrustedSRUuid(reason=(
+                'SR uuid %s for volume %s is neither the volume\'s legacy '
+                'name %s nor the uuid5 name %s of this host\'s connection '
+                '(target %s, port %s, IQN %s). If the volume is exported to '
+                'this host through another target than to the source, XAPI '
+                'cannot keep the disk in place. %s'
+                % (sr_uuid, volume_id, vol.legacy, vol.uuid5, host, port,
+                   iqn, _REMEDY)))
+
+
+def _check_existing(session, attached, legacy):
+    """Existing legacy SRs must point at the volume's target and IQN."""
+    names = {sr_uuid: volume_id for volume_id, sr_uuid in legacy.items()}
+    srs = session.call_xenapi('SR.get_all_records_where',
+                              where.field_in('uuid', sorted(names)))
+    if not srs:
+        return
+    pbds = session.call_xenapi('PBD.get_all_records_where',
+                               where.field_in('SR', sorted(srs)))
+    for sr_ref, sr_rec in sorted(srs.items()):
+        volume_id = names[sr_rec['uuid']]
+        expected = naming.device_config(attached[volume_id].connection_data)
+        mine = [rec for rec in pbds.values()
+                if rec.get('SR') == sr_ref and
+                rec.get('host') == session.host_ref]
+        problem = None
+        if sr_rec.get('type') != 'iscsi':
+            problem = 'is of type %r, not iscsi' % sr_rec.get('type')
+        elif not mine:
+            problem = 'has no PBD on this host, so its target is unknown'
+        else:
+            for rec in mine:
+                config = rec.get('device_config') or {}
+                if (config.get('target') != expected['target'] or
+                        config.get('targetIQN') != expected['targetIQN']):
+                    problem = ('points at target %s IQN %s, not at the '
+                               'volume\'s target %s IQN %s'
+                               % (config.get('target'),
+                                  config.get('targetIQN'),
+                                  expected['target'], expected['targetIQN']))
+                    break
+        if problem:
+            raise UntrustedSRUuid(reason=(
+                'an SR named %s already exists on this host and %s; using it '
+                'for volume %s could attach the wrong disk. Forget the stale '
+                'SR (xe sr-forget uuid=%s) if it is unused, then retry. %s'
+                % (sr_rec['uuid'], problem, volume_id, sr_rec['uuid'],
+                   _REMEDY)))
+
+
+def validate(session, block_device_info, volume_sr_uuid_map):
+    """Check the source's map; return the legacy entries to honour.
+
+    :returns: ``{volume_id: legacy_sr_uuid}``, empty when every volume is
+        uuid5-named (then no XAPI call was made).
+    :raises UntrustedSRUuid: the map fails a check. No XAPI write happened.
+    """
+    attached = _attached(block_device_info)
+    _check_names(attached, volume_sr_uuid_map)
+    legacy = {volume_id: sr_uuid
+              for volume_id, sr_uuid in volume_sr_uuid_map.items()
+              if sr_uuid == attached[volume_id].legacy}
+    if legacy:
+        _check_existing(session, attached, legacy)
+    return legacy
+
+
+def sr_connection_data(connection_data, sr_uuid):
+    """Return a copy of connection data that makes nova use ``sr_uuid``.
+
+    The copy carries ``sr_uuid``, the XAPI ``device_config`` parameters
+    (``target``, ``port``, ``targetIQN`` and, with CHAP, ``chapuser`` and
+    ``chappassword``) and ``introduce_sr_keys`` listing them, so nova's own
+    ``parse_sr_info``/``introduce_sr`` build a complete ``device_config``.
+    A legacy SR keeps the label nova gave it before Mitaka.
+    """
+    config = naming.device_config(connection_data)
+    data = dict(connection_data)
+    data.update(config)
+    data['sr_uuid'] = sr_uuid
+    data['introduce_sr_keys'] = [key for key in naming.DEVICE_CONFIG_KEYS
+                                 if key in config]
+    if naming.naming_style(sr_uuid) == naming.LEGACY:
+        data.setdefault('name_label',
+                        'tempSR-%s' % connection_data['volume_id'])
+    return data
+
+
+def inject(block_device_info, to_inject, make_connection_data):
+    """Return a new block device info in which ``to_inject`` is honoured.
+
+    The caller's structure is not modified: the mapping list, each mapping
+    and each ``connection_info`` are new objects (nova persists
+    ``connection_info``, and ``parse_sr_info`` pops keys from the data it is
+    given).
+
+    :param to_inject: ``{volume_id: sr_uuid}``.
+    :param make_connection_data: ``f(connection_data, sr_uuid) -> dict``.
+    """
+    result = dict(block_device_info or {})
+    mappings = []
+    for bdm in result.get('block_device_mapping') or []:
+        entry = dict(bdm)
+        connection_info = copy.deepcopy(bdm.get('connection_info'))
+        if connection_info:
+            data = connection_info.get('data') or {}
+            volume_id = data.get('volume_id')
+            if (connection_info.get('driver_volume_type') == 'iscsi' and
+                    volume_id is not None and str(volume_id) in to_inject):
+                connection_info['data'] = make_connection_data(
+                    data, to_inject[str(volume_id)])
+        entry['connection_info'] = connection_info
+        mappings.append(entry)
+    result['block_device_mapping'] = mappings
+    return result
+
+
+def rollback_sr_uuids(block_device_info, volume_sr_uuid_map, sr_uuid_map):
+    """Return the SR uuids a failed migration may have introduced here.
+
+    Only trusted names: for every iSCSI volume of the instance, the name
+    the source asked for when it passes the trust rule, else its uuid5
+    name (what stock nova re-derives). Names in the maps that fail that
+    rule are logged and ignored, so a tampered map cannot make rollback
+    forget a foreign SR.
+    """
+    try:
+        attached = volumes.iscsi_volumes(block_device_info)
+    except exception.InvalidConnectionData as exc:
+        LOG.error('Rollback cannot derive SR names: %s', exc)
+        attached = []
+    trusted = []
+    for vol in attached:
+        chosen = volume_sr_uuid_map.get(vol.volume_id)
+        trusted.append(chosen if chosen in (vol.uuid5, vol.legacy)
+                       else vol.uuid5)
+    claimed = list(volume_sr_uuid_map.values()) + list(sr_uuid_map or {})
+    for name in claimed:
+        if name not in trusted:
+            LOG.warning('Rollback ignores SR %s: it is not an SR name of '
+                        'any volume of this instance.', name)
+    result = []
+    for name in trusted:
+        if name not in result:
+            result.append(name)
+    return result
+
+
+def forget_unused_sr(session, sr_uuid):
+    """Forget the SR named ``sr_uuid`` unless a VBD still uses its VDIs.
+
+    uuid5 SRs are shared by every volume behind one target, so an SR that
+    another attached volume still uses is left alone. Returns True when the
+    SR is gone afterwards.
+    """
+    sr_ref = volume_utils.find_sr_by_uuid(session, sr_uuid)
+    if not sr_ref:
+        return True
+    for vdi_ref in session.call_xenapi('SR.get_VDIs', sr_ref):
+        if session.call_xenapi('VDI.get_VBDs', vdi_ref):
+            LOG.info('Keeping SR %s: a VBD still uses VDI %s.',
+                     sr_uuid, vdi_ref)
+            return False
+    volume_utils.forget_sr(session, sr_ref)
+    return True

@@ -1,0 +1,246 @@
+#    Licensed under the Apache License, Version 2.0 (the "License"); you may
+#    not use this file except in compliance with the License. You may obtain
+#    a copy of the License at
+#
+#         http://www.apache.org/licenses/LICENSE-2.0
+#
+#    Unless required by applicable law or agreed to in writing, software
+#    distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+#    WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+#    License for the specific language governing permissions and limitations
+#    under the License.
+
+import copy
+
+from nova_xenapi_sr import naming
+from nova_xenapi_sr.virt import destination
+from tests import base
+from tests.unit.virt import fakes
+from tests.unit.virt.test_source import bdi
+from tests.unit.virt.test_source import connection_info
+
+
+class Data(object):
+    """Just enough of a migrate-data object for ``source_map``."""
+
+    fields = {'volume_sr_uuid_map': None}
+
+    def __init__(self, volume_sr_uuid_map=None):
+        self._map = volume_sr_uuid_map
+
+    def obj_attr_is_set(self, name):
+        return self._map is not None
+
+    @property
+    def volume_sr_uuid_map(self):
+        return self._map
+
+
+class SourceMapTestCase(base.TestCase):
+
+    def test_absent(self):
+        self.assertIsNone(destination.source_map(None))
+        self.assertIsNone(destination.source_map(Data()))
+
+        class Stock(object):
+            fields = {}
+        self.assertIsNone(destination.source_map(Stock()))
+
+    def test_present_is_a_copy(self):
+        original = {'v': 'FA15E-D15C-v'}
+        got = destination.source_map(Data(original))
+        got['x'] = 'y'
+        self.assertEqual({'v': 'FA15E-D15C-v'}, original)
+
+
+class ValidateTestCase(base.TestCase):
+
+    def setUp(self):
+        super(ValidateTestCase, self).setUp()
+        self.session = fakes.FakeSession()
+        self.info = connection_info('vol-1')
+        self.legacy = naming.legacy_sr_uuid('vol-1')
+        self.uuid5 = naming.uuid5_sr_uuid(self.info['data'])
+
+    def test_uuid5_only_needs_no_call(self):
+        self.assertEqual({}, destination.validate(
+            self.session, bdi(self.info), {'vol-1': self.uuid5}))
+        self.assertEqual([], self.session.calls)
+
+    def test_legacy_accepted_when_absent(self):
+        self.assertEqual({'vol-1': self.legacy}, destination.validate(
+            self.session, bdi(self.info), {'vol-1': self.legacy}))
+        self.assertEqual(['SR.get_all_records_where'],
+                         self.session.methods())
+
+    def _existing(self, target, iqn, host='OpaqueRef:host', sr_type='iscsi'):
+        self.session.add('SR', 'OpaqueRef:sr', uuid=self.legacy,
+                         type=sr_type)
+        self.session.add('PBD', 'OpaqueRef:pbd', SR='OpaqueRef:sr',
+                         host=host, device_config={
+                             'target': target, 'targetIQN': iqn,
+                             'port': '3260'})
+
+    def test_existing_legacy_sr_with_same_target_accepted(self):
+        self._existing('192.0.2.10', self.info['data']['target_iqn'])
+        self.assertEqual({'vol-1': self.legacy}, destination.validate(
+            self.session, bdi(self.info), {'vol-1': self.legacy}))
+        self.assertEqual(['SR.get_all_records_where',
+                          'PBD.get_all_records_where'],
+                         self.session.methods())
+
+    def _refused(self, volume_sr_uuid_map, *needles, **kw):
+        exc = self.assertRaises(destination.UntrustedSRUuid,
+                                destination.validate, self.session,
+                                kw.get('bdi', bdi(self.info)),
+                                volume_sr_uuid_map)
+        for needle in needles:
+            self.assertIn(needle, str(exc))
+        writes = [m for m in self.session.methods()
+                  if not m.endswith('get_all_records_where')]
+        self.assertEqual([], writes)
+        return exc
+
+    def test_existing_legacy_sr_on_other_iqn_refused(self):
+        self._existing('192.0.2.10', 'iqn.other-tenant')
+        self._refused({'vol-1': self.legacy}, 'iqn.other-tenant',
+                      self.legacy, 'vol-1', 'before anything was changed')
+
+    def test_existing_legacy_sr_on_other_target_refused(self):
+        self._existing('198.51.100.7', self.info['data']['target_iqn'])
+        self._refused({'vol-1': self.legacy}, '198.51.100.7')
+
+    def test_existing_legacy_sr_without_local_pbd_refused(self):
+        self._existing('192.0.2.10', self.info['data']['target_iqn'],
+                       host='OpaqueRef:elsewhere')
+        self._refused({'vol-1': self.legacy}, 'no PBD on this host')
+
+    def test_existing_legacy_sr_of_other_type_refused(self):
+        self._existing('192.0.2.10', self.info['data']['target_iqn'],
+                       sr_type='nfs')
+        self._refused({'vol-1': self.legacy}, "'nfs'")
+
+    def test_foreign_uuid_refused(self):
+        other = naming.legacy_sr_uuid('vol-2')
+        self._refused({'vol-1': other}, other, 'vol-1', self.legacy,
+                      self.uuid5, '192.0.2.10')
+        self.assertEqual([], self.session.calls)
+
+    def test_uuid5_of_other_target_refused(self):
+        elsewhere = connection_info('vol-1', iqn='iqn.source-side')
+        self._refused({'vol-1': naming.uuid5_sr_uuid(elsewhere['data'])},
+                      'another target')
+
+    def test_unknown_volume_refused(self):
+        self._refused({'vol-1': self.uuid5, 'vol-9': 'FA15E-D15C-vol-9'},
+                      'vol-9', 'not iSCSI volumes of this instance')
+
+    def test_malformed_connection_data_refused(self):
+        broken = copy.deepcopy(self.info)
+        del broken['data']['target_portal']
+        self._refused({'vol-1': self.legacy}, 'target_portal',
+                      bdi=bdi(broken))
+
+
+class InjectTestCase(base.TestCase):
+
+    def test_sr_connection_data_complete_device_config(self):
+        info = connection_info('vol-1', auth_method='CHAP',
+                               auth_username='user', auth_password='secret')
+        data = info['data']
+        snapshot = copy.deepcopy(data)
+        legacy = naming.legacy_sr_uuid('vol-1')
+        new = destination.sr_connection_data(data, legacy)
+        self.assertEqual(snapshot, data)
+        self.assertEqual(legacy, new['sr_uuid'])
+        self.assertEqual(['target', 'port', 'targetIQN', 'chapuser',
+                          'chappassword'], new['introduce_sr_keys'])
+        self.assertEqual({'target': '192.0.2.10', 'port': '3260',
+                          'targetIQN': data['target_iqn'],
+                          'chapuser': 'user', 'chappassword': 'secret'},
+                         {k: new[k] for k in new['introduce_sr_keys']})
+        self.assertEqual('tempSR-vol-1', new['name_label'])
+        self.assertEqual(1, new['target_lun'])
+
+    def test_nova_parse_sr_info_gets_the_source_name(self):
+        from nova.virt.xenapi import volume_utils
+        data = connection_info('vol-1')['data']
+        legacy = naming.legacy_sr_uuid('vol-1')
+        new = destination.sr_connection_data(data, legacy)
+        sr_uuid, label, params = volume_utils.parse_sr_info(new)
+        self.assertEqual(legacy, sr_uuid)
+        self.assertEqual('tempSR-vol-1', label)
+        params.pop('name_description')
+        self.assertEqual(naming.device_config(data), params)
+
+    def test_inject_never_touches_caller(self):
+        infos = [connection_info('vol-1'), connection_info('vol-2'),
+                 {'driver_volume_type': 'rbd', 'data': {'name': 'x'}}]
+        original = bdi(*infos)
+        original['root_device_name'] = '/dev/xvda'
+        snapshot = copy.deepcopy(original)
+        legacy = naming.legacy_sr_uuid('vol-1')
+        new = destination.inject(original, {'vol-1': legacy},
+                                 destination.sr_connection_data)
+        self.assertEqual(snapshot, original)
+        mappings = new['block_device_mapping']
+        self.assertEqual(legacy, mappings[0]['connection_info']['data'][
+            'sr_uuid'])
+        self.assertNotIn('sr_uuid', mappings[1]['connection_info']['data'])
+        self.assertEqual('/dev/xvda', new['root_device_name'])
+        for old, fresh in zip(original['block_device_mapping'], mappings):
+            self.assertIsNot(old, fresh)
+            self.assertIsNot(old['connection_info'], fresh['connection_info'])
+        # nova pops name_label from the data it is given: the caller's
+        # structure must not be affected.
+        mappings[0]['connection_info']['data'].pop('name_label')
+        mappings[1]['connection_info']['data']['x'] = 1
+        self.assertEqual(snapshot, original)
+
+
+class RollbackTestCase(base.TestCase):
+
+    def setUp(self):
+        super(RollbackTestCase, self).setUp()
+        self.info = connection_info('vol-1')
+        self.legacy = naming.legacy_sr_uuid('vol-1')
+        self.uuid5 = naming.uuid5_sr_uuid(self.info['data'])
+
+    def test_names_follow_trusted_map(self):
+        self.assertEqual([self.legacy], destination.rollback_sr_uuids(
+            bdi(self.info), {'vol-1': self.legacy}, {self.legacy: 'ref'}))
+        self.assertEqual([self.uuid5], destination.rollback_sr_uuids(
+            bdi(self.info), {}, {}))
+
+    def test_tampered_names_ignored(self):
+        foreign = naming.legacy_sr_uuid('other-tenant')
+        got = destination.rollback_sr_uuids(
+            bdi(self.info), {'vol-1': foreign, 'x': foreign},
+            {foreign: 'ref'})
+        self.assertEqual([self.uuid5], got)
+        self.assertIn('Rollback ignores SR %s' % foreign, self.logger.output)
+
+    def test_malformed_bdi_logged_not_raised(self):
+        broken = copy.deepcopy(self.info)
+        del broken['data']['target_iqn']
+        self.assertEqual([], destination.rollback_sr_uuids(
+            bdi(broken), {'vol-1': self.legacy}, None))
+        self.assertIn('target_iqn', self.logger.output)
+
+    def test_forget_unused_sr_keeps_used_sr(self):
+        session = fakes.FakeSession()
+        session.add('SR', 'OpaqueRef:sr', uuid=self.uuid5,
+                    VDIs=['OpaqueRef:vdi'], PBDs=[])
+        session.add('VDI', 'OpaqueRef:vdi', VBDs=['OpaqueRef:vbd'])
+        self.assertFalse(destination.forget_unused_sr(session, self.uuid5))
+        self.assertNotIn('SR.forget', session.methods())
+
+    def test_forget_unused_sr_forgets_idle_sr(self):
+        session = fakes.FakeSession()
+        session.add('SR', 'OpaqueRef:sr', uuid=self.uuid5,
+                    VDIs=['OpaqueRef:vdi'], PBDs=['OpaqueRef:pbd'])
+        session.add('VDI', 'OpaqueRef:vdi', VBDs=[])
+        self.assertTrue(destination.forget_unused_sr(session, self.uuid5))
+        self.assertEqual(['PBD.unplug', 'SR.forget'],
+                         session.methods()[-2:])
+        self.assertTrue(destination.forget_unused_sr(session, self.uuid5))
