@@ -71,6 +71,8 @@ class XenAPISRDriver(xenapi_driver.XenAPIDriver):
     """nova 21's XenAPI driver, live-migrating across SR naming styles."""
 
     def __init__(self, virtapi, read_only=False):
+        # Idempotent; also restores 1.5 after a test reset the registry.
+        objects.register_all()
         os_xenapi_compat.apply()
         super(XenAPISRDriver, self).__init__(virtapi, read_only=read_only)
         self._vmops = SharedSRAwareVMOps(self._session, self.virtapi)
