@@ -205,10 +205,11 @@ def inject(block_device_info, to_inject, make_connection_data):
     return result
 
 
-def rollback_sr_uuids(block_device_info, volume_sr_uuid_map, sr_uuid_map):
-    """Return the SR uuids a failed migration may have introduced here.
+def rollback_srs(block_device_info, volume_sr_uuid_map, sr_uuid_map):
+    """Return the SRs a failed migration may have introduced here.
 
-    Only trusted names: for every iSCSI volume of the instance, the name
+    A list of ``(sr_uuid, device_config)``, ``device_config`` being what
+    the SR must point at to be this volume's. Only trusted names: for every iSCSI volume of the instance, the name
     the source asked for when it passes the trust rule, else its uuid5
     name (what stock nova re-derives). Names in the maps that fail that
     rule are logged and ignored, so a tampered map cannot make rollback
@@ -219,33 +220,43 @@ def rollback_sr_uuids(block_device_info, volume_sr_uuid_map, sr_uuid_map):
     except exception.InvalidConnectionData as exc:
         LOG.error('Rollback cannot derive SR names: %s', exc)
         attached = []
-    trusted = []
+    result = []
     for vol in attached:
         chosen = volume_sr_uuid_map.get(vol.volume_id)
-        trusted.append(chosen if chosen in (vol.uuid5, vol.legacy)
-                       else vol.uuid5)
+        if chosen not in (vol.uuid5, vol.legacy):
+            chosen = vol.uuid5
+        if chosen not in [name for name, _ in result]:
+            result.append((chosen,
+                           naming.device_config(vol.connection_data)))
+    trusted = [name for name, _ in result]
     claimed = list(volume_sr_uuid_map.values()) + list(sr_uuid_map or {})
     for name in claimed:
         if name not in trusted:
             LOG.warning('Rollback ignores SR %s: it is not an SR name of '
                         'any volume of this instance.', name)
-    result = []
-    for name in trusted:
-        if name not in result:
-            result.append(name)
     return result
 
 
-def forget_unused_sr(session, sr_uuid):
-    """Forget the SR named ``sr_uuid`` unless a VBD still uses its VDIs.
+def forget_unused_sr(session, sr_uuid, device_config):
+    """Forget the SR ``sr_uuid`` if it is this volume's and nothing uses it.
 
-    uuid5 SRs are shared by every volume behind one target, so an SR that
-    another attached volume still uses is left alone. Returns True when the
-    SR is gone afterwards.
+    The SR is kept when one of its PBDs points at another target or IQN
+    than ``device_config`` (it is not the SR this migration introduced for
+    the volume) or when a VBD still uses one of its VDIs (uuid5 SRs are
+    shared by every volume behind one target). Returns True when the SR is
+    gone afterwards.
     """
     sr_ref = volume_utils.find_sr_by_uuid(session, sr_uuid)
     if not sr_ref:
         return True
+    for pbd_ref in session.call_xenapi('SR.get_PBDs', sr_ref):
+        config = session.call_xenapi('PBD.get_device_config', pbd_ref)
+        if (config.get('target') != device_config['target'] or
+                config.get('targetIQN') != device_config['targetIQN']):
+            LOG.warning('Keeping SR %s: it points at target %s IQN %s, '
+                        'not at the volume\'s.', sr_uuid,
+                        config.get('target'), config.get('targetIQN'))
+            return False
     for vdi_ref in session.call_xenapi('SR.get_VDIs', sr_ref):
         if session.call_xenapi('VDI.get_VBDs', vdi_ref):
             LOG.info('Keeping SR %s: a VBD still uses VDI %s.',

@@ -138,10 +138,11 @@ class XenAPISRDriver(xenapi_driver.XenAPIDriver):
         sr_uuid_map = {}
         if migrate_data.obj_attr_is_set('sr_uuid_map'):
             sr_uuid_map = migrate_data.sr_uuid_map
-        for sr_uuid in destination.rollback_sr_uuids(
+        for sr_uuid, device_config in destination.rollback_srs(
                 block_device_info, volume_sr_uuid_map, sr_uuid_map):
             try:
-                destination.forget_unused_sr(self._session, sr_uuid)
+                destination.forget_unused_sr(self._session, sr_uuid,
+                                             device_config)
             except Exception:
                 LOG.exception('Rollback could not forget SR %(sr)s on this '
                               'host; check it with "xe sr-list uuid=%(sr)s" '

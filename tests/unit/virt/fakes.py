@@ -33,8 +33,11 @@ class XenAPI(object):
 
 
 class FakeSession(object):
-    """Records keyed by class, then ref; answers ``*.get_all_records_where``
-    for the ``or``-joined equality expressions our code builds."""
+    """Records keyed by class, then ref, with a call log.
+
+    Answers ``*.get_all_records_where`` for the ``or``-joined equality
+    expressions our code builds.
+    """
 
     XenAPI = XenAPI
 

@@ -206,41 +206,58 @@ class RollbackTestCase(base.TestCase):
         self.legacy = naming.legacy_sr_uuid('vol-1')
         self.uuid5 = naming.uuid5_sr_uuid(self.info['data'])
 
+    def names(self, *args):
+        return [name for name, _ in destination.rollback_srs(*args)]
+
     def test_names_follow_trusted_map(self):
-        self.assertEqual([self.legacy], destination.rollback_sr_uuids(
+        self.assertEqual([self.legacy], self.names(
             bdi(self.info), {'vol-1': self.legacy}, {self.legacy: 'ref'}))
-        self.assertEqual([self.uuid5], destination.rollback_sr_uuids(
-            bdi(self.info), {}, {}))
+        self.assertEqual([self.uuid5], self.names(bdi(self.info), {}, {}))
+        config = destination.rollback_srs(bdi(self.info), {}, {})[0][1]
+        self.assertEqual(naming.device_config(self.info['data']), config)
 
     def test_tampered_names_ignored(self):
         foreign = naming.legacy_sr_uuid('other-tenant')
-        got = destination.rollback_sr_uuids(
-            bdi(self.info), {'vol-1': foreign, 'x': foreign},
-            {foreign: 'ref'})
+        got = self.names(bdi(self.info), {'vol-1': foreign, 'x': foreign},
+                         {foreign: 'ref'})
         self.assertEqual([self.uuid5], got)
         self.assertIn('Rollback ignores SR %s' % foreign, self.logger.output)
 
     def test_malformed_bdi_logged_not_raised(self):
         broken = copy.deepcopy(self.info)
         del broken['data']['target_iqn']
-        self.assertEqual([], destination.rollback_sr_uuids(
-            bdi(broken), {'vol-1': self.legacy}, None))
+        self.assertEqual([], self.names(bdi(broken), {'vol-1': self.legacy},
+                                        None))
         self.assertIn('target_iqn', self.logger.output)
 
-    def test_forget_unused_sr_keeps_used_sr(self):
-        session = fakes.FakeSession()
-        session.add('SR', 'OpaqueRef:sr', uuid=self.uuid5,
-                    VDIs=['OpaqueRef:vdi'], PBDs=[])
-        session.add('VDI', 'OpaqueRef:vdi', VBDs=['OpaqueRef:vbd'])
-        self.assertFalse(destination.forget_unused_sr(session, self.uuid5))
-        self.assertNotIn('SR.forget', session.methods())
-
-    def test_forget_unused_sr_forgets_idle_sr(self):
+    def _session(self, vbds, target='192.0.2.10'):
         session = fakes.FakeSession()
         session.add('SR', 'OpaqueRef:sr', uuid=self.uuid5,
                     VDIs=['OpaqueRef:vdi'], PBDs=['OpaqueRef:pbd'])
-        session.add('VDI', 'OpaqueRef:vdi', VBDs=[])
-        self.assertTrue(destination.forget_unused_sr(session, self.uuid5))
+        session.add('PBD', 'OpaqueRef:pbd', device_config={
+            'target': target, 'targetIQN': self.info['data']['target_iqn'],
+            'port': '3260'})
+        session.add('VDI', 'OpaqueRef:vdi', VBDs=vbds)
+        return session
+
+    def forget(self, session):
+        return destination.forget_unused_sr(
+            session, self.uuid5, naming.device_config(self.info['data']))
+
+    def test_forget_unused_sr_keeps_used_sr(self):
+        session = self._session(['OpaqueRef:vbd'])
+        self.assertFalse(self.forget(session))
+        self.assertNotIn('SR.forget', session.methods())
+
+    def test_forget_unused_sr_keeps_sr_of_another_target(self):
+        session = self._session([], target='198.51.100.9')
+        self.assertFalse(self.forget(session))
+        self.assertNotIn('SR.forget', session.methods())
+        self.assertIn('198.51.100.9', self.logger.output)
+
+    def test_forget_unused_sr_forgets_idle_sr(self):
+        session = self._session([])
+        self.assertTrue(self.forget(session))
         self.assertEqual(['PBD.unplug', 'SR.forget'],
                          session.methods()[-2:])
-        self.assertTrue(destination.forget_unused_sr(session, self.uuid5))
+        self.assertTrue(self.forget(session))

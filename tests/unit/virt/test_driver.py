@@ -1,0 +1,196 @@
+#    Licensed under the Apache License, Version 2.0 (the "License"); you may
+#    not use this file except in compliance with the License. You may obtain
+#    a copy of the License at
+#
+#         http://www.apache.org/licenses/LICENSE-2.0
+#
+#    Unless required by applicable law or agreed to in writing, software
+#    distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+#    WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+#    License for the specific language governing permissions and limitations
+#    under the License.
+
+"""Wiring of XenAPISRDriver: what it hands to nova's own driver code."""
+
+import copy
+from unittest import mock
+
+from nova import exception as nova_exception
+from nova.objects import migrate_data as nova_migrate_data
+from nova.virt.xenapi import driver as xenapi_driver
+from oslo_config import fixture as config_fixture
+
+from nova_xenapi_sr import fixture as xs_fixture
+from nova_xenapi_sr import naming
+from nova_xenapi_sr.objects import migrate_data
+from nova_xenapi_sr.virt import destination
+from nova_xenapi_sr.virt import driver
+from tests import base
+from tests.unit.virt import fakes
+from tests.unit.virt.test_source import bdi
+from tests.unit.virt.test_source import connection_info
+
+PARENT = xenapi_driver.XenAPIDriver
+
+
+class Instance(object):
+    name = 'instance-00000001'
+
+
+class DriverTestCase(base.TestCase):
+
+    def setUp(self):
+        super(DriverTestCase, self).setUp()
+        self.useFixture(xs_fixture.ObjectRegistryFixture(
+            register_extension=True))
+        self.conf = self.useFixture(config_fixture.Config(driver.CONF))
+        self.session = fakes.FakeSession()
+        # No XAPI here: the driver is built without its constructor.
+        self.drv = driver.XenAPISRDriver.__new__(driver.XenAPISRDriver)
+        self.drv._session = self.session
+        self.info = connection_info('vol-1')
+        self.legacy = naming.legacy_sr_uuid('vol-1')
+        self.uuid5 = naming.uuid5_sr_uuid(self.info['data'])
+
+    def add_sr(self, sr_uuid):
+        self.session.add('SR', 'OpaqueRef:%s' % sr_uuid, uuid=sr_uuid)
+
+
+class SourceTestCase(DriverTestCase):
+
+    def test_extension_destination_gets_the_map(self):
+        self.add_sr(self.legacy)
+        data = migrate_data.XenapiLiveMigrateData()
+        with mock.patch.object(PARENT, 'check_can_live_migrate_source',
+                               side_effect=lambda c, i, d, b: d) as parent:
+            got = self.drv.check_can_live_migrate_source(
+                'ctxt', Instance(), data, bdi(self.info))
+        self.assertEqual({'vol-1': self.legacy}, got.volume_sr_uuid_map)
+        parent.assert_called_once_with('ctxt', mock.ANY, data, mock.ANY)
+        primitive = got.obj_to_primitive()
+        self.assertEqual({'vol-1': self.legacy},
+                         primitive['nova_object.data']['volume_sr_uuid_map'])
+
+    def _stock_data(self):
+        data = nova_migrate_data.XenapiLiveMigrateData(
+            migrate_send_data={'master': 'http://pool-b'})
+        return migrate_data.XenapiLiveMigrateData.obj_from_primitive(
+            data.obj_to_primitive())
+
+    def test_stock_destination_refused_for_legacy_before_nova_runs(self):
+        self.add_sr(self.legacy)
+        with mock.patch.object(PARENT,
+                               'check_can_live_migrate_source') as parent:
+            exc = self.assertRaises(
+                nova_exception.MigrationPreCheckError,
+                self.drv.check_can_live_migrate_source, 'ctxt', Instance(),
+                self._stock_data(), bdi(self.info))
+        parent.assert_not_called()
+        self.assertIn('vol-1', str(exc))
+        self.assertIn('http://pool-b', str(exc))
+
+    def test_stock_destination_warned_when_configured(self):
+        self.conf.config(refuse_unsafe_destination=False, group='xenapi_sr')
+        self.add_sr(self.legacy)
+        data = self._stock_data()
+        with mock.patch.object(PARENT, 'check_can_live_migrate_source',
+                               side_effect=lambda c, i, d, b: d):
+            got = self.drv.check_can_live_migrate_source(
+                'ctxt', Instance(), data, bdi(self.info))
+        self.assertEqual('1.4', got.VERSION)
+        self.assertNotIn('volume_sr_uuid_map', got.obj_to_primitive()[
+            'nova_object.data'])
+        self.assertIn('refuse_unsafe_destination is False',
+                      self.logger.output)
+
+    def test_stock_destination_uuid5_proceeds_untouched(self):
+        self.add_sr(self.uuid5)
+        data = self._stock_data()
+        before = data.obj_to_primitive()
+        with mock.patch.object(PARENT, 'check_can_live_migrate_source',
+                               side_effect=lambda c, i, d, b: d):
+            got = self.drv.check_can_live_migrate_source(
+                'ctxt', Instance(), data, bdi(self.info))
+        self.assertEqual(before, got.obj_to_primitive())
+
+
+class DestinationTestCase(DriverTestCase):
+
+    def _pre(self, volume_sr_uuid_map, block_device_info):
+        data = migrate_data.XenapiLiveMigrateData()
+        if volume_sr_uuid_map is not None:
+            data.volume_sr_uuid_map = volume_sr_uuid_map
+        with mock.patch.object(PARENT, 'pre_live_migration',
+                               return_value=data) as parent:
+            got = self.drv.pre_live_migration(
+                'ctxt', Instance(), block_device_info, [], None, data)
+        self.assertIs(data, got)
+        return parent.call_args[0][2]
+
+    def test_legacy_injected_into_a_copy(self):
+        original = bdi(self.info)
+        snapshot = copy.deepcopy(original)
+        handed = self._pre({'vol-1': self.legacy}, original)
+        self.assertEqual(snapshot, original)
+        data = handed['block_device_mapping'][0]['connection_info']['data']
+        self.assertEqual(self.legacy, data['sr_uuid'])
+        self.assertEqual(['target', 'port', 'targetIQN'],
+                         data['introduce_sr_keys'])
+
+    def test_uuid5_and_absent_map_hand_nova_an_equal_copy(self):
+        for volume_sr_uuid_map in ({'vol-1': self.uuid5}, None):
+            original = bdi(self.info)
+            handed = self._pre(volume_sr_uuid_map, original)
+            self.assertEqual(original, handed)
+            self.assertIsNot(original['block_device_mapping'][0][
+                'connection_info'], handed['block_device_mapping'][0][
+                'connection_info'])
+        self.assertEqual([], self.session.calls)
+
+    def test_tampered_map_refused_before_nova_runs(self):
+        with mock.patch.object(PARENT, 'pre_live_migration') as parent:
+            data = migrate_data.XenapiLiveMigrateData(
+                volume_sr_uuid_map={'vol-1': 'FA15E-D15C-someone-else'})
+            self.assertRaises(destination.UntrustedSRUuid,
+                              self.drv.pre_live_migration, 'ctxt',
+                              Instance(), bdi(self.info), [], None, data)
+        parent.assert_not_called()
+
+
+class RollbackTestCase(DriverTestCase):
+
+    def test_without_map_nova_rolls_back(self):
+        data = migrate_data.XenapiLiveMigrateData()
+        info = bdi(self.info)
+        with mock.patch.object(
+                PARENT, 'rollback_live_migration_at_destination') as parent:
+            self.drv.rollback_live_migration_at_destination(
+                'ctxt', Instance(), [], info, migrate_data=data)
+        parent.assert_called_once_with('ctxt', mock.ANY, [], info,
+                                       destroy_disks=True, migrate_data=data)
+
+    def test_with_map_forgets_trusted_srs_then_nova_cleans_networks(self):
+        data = migrate_data.XenapiLiveMigrateData(
+            volume_sr_uuid_map={'vol-1': self.legacy})
+        with mock.patch.object(
+                PARENT, 'rollback_live_migration_at_destination') as parent, \
+                mock.patch.object(destination, 'forget_unused_sr',
+                                  side_effect=[Exception('boom')]) as forget:
+            self.drv.rollback_live_migration_at_destination(
+                'ctxt', Instance(), ['vif'], bdi(self.info),
+                migrate_data=data)
+        forget.assert_called_once_with(
+            self.session, self.legacy, naming.device_config(self.info['data']))
+        self.assertIn('forget it by hand', self.logger.output)
+        parent.assert_called_once_with(
+            'ctxt', mock.ANY, ['vif'], {'block_device_mapping': []},
+            destroy_disks=True, migrate_data=data)
+
+
+class SharedSRAwareVMOpsTestCase(base.TestCase):
+
+    def test_each_sr_listed_once(self):
+        ops = driver.SharedSRAwareVMOps.__new__(driver.SharedSRAwareVMOps)
+        with mock.patch('nova.virt.xenapi.vmops.VMOps._get_iscsi_srs',
+                        return_value=['a', 'b', 'a', 'c', 'b']):
+            self.assertEqual(['a', 'b', 'c'], ops._get_iscsi_srs('c', 'i'))
