@@ -209,11 +209,11 @@ def rollback_srs(block_device_info, volume_sr_uuid_map, sr_uuid_map):
     """Return the SRs a failed migration may have introduced here.
 
     A list of ``(sr_uuid, device_config)``, ``device_config`` being what
-    the SR must point at to be this volume's. Only trusted names: for every iSCSI volume of the instance, the name
-    the source asked for when it passes the trust rule, else its uuid5
-    name (what stock nova re-derives). Names in the maps that fail that
-    rule are logged and ignored, so a tampered map cannot make rollback
-    forget a foreign SR.
+    the SR must point at to be this volume's. Only trusted names: for
+    every iSCSI volume of the instance, the name the source asked for when
+    it passes the trust rule, else its uuid5 name (what stock nova
+    re-derives). Names in the maps that fail that rule are logged and
+    ignored, so a tampered map cannot make rollback forget a foreign SR.
     """
     try:
         attached = volumes.iscsi_volumes(block_device_info)
