@@ -1,0 +1,392 @@
+#    Licensed under the Apache License, Version 2.0 (the "License"); you may
+#    not use this file except in compliance with the License. You may obtain
+#    a copy of the License at
+#
+#         http://www.apache.org/licenses/LICENSE-2.0
+#
+#    Unless required by applicable law or agreed to in writing, software
+#    distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+#    WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+#    License for the specific language governing permissions and limitations
+#    under the License.
+
+"""Pools, sessions, tasks and the dispatcher.
+
+A :class:`World` holds every simulated pool and the iSCSI array they
+share; one re-entrant world lock serialises database changes (cross-pool
+migration touches two pools at once). A :class:`Pool` owns its database,
+sessions, call log and injected faults, and :meth:`Pool.handle` is what the
+HTTP layer calls for each request.
+
+Order of checks for a call, as in xapi: method known
+(``MESSAGE_METHOD_UNKNOWN``), argument count
+(``MESSAGE_PARAMETER_COUNT_MISMATCH``), session (``SESSION_INVALID``), then
+the handler.
+"""
+
+import collections
+import contextlib
+import copy
+import threading
+import time
+from xml.sax.saxutils import escape as xml_escape
+import xmlrpc.client
+
+from oslo_log import log as logging
+
+from nova_xenapi_sr.mockxapi import api
+from nova_xenapi_sr.mockxapi import array as array_mod
+from nova_xenapi_sr.mockxapi import errors
+from nova_xenapi_sr.mockxapi import faults
+from nova_xenapi_sr.mockxapi import model
+
+LOG = logging.getLogger(__name__)
+
+#: xapi runs at most this many storage migrations at once.
+MAX_STORAGE_MIGRATIONS = 3
+
+LOGIN_METHODS = ('session.login_with_password',
+                 'session.slave_local_login_with_password')
+
+
+class Outcome(object):
+    """What the HTTP layer must send: a reply or a transport fault."""
+
+    def __init__(self, kind, value=None):
+        self.kind = kind  # 'success', 'failure', or a faults.KINDS entry
+        self.value = value
+
+    def envelope(self):
+        if self.kind == 'success':
+            return {'Status': 'Success', 'Value': wire(self.value)}
+        if self.kind == 'failure':
+            return {'Status': 'Failure',
+                    'ErrorDescription': [str(v) for v in self.value]}
+        if self.kind == 'malformed':
+            return {'Status': 'Success'}
+        raise ValueError('%s has no envelope' % self.kind)
+
+
+def wire(value):
+    """Make ``value`` marshallable the way xapi sends it (no None)."""
+    if value is None:
+        return ''
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, dict):
+        return {str(k): wire(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [wire(v) for v in value]
+    return value
+
+
+class Context(object):
+    """What a handler sees: its pool, the world, the caller's session."""
+
+    def __init__(self, pool, session, method):
+        self.pool = pool
+        self.world = pool.world
+        self.db = pool.db
+        self.session = session
+        self.method = method
+
+    def sleep_latency(self):
+        seconds = self.pool.injector.latency(self.method)
+        if seconds:
+            time.sleep(seconds)
+
+
+class Pool(object):
+    """One simulated pool (one XAPI endpoint)."""
+
+    def __init__(self, world, name, users=None, relax_xsm_sr_check=True):
+        self.world = world
+        self.name = name
+        self.db = model.Database()
+        self.users = dict(users or {'root': 'mock'})
+        self.relax_xsm_sr_check = relax_xsm_sr_check
+        self.injector = faults.Injector()
+        self.url = None
+        self.pool_ref = None
+        self.master = None
+        self._calls = []
+        self._calls_lock = threading.Lock()
+        self._migrations = 0
+        self._migrations_lock = threading.Lock()
+        #: xenstore of the pool's domains: ``{(dom_id, path): value}``
+        self.xenstore = {}
+        #: ``xenhost.py network_config`` requests: ``[(cmd, args)]``
+        self.network_commands = []
+        #: network devices ``network_config`` created (dom0 links/bridges)
+        self.net_devices = set()
+
+    # -- call log ---------------------------------------------------------
+    def _log(self, method, args):
+        with self._calls_lock:
+            self._calls.append((method, tuple(args)))
+
+    def calls(self):
+        """The call log: a list of ``(method, args)``, session excluded.
+
+        Login passwords are logged as ``'***'``.
+        """
+        with self._calls_lock:
+            return list(self._calls)
+
+    def clear_calls(self):
+        with self._calls_lock:
+            del self._calls[:]
+
+    # -- sessions ---------------------------------------------------------
+    def new_session(self, user, originator=''):
+        with self.world.lock:
+            return self.db.create('session', this_host=self.master,
+                                  originator=originator,
+                                  auth_user_name=user,
+                                  last_active=_now())
+
+    def expire_session(self, ref):
+        with self.world.lock:
+            self.db.tables['session'].pop(ref, None)
+
+    # -- storage migrations -------------------------------------------------
+    @contextlib.contextmanager
+    def storage_migration_slot(self):
+        with self._migrations_lock:
+            if self._migrations >= MAX_STORAGE_MIGRATIONS:
+                raise errors.XapiError(errors.TOO_MANY_STORAGE_MIGRATES,
+                                       MAX_STORAGE_MIGRATIONS)
+            self._migrations += 1
+        try:
+            yield
+        finally:
+            with self._migrations_lock:
+                self._migrations -= 1
+
+    @property
+    def storage_migrations_in_flight(self):
+        with self._migrations_lock:
+            return self._migrations
+
+    # -- dispatch -------------------------------------------------------------
+    def handle(self, method, params):
+        """Serve one XML-RPC call; return an :class:`Outcome`."""
+        params = list(params)
+        is_login = method in LOGIN_METHODS
+        args = params if is_login else params[1:]
+        logged = list(args)
+        if is_login and len(logged) > 1:
+            logged[1] = '***'
+        self._log(method, logged)
+        rule = self.injector.pick(method, args)
+        if rule is not None:
+            LOG.debug('%s: injecting %s into %s', self.name, rule.kind,
+                      method)
+            if rule.kind == 'failure':
+                return Outcome('failure', rule.error)
+            if rule.kind == 'session_expiry':
+                if params and not is_login:
+                    self.expire_session(params[0])
+            else:
+                return Outcome(rule.kind)
+        try:
+            if is_login:
+                return Outcome('success', self._login(method, args))
+            is_async = method.startswith('Async.')
+            msg = api.resolve(method[len('Async.'):] if is_async
+                              else method)
+            if not params:
+                raise errors.XapiError(
+                    errors.MESSAGE_PARAMETER_COUNT_MISMATCH, method, 0, 0)
+            api.check_arity(msg, args)
+            session = params[0]
+            with self.world.lock:
+                if not self.db.has('session', session):
+                    raise errors.XapiError(errors.SESSION_INVALID, session)
+                self.db.get('session', session)['last_active'] = _now()
+            if is_async:
+                return Outcome('success',
+                               self._start_task(msg, session, args))
+            return Outcome('success', self._run(msg, session, args))
+        except errors.XapiError as exc:
+            return Outcome('failure', exc.description)
+        except Exception as exc:  # a mock bug must not look like success
+            LOG.exception('%s: %s failed', self.name, method)
+            return Outcome('failure', [errors.INTERNAL_ERROR,
+                                       '%s: %s' % (type(exc).__name__, exc)])
+
+    def _run(self, msg, session, args):
+        ctx = Context(self, session, msg.name)
+        if msg.locking == api.LOCK_SELF:
+            return msg.func(ctx, *args)
+        ctx.sleep_latency()
+        with self.world.lock:
+            return msg.func(ctx, *args)
+
+    def _login(self, method, args):
+        if method == 'session.login_with_password':
+            if not 2 <= len(args) <= 4:
+                raise errors.XapiError(
+                    errors.MESSAGE_PARAMETER_COUNT_MISMATCH, method,
+                    2 if len(args) < 2 else 4, len(args))
+        elif len(args) != 2:
+            raise errors.XapiError(errors.MESSAGE_PARAMETER_COUNT_MISMATCH,
+                                   method, 2, len(args))
+        user, password = args[0], args[1]
+        originator = args[3] if len(args) > 3 else ''
+        if self.users.get(user) != password:
+            raise errors.XapiError(errors.SESSION_AUTHENTICATION_FAILED,
+                                   user, 'Authentication failure')
+        return self.new_session(user, originator)
+
+    # -- tasks ----------------------------------------------------------------
+    def _start_task(self, msg, session, args):
+        with self.world.lock:
+            task = self.db.create('task', name_label='Async.%s' % msg.name,
+                                  created=_now(), resident_on=self.master)
+
+        def run():
+            try:
+                result = self._run(msg, session, args)
+                update = {'status': 'success', 'progress': '1.0',
+                          'result': task_result(result)}
+            except errors.XapiError as exc:
+                update = {'status': 'failure', 'error_info':
+                          exc.description}
+            except Exception as exc:
+                LOG.exception('%s: Async.%s failed', self.name, msg.name)
+                update = {'status': 'failure', 'error_info': [
+                    errors.INTERNAL_ERROR, str(exc)]}
+            update['finished'] = _now()
+            with self.world.lock:
+                if self.db.has('task', task):
+                    rec = self.db.get('task', task)
+                    if rec['status'] == 'pending':
+                        rec.update(update)
+
+        thread = threading.Thread(target=run, name='task-%s' % task)
+        thread.daemon = True
+        thread.start()
+        return task
+
+    # -- inspection ------------------------------------------------------
+    def inspect(self):
+        """A plain-dict snapshot of this pool for leak checks.
+
+        ``{'SR': {ref: record}, 'PBD': ..., 'VDI': ..., 'VBD': ...,
+        'VM': ..., 'VIF': ..., 'network': ..., 'secret': ..., 'task': ...,
+        'host': ..., 'sessions': <count>}``; records are as
+        ``get_record`` returns them.
+        """
+        with self.world.lock:
+            view = collections.OrderedDict()
+            for cls in ('host', 'SR', 'PBD', 'VDI', 'VBD', 'VM', 'VIF',
+                        'network', 'PIF', 'secret', 'task'):
+                view[cls] = dict(self.db.export_all(cls))
+            view['sessions'] = len(self.db.tables['session'])
+            return copy.deepcopy(view)
+
+
+def task_result(value):
+    """A task's ``result``: the XML-RPC ``<value>`` of the return value.
+
+    Like xapi, a string is written without a ``<string>`` element.
+    """
+    value = wire(value)
+    if value == '':
+        return ''
+    if isinstance(value, str):
+        return '<value>%s</value>' % xml_escape(value)
+    text = xmlrpc.client.dumps((value,), methodresponse=True)
+    start = text.index('<value>')
+    end = text.rindex('</value>') + len('</value>')
+    return text[start:end]
+
+
+def _now():
+    return time.strftime('%Y%m%dT%H:%M:%SZ', time.gmtime())
+
+
+class World(object):
+    """Every pool, the shared iSCSI array, the copies made."""
+
+    def __init__(self):
+        self.lock = threading.RLock()
+        self.array = array_mod.IscsiArray()
+        self.pools = collections.OrderedDict()
+        self.copies = []
+        self._sr_locks = {}
+        self._sr_locks_guard = threading.Lock()
+        self.sr_journal = []
+
+    def add_pool(self, name, **kwargs):
+        if name in self.pools:
+            raise ValueError('pool %s already exists' % name)
+        pool = self.pools[name] = Pool(self, name, **kwargs)
+        return pool
+
+    def pool_of_host(self, host_ref):
+        for pool in self.pools.values():
+            if pool.db.has('host', host_ref):
+                return pool
+        return None
+
+    @contextlib.contextmanager
+    def sr_operation(self, sr_ref, operation):
+        """Serialise SR operations (scan, forget, plug, unplug) per SR.
+
+        Each operation is journalled as ``(sr_ref, operation, start, end)``
+        in :attr:`sr_journal` (monotonic clock), so tests can check that
+        operations on one SR never overlapped.
+        """
+        with self._sr_locks_guard:
+            lock = self._sr_locks.setdefault(sr_ref, threading.Lock())
+        with lock:
+            start = time.monotonic()
+            try:
+                yield
+            finally:
+                with self._sr_locks_guard:
+                    self.sr_journal.append(
+                        (sr_ref, operation, start, time.monotonic()))
+
+
+# -- session and task messages ------------------------------------------------
+
+@api.message('session.logout', 0)
+def _logout(ctx):
+    ctx.db.tables['session'].pop(ctx.session, None)
+    return ''
+
+
+@api.message('session.local_logout', 0)
+def _local_logout(ctx):
+    return _logout(ctx)
+
+
+@api.message('session.get_this_host', 1)
+def _get_this_host(ctx, ref):
+    return ctx.db.get('session', ref)['this_host']
+
+
+@api.message('task.create', 2)
+def _task_create(ctx, label, description):
+    return ctx.db.create('task', name_label=label,
+                         name_description=description, created=_now(),
+                         resident_on=ctx.pool.master)
+
+
+@api.message('task.destroy', 1)
+def _task_destroy(ctx, ref):
+    ctx.db.destroy('task', ref)
+    return ''
+
+
+@api.message('task.cancel', 1)
+def _task_cancel(ctx, ref):
+    rec = ctx.db.get('task', ref)
+    if rec['status'] == 'pending':
+        rec['status'] = 'cancelled'
+    return ''

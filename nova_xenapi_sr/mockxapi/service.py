@@ -1,0 +1,119 @@
+#    Licensed under the Apache License, Version 2.0 (the "License"); you may
+#    not use this file except in compliance with the License. You may obtain
+#    a copy of the License at
+#
+#         http://www.apache.org/licenses/LICENSE-2.0
+#
+#    Unless required by applicable law or agreed to in writing, software
+#    distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+#    WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+#    License for the specific language governing permissions and limitations
+#    under the License.
+
+"""The mock XAPI service: a scenario served on one endpoint per pool."""
+
+import copy
+
+from oslo_log import log as logging
+
+from nova_xenapi_sr.mockxapi import faults
+from nova_xenapi_sr.mockxapi import pool as pool_mod
+from nova_xenapi_sr.mockxapi import scenario as scenario_mod
+from nova_xenapi_sr.mockxapi import server
+
+# Registering the message handlers:
+from nova_xenapi_sr.mockxapi import lifecycle  # noqa: F401
+from nova_xenapi_sr.mockxapi import motion  # noqa: F401
+from nova_xenapi_sr.mockxapi import plugins  # noqa: F401
+from nova_xenapi_sr.mockxapi import storage  # noqa: F401
+
+LOG = logging.getLogger(__name__)
+
+
+class MockXapi(object):
+    """Serve a :class:`~.scenario.Scenario`; a context manager.
+
+    :param scenario: what to serve (default :meth:`Scenario.default`).
+    :param listen: optional ``{pool name: (address, port)}``; pools not
+        named get a random loopback address on port 80.
+    """
+
+    def __init__(self, scenario=None, listen=None):
+        self.scenario = scenario or scenario_mod.Scenario.default()
+        self.world = pool_mod.World()
+        scenario_mod.build(self.world, self.scenario)
+        self._listen = dict(listen or {})
+        unknown = set(self._listen) - set(self.world.pools)
+        if unknown:
+            raise ValueError('listen names unknown pools: %s' %
+                             ', '.join(sorted(unknown)))
+        self._servers = {}
+        self.urls = {}
+
+    # -- life cycle ------------------------------------------------------
+    def start(self):
+        try:
+            for name, pool in self.world.pools.items():
+                host, port = self._listen.get(name, (None, 80))
+                srv, url = server.bind(pool, host, port)
+                pool.url = url
+                self._servers[name] = srv
+                self.urls[name] = url
+                server.serve(srv)
+                LOG.debug('mock XAPI pool %s at %s', name, url)
+        except Exception:
+            self.stop()
+            raise
+        return self
+
+    def stop(self):
+        for srv in self._servers.values():
+            srv.close_all()
+        self._servers.clear()
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    # -- test API --------------------------------------------------------
+    def pool(self, name):
+        """The :class:`~.pool.Pool` called ``name``.
+
+        Test API: ``calls()``, ``clear_calls()``, ``inspect()``, ``db``.
+        """
+        return self.world.pools[name]
+
+    @property
+    def array(self):
+        """The shared :class:`~.array.IscsiArray`."""
+        return self.world.array
+
+    @property
+    def copies(self):
+        """Every VDI copy (mirror) a migration made, oldest first."""
+        with self.world.lock:
+            return copy.deepcopy(self.world.copies)
+
+    def inject_fault(self, pool, method, kind='failure', error=None,
+                     match=None, times=1, after=0):
+        """Make calls of ``method`` on ``pool`` fail; see ``faults``."""
+        return self.pool(pool).injector.add_fault(faults.FaultRule(
+            method, kind, error, match, times, after))
+
+    def clear_faults(self, pool=None):
+        """Drop every fault and latency rule (of one pool or all)."""
+        names = [pool] if pool else list(self.world.pools)
+        for name in names:
+            self.pool(name).injector.clear()
+
+    def set_latency(self, pool, method, seconds):
+        """Delay calls of ``method`` (exact or fnmatch pattern)."""
+        self.pool(pool).injector.set_latency(method, seconds)
+
+    def find_vm(self, name_label):
+        """``(pool name, vm ref)`` of every VM with this name."""
+        with self.world.lock:
+            return [(name, ref) for name, p in self.world.pools.items()
+                    for ref in p.db.find('VM', name_label=name_label)]

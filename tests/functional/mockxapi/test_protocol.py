@@ -1,0 +1,307 @@
+#    Licensed under the Apache License, Version 2.0 (the "License"); you may
+#    not use this file except in compliance with the License. You may obtain
+#    a copy of the License at
+#
+#         http://www.apache.org/licenses/LICENSE-2.0
+#
+#    Unless required by applicable law or agreed to in writing, software
+#    distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+#    WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+#    License for the specific language governing permissions and limitations
+#    under the License.
+
+"""The wire protocol: envelope, logins, sessions, arity, errors, tasks,
+where-expressions and concurrent clients, through the PyPI SDK."""
+
+import threading
+import time
+import xmlrpc.client
+
+import XenAPI
+
+from tests.functional.mockxapi import base
+
+
+class EnvelopeTest(base.MockXapiTestCase):
+
+    def _raw(self, pool, path=''):
+        return xmlrpc.client.ServerProxy(self.fx.urls[pool] + path)
+
+    def test_success_envelope_and_int64_as_strings(self):
+        raw = self._raw('pool-a', '/')
+        login = raw.session.login_with_password('root', 'mock')
+        self.assertEqual('Success', login['Status'])
+        session = login['Value']
+        self.assertTrue(session.startswith('OpaqueRef:'))
+        host = raw.session.get_this_host(session, session)['Value']
+        reply = raw.host.get_API_version_major(session, host)
+        self.assertEqual({'Status': 'Success', 'Value': '2'}, reply)
+        vm = raw.VM.get_all_records_where(session, 'field "domid" = "0"')
+        record = list(vm['Value'].values())[0]
+        self.assertEqual('0', record['domid'])
+        self.assertIs(True, record['is_control_domain'])
+
+    def test_failure_envelope_is_not_a_fault(self):
+        raw = self._raw('pool-a', '/RPC2')
+        session = raw.session.login_with_password('root', 'mock')['Value']
+        reply = raw.SR.get_by_uuid(session, 'nope')
+        self.assertEqual({'Status': 'Failure',
+                          'ErrorDescription': ['UUID_INVALID', 'SR',
+                                               'nope']}, reply)
+
+    def test_void_result_is_empty_string(self):
+        raw = self._raw('pool-a')
+        session = raw.session.login_with_password('root', 'mock')['Value']
+        task = raw.task.create(session, 'l', 'd')['Value']
+        self.assertEqual({'Status': 'Success', 'Value': ''},
+                         raw.task.destroy(session, task))
+
+    def test_garbage_request_is_http_400(self):
+        import http.client
+        from urllib.parse import urlparse
+        url = urlparse(self.fx.urls['pool-a'])
+        conn = http.client.HTTPConnection(url.hostname, url.port or 80,
+                                          timeout=10)
+        conn.request('POST', '/', body=b'not xml')
+        self.assertEqual(400, conn.getresponse().status)
+        conn.close()
+
+
+class LoginTest(base.MockXapiTestCase):
+
+    def test_login_forms(self):
+        url = self.fx.urls['pool-a']
+        for args in (('root', 'mock'), ('root', 'mock', '2.1'),
+                     ('root', 'mock', '2.1', 'nova')):
+            s = XenAPI.Session(url)
+            s.login_with_password(*args)
+            self.assertEqual(1, len(s.xenapi.pool.get_all()))
+        s = XenAPI.Session(url)
+        s.slave_local_login_with_password('root', 'mock')
+        self.assertEqual(1, len(s.xenapi.host.get_all()))
+        self.assertIn(('session.login_with_password',
+                       ('root', '***', '2.1', 'nova')),
+                      self.srv.pool('pool-a').calls())
+
+    def test_bad_credentials(self):
+        s = XenAPI.Session(self.fx.urls['pool-a'])
+        exc = self.assertRaises(XenAPI.Failure, s.login_with_password,
+                                'root', 'wrong')
+        self.assertEqual(['SESSION_AUTHENTICATION_FAILED', 'root',
+                          'Authentication failure'], exc.details)
+
+    def test_login_arity(self):
+        raw = xmlrpc.client.ServerProxy(self.fx.urls['pool-a'])
+        reply = raw.session.login_with_password('root')
+        self.assertEqual(['MESSAGE_PARAMETER_COUNT_MISMATCH',
+                          'session.login_with_password', '2', '1'],
+                         reply['ErrorDescription'])
+
+    def test_session_invalid_after_logout_and_sdk_relogin(self):
+        raw = xmlrpc.client.ServerProxy(self.fx.urls['pool-a'])
+        session = raw.session.login_with_password('root', 'mock')['Value']
+        raw.session.logout(session)
+        self.assertEqual(['SESSION_INVALID', session],
+                         raw.pool.get_all(session)['ErrorDescription'])
+        # The SDK logs in again on SESSION_INVALID and retries.
+        s = XenAPI.Session(self.fx.urls['pool-a'])
+        s.login_with_password('root', 'mock', '2.1', 'test')
+        old = s._session
+        self.srv.pool('pool-a').expire_session(old)
+        self.assertEqual(1, len(s.xenapi.pool.get_all()))
+        self.assertNotEqual(old, s._session)
+
+    def test_sessions_are_per_pool(self):
+        raw_b = xmlrpc.client.ServerProxy(self.fx.urls['pool-b'])
+        s = XenAPI.Session(self.fx.urls['pool-a'])
+        s.login_with_password('root', 'mock')
+        self.assertEqual(['SESSION_INVALID', s._session],
+                         raw_b.pool.get_all(s._session)['ErrorDescription'])
+
+
+class MessageRulesTest(base.MockXapiTestCase):
+
+    def test_unknown_method(self):
+        self.assertFailure(['MESSAGE_METHOD_UNKNOWN', 'VM.frobnicate'],
+                           self.a.VM.frobnicate, 'x')
+        # class names are case-sensitive
+        self.assertFailure(['MESSAGE_METHOD_UNKNOWN', 'vm.get_all'],
+                           self.a.vm.get_all)
+        self.assertFailure(['MESSAGE_METHOD_UNKNOWN', 'Nothing.get_all'],
+                           getattr(self.a, 'Nothing').get_all)
+        # read-only fields have no setter
+        self.assertFailure(['MESSAGE_METHOD_UNKNOWN', 'VM.set_domid'],
+                           self.a.VM.set_domid, 'x', '1')
+
+    def test_parameter_count_mismatch(self):
+        self.assertFailure(['MESSAGE_PARAMETER_COUNT_MISMATCH',
+                            'SR.get_record', '1', '2'],
+                           self.a.SR.get_record, 'x', 'y')
+        self.assertFailure(['MESSAGE_PARAMETER_COUNT_MISMATCH',
+                            'SR.introduce', '6', '5'],
+                           self.a.SR.introduce, 'u', 'l', 'd', 'iscsi', '')
+        self.assertFailure(['MESSAGE_PARAMETER_COUNT_MISMATCH',
+                            'VM.migrate_send', '6', '5'],
+                           self.a.VM.migrate_send, 'a', {}, True, {}, {})
+        self.assertFailure(['MESSAGE_PARAMETER_COUNT_MISMATCH',
+                            'VM.migrate_send', '8', '9'],
+                           self.a.VM.migrate_send, 'a', {}, True, {}, {},
+                           {}, {}, 'x', 'y')
+        self.assertFailure(['MESSAGE_PARAMETER_COUNT_MISMATCH',
+                            'VDI.introduce', '9', '8'],
+                           self.a.VDI.introduce, *['x'] * 8)
+
+    def test_handle_and_uuid_invalid(self):
+        self.assertFailure(['HANDLE_INVALID', 'VM', 'OpaqueRef:nope'],
+                           self.a.VM.get_record, 'OpaqueRef:nope')
+        self.assertFailure(['HANDLE_INVALID', 'SR', 'OpaqueRef:NULL'],
+                           self.a.SR.get_type, 'OpaqueRef:NULL')
+        self.assertFailure(['UUID_INVALID', 'VDI', 'nope'],
+                           self.a.VDI.get_by_uuid, 'nope')
+
+    def test_refs_unique_across_pools(self):
+        refs_a = set(self.a.network.get_all()) | set(self.a.host.get_all())
+        refs_b = set(self.b.network.get_all()) | set(self.b.host.get_all())
+        self.assertEqual(set(), refs_a & refs_b)
+        vm = self.a.VM.get_by_name_label('instance-00000001')[0]
+        self.assertFailure(['HANDLE_INVALID', 'VM', vm],
+                           self.b.VM.get_record, vm)
+
+    def test_generic_getters_setters_and_maps(self):
+        vm = self.a.VM.get_by_name_label('instance-00000001')[0]
+        record = self.a.VM.get_record(vm)
+        self.assertEqual(record['VBDs'], self.a.VM.get_VBDs(vm))
+        self.assertEqual(record['uuid'], self.a.VM.get_uuid(vm))
+        self.assertEqual(vm, self.a.VM.get_by_uuid(record['uuid']))
+        self.a.VM.set_name_description(vm, 'hello')
+        self.assertEqual('hello', self.a.VM.get_name_description(vm))
+        self.a.VM.add_to_other_config(vm, 'k', 'v')
+        self.assertFailure(['MAP_DUPLICATE_KEY', 'VM', 'other_config', vm,
+                            'k'], self.a.VM.add_to_other_config, vm, 'k',
+                           'w')
+        self.assertEqual('v', self.a.VM.get_other_config(vm)['k'])
+        self.a.VM.remove_from_other_config(vm, 'k')
+        self.assertNotIn('k', self.a.VM.get_other_config(vm))
+        self.assertFailure(['FIELD_TYPE_ERROR', 'name_label'],
+                           self.a.VM.set_name_label, vm, {'a': 'b'})
+
+    def test_host_as_nova_sees_it(self):
+        host = self.a.host.get_all()[0]
+        version = self.a.host.get_software_version(host)
+        self.assertEqual('XCP', version['platform_name'])
+        self.assertEqual('2.1.0', version['platform_version'])
+        self.assertIn('iscsi_iqn', self.a.host.get_other_config(host))
+        dom0 = self.a.VM.get_all_records_where('field "domid"="0"')
+        self.assertEqual([host], [r['resident_on'] for r in dom0.values()])
+        pifs = self.a.PIF.get_all_records_where(
+            'field "management" = "true" and field "host" = "%s"' % host)
+        self.assertEqual(1, len(pifs))
+        self.assertTrue(list(pifs.values())[0]['IP'])
+        pool = self.a.pool.get_all()[0]
+        self.assertEqual('ext', self.a.SR.get_type(
+            self.a.pool.get_default_SR(pool)))
+        self.assertEqual(host, self.a.pool.get_master(pool))
+
+
+class WhereTest(base.MockXapiTestCase):
+
+    def test_grammar_through_sdk(self):
+        names = lambda recs: sorted(r['name_label'] for r in recs.values())  # noqa
+        where = self.a.VM.get_all_records_where
+        self.assertEqual(['instance-00000001'], names(where(
+            'field "is_control_domain" = "false"')))
+        self.assertEqual(['Control domain on host: host-a',
+                          'instance-00000001'], names(where(
+                              'field "domid"="0" or not (field "domid" = '
+                              '"0")')))
+        # and/or share one precedence and associate to the left:
+        # (true or true) and false == false; true or (true and false) would
+        # be true.
+        self.assertEqual([], names(where('true or true and false')))
+        self.assertEqual(['Control domain on host: host-a',
+                          'instance-00000001'], names(where(
+                              'true or (true and false)')))
+        self.assertEqual(['instance-00000001'], names(where(
+            '"instance-00000001" = field "name_label"')))
+
+    def test_syntax_error_is_invalid_value(self):
+        exc = self.assertRaises(XenAPI.Failure,
+                                self.a.VM.get_all_records_where,
+                                'field "domid" = ')
+        self.assertEqual('INVALID_VALUE', exc.details[0])
+        self.assertEqual('field "domid" = ', exc.details[1])
+
+    def test_unknown_field_is_internal_error(self):
+        exc = self.assertRaises(XenAPI.Failure,
+                                self.a.SR.get_all_records_where,
+                                'field "bogus" = "1"')
+        self.assertEqual('INTERNAL_ERROR', exc.details[0])
+        self.assertIn('bogus', exc.details[1])
+
+
+class TaskTest(base.MockXapiTestCase):
+
+    def _wait(self, task):
+        for _ in range(200):
+            status = self.a.task.get_status(task)
+            if status != 'pending':
+                return status
+            time.sleep(0.05)
+        self.fail('task %s still pending' % task)
+
+    def test_async_success(self):
+        task = self.a.Async.SR.get_by_uuid(
+            self.a.SR.get_record(self.a.SR.get_all()[0])['uuid'])
+        self.assertTrue(task.startswith('OpaqueRef:'))
+        self.assertEqual('success', self._wait(task))
+        result = self.a.task.get_result(task)
+        self.assertEqual('<value>%s</value>' % self.a.SR.get_all()[0],
+                         result)
+        self.a.task.destroy(task)
+        self.assertFailure(['HANDLE_INVALID', 'task', task],
+                           self.a.task.get_status, task)
+
+    def test_async_failure(self):
+        task = self.a.Async.SR.get_by_uuid('nope')
+        self.assertEqual('failure', self._wait(task))
+        self.assertEqual(['UUID_INVALID', 'SR', 'nope'],
+                         self.a.task.get_error_info(task))
+
+    def test_async_checks_method_and_arity_first(self):
+        self.assertFailure(['MESSAGE_METHOD_UNKNOWN', 'SR.nothing'],
+                           self.a.Async.SR.nothing)
+        self.assertFailure(['MESSAGE_PARAMETER_COUNT_MISMATCH',
+                            'SR.scan', '1', '0'], self.a.Async.SR.scan)
+
+
+class ConcurrencyTest(base.MockXapiTestCase):
+
+    def test_concurrent_clients(self):
+        url = self.fx.urls['pool-a']
+        self.srv.pool('pool-a').clear_calls()
+        errors = []
+        per_thread = 50
+
+        def client():
+            try:
+                s = XenAPI.Session(url)
+                s.login_with_password('root', 'mock')
+                for _ in range(per_thread):
+                    host = s.xenapi.host.get_all()[0]
+                    s.xenapi.host.get_record(host)
+                    net = s.xenapi.network.create({'name_label': 'n'})
+                    s.xenapi.network.destroy(net)
+                s.xenapi.session.logout()
+            except Exception as exc:  # pragma: no cover - reported below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=client) for _ in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        self.assertEqual([], errors)
+        calls = self.srv.pool('pool-a').calls()
+        self.assertEqual(8 * per_thread,
+                         [m for m, _ in calls].count('network.create'))
+        self.assertEqual(1, len(self.a.network.get_all()))

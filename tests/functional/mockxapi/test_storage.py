@@ -1,0 +1,279 @@
+#    Licensed under the Apache License, Version 2.0 (the "License"); you may
+#    not use this file except in compliance with the License. You may obtain
+#    a copy of the License at
+#
+#         http://www.apache.org/licenses/LICENSE-2.0
+#
+#    Unless required by applicable law or agreed to in writing, software
+#    distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+#    WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+#    License for the specific language governing permissions and limitations
+#    under the License.
+
+"""SR, PBD, VDI and secret rules through the PyPI SDK."""
+
+import threading
+
+import XenAPI
+
+from nova_xenapi_sr.mockxapi import array
+from nova_xenapi_sr import naming
+from tests.functional.mockxapi import base
+
+
+class SRIntroduceTest(base.MockXapiTestCase):
+
+    def test_introduce_is_record_only_and_uuid_unique(self):
+        sr = self.b.SR.introduce('sr-1', 'label', 'desc', 'iscsi', '',
+                                 False, {})
+        rec = self.b.SR.get_record(sr)
+        self.assertEqual([], rec['PBDs'])
+        self.assertEqual('sr-1', rec['uuid'])
+        self.assertFailure(['SR_UUID_EXISTS', 'sr-1'], self.b.SR.introduce,
+                           'sr-1', 'other', '', 'iscsi', '', False)
+        # the same uuid in another pool is fine
+        self.a.SR.introduce('sr-1', 'label', '', 'iscsi', '', False)
+
+    def test_legacy_uuid_accepted(self):
+        legacy = naming.legacy_sr_uuid('vol-1')
+        sr = self.b.SR.introduce(legacy, 'l', '', 'iscsi', '', False, {})
+        self.assertEqual(sr, self.b.SR.get_by_uuid(legacy))
+
+    def test_unknown_type(self):
+        self.assertFailure(['SR_UNKNOWN_DRIVER', 'nope'], self.b.SR.introduce,
+                           'u', 'l', '', 'nope', '', False)
+
+
+class PBDTest(base.MockXapiTestCase):
+
+    def test_pbd_exists(self):
+        sr, pbd = self.iscsi_sr(self.b, self.data('vol-1'), plug=False)
+        host = self.b.host.get_all()[0]
+        self.assertFailure(['PBD_EXISTS', sr, host, pbd], self.b.PBD.create,
+                           {'host': host, 'SR': sr, 'device_config': {}})
+
+    def test_create_checks_refs(self):
+        sr = self.b.SR.introduce('u', 'l', '', 'iscsi', '', False)
+        self.assertFailure(['HANDLE_INVALID', 'host', 'OpaqueRef:x'],
+                           self.b.PBD.create, {'host': 'OpaqueRef:x',
+                                               'SR': sr,
+                                               'device_config': {}})
+
+    def test_plug_and_unplug_are_idempotent(self):
+        sr, pbd = self.iscsi_sr(self.b, self.data('vol-1'))
+        self.assertTrue(self.b.PBD.get_currently_attached(pbd))
+        self.b.PBD.plug(pbd)
+        self.b.PBD.unplug(pbd)
+        self.b.PBD.unplug(pbd)
+        self.assertFalse(self.b.PBD.get_currently_attached(pbd))
+
+    def _plug_fails(self, config, code, sr_type='iscsi'):
+        sr = self.b.SR.introduce('sr-x', 'l', '', sr_type, '', False)
+        pbd = self.b.PBD.create({'host': self.b.host.get_all()[0],
+                                 'SR': sr, 'device_config': config})
+        exc = self.assertRaises(XenAPI.Failure, self.b.PBD.plug, pbd)
+        self.assertEqual('SR_BACKEND_FAILURE_%d' % code, exc.details[0])
+        self.assertFalse(self.b.PBD.get_currently_attached(pbd))
+
+    def test_plug_missing_target(self):
+        self._plug_fails({'targetIQN': base.IQN}, 95)
+
+    def test_plug_missing_iqn(self):
+        self._plug_fails({'target': '192.0.2.10'}, 96)
+
+    def test_plug_bad_port(self):
+        for port in ('0', '65536', '3260,1', 'x'):
+            self.b.SR.forget(self.b.SR.get_by_uuid('sr-x')) \
+                if self.b.SR.get_all_records_where(
+                    'field "uuid" = "sr-x"') else None
+            self._plug_fails({'target': '192.0.2.10', 'port': port,
+                              'targetIQN': base.IQN}, 142)
+
+    def test_plug_nothing_at_portal(self):
+        self._plug_fails({'target': '192.0.2.99', 'port': '3260',
+                          'targetIQN': base.IQN}, 141)
+
+    def test_plug_iqn_not_at_portal(self):
+        self._plug_fails({'target': '192.0.2.10', 'port': '3260',
+                          'targetIQN': 'iqn.nope'}, 68)
+
+    def test_plug_chap(self):
+        data = self.data('vol-chap')
+        good = naming.device_config(data)
+        self._plug_fails(dict(good, chappassword='wrong'), 68)
+        self.b.SR.forget(self.b.SR.get_by_uuid('sr-x'))
+        self._plug_fails({k: v for k, v in good.items()
+                          if not k.startswith('chap')}, 68)
+        sr, pbd = self.iscsi_sr(self.b, data)
+        self.assertTrue(self.b.PBD.get_currently_attached(pbd))
+
+    def test_password_stored_as_secret(self):
+        sr, pbd = self.iscsi_sr(self.b, self.data('vol-chap'), plug=False)
+        config = self.b.PBD.get_device_config(pbd)
+        self.assertNotIn('chappassword', config)
+        self.assertEqual('chapuser', config['chapuser'])
+        secret = self.b.secret.get_by_uuid(config['chappassword_secret'])
+        self.assertEqual('s3cret', self.b.secret.get_value(secret))
+        # plug reads the secret back
+        self.b.PBD.plug(pbd)
+        self.assertTrue(self.b.PBD.get_currently_attached(pbd))
+        # and forgetting the SR destroys the secret
+        self.b.PBD.unplug(pbd)
+        self.b.SR.forget(sr)
+        self.assertEqual([], self.b.secret.get_all())
+
+    def test_unplug_with_vdi_in_use(self):
+        vm = self.a.VM.get_by_name_label('instance-00000001')[0]
+        vbd = self.a.VM.get_VBDs(vm)[0]
+        vdi = self.a.VBD.get_VDI(vbd)
+        sr = self.a.VDI.get_SR(vdi)
+        pbd = self.a.SR.get_PBDs(sr)[0]
+        self.assertFailure(['VDI_IN_USE', vdi, 'unplug'], self.a.PBD.unplug,
+                           pbd)
+        self.a.VBD.unplug(vbd)
+        self.a.PBD.unplug(pbd)
+
+
+class ScanTest(base.MockXapiTestCase):
+
+    def test_scan_needs_plugged_pbd(self):
+        sr, pbd = self.iscsi_sr(self.b, self.data('vol-1'), plug=False)
+        self.assertFailure(['SR_NO_PBDS', sr], self.b.SR.scan, sr)
+        no_pbd = self.b.SR.introduce('u', 'l', '', 'iscsi', '', False)
+        self.assertFailure(['SR_NO_PBDS', no_pbd], self.b.SR.scan, no_pbd)
+
+    def test_scan_shows_every_lun_behind_the_target(self):
+        sr, pbd = self.iscsi_sr(self.b, self.data('vol-1'))
+        self.b.SR.scan(sr)
+        vdis = {self.b.VDI.get_uuid(v): self.b.VDI.get_record(v)
+                for v in self.b.SR.get_VDIs(sr)}
+        target = self.srv.array.target('192.0.2.10', 3260, base.IQN)
+        self.assertEqual({lun.vdi_uuid for lun in target.luns.values()},
+                         set(vdis))
+        lun1 = target.luns[1]
+        rec = vdis[lun1.vdi_uuid]
+        self.assertEqual({'LUNid': '1', 'SCSIid': lun1.scsi_id},
+                         rec['sm_config'])
+        self.assertIs(False, rec['managed'])
+        self.assertEqual(array.vdi_uuid(lun1.serial), lun1.vdi_uuid)
+        # the same LUN has the same VDI uuid in the source pool
+        self.assertEqual(lun1.vdi_uuid, self.a.VDI.get_uuid(
+            self.a.VBD.get_VDI(self.a.VM.get_VBDs(
+                self.a.VM.get_by_name_label('instance-00000001')[0])[0])))
+
+    def test_scan_drops_vanished_luns(self):
+        sr, pbd = self.iscsi_sr(self.b, self.data('vol-1'))
+        self.b.SR.scan(sr)
+        self.assertEqual(3, len(self.b.SR.get_VDIs(sr)))
+        self.srv.array.remove_lun('192.0.2.10', 3260, base.IQN, 3)
+        self.b.SR.scan(sr)
+        self.assertEqual(2, len(self.b.SR.get_VDIs(sr)))
+
+    def test_vdi_introduce(self):
+        sr, pbd = self.iscsi_sr(self.b, self.data('vol-1'))
+        self.b.SR.scan(sr)
+        vdi = [v for v in self.b.SR.get_VDIs(sr)
+               if self.b.VDI.get_sm_config(v)['LUNid'] == '1'][0]
+        rec = self.b.VDI.get_record(vdi)
+        args = [rec['uuid'], rec['name_label'], rec['name_description'],
+                rec['SR'], rec['type'], rec['sharable'], rec['read_only'],
+                rec['other_config'], rec['location'], rec['xenstore_data'],
+                rec['sm_config']]
+        self.assertEqual(vdi, self.b.VDI.introduce(*args))
+        self.assertIs(True, self.b.VDI.get_managed(vdi))
+        # 9 arguments are enough
+        self.assertEqual(vdi, self.b.VDI.introduce(*args[:9]))
+        # same uuid elsewhere: refused
+        other = list(args)
+        other[8] = 'elsewhere'
+        self.assertFailure(['INVALID_VALUE', 'uuid', rec['uuid']],
+                           self.b.VDI.introduce, *other)
+
+    def test_vdi_introduce_needs_plugged_pbd(self):
+        sr, pbd = self.iscsi_sr(self.b, self.data('vol-1'), plug=False)
+        self.assertFailure(['SR_NO_PBDS', sr], self.b.VDI.introduce,
+                           'u', '', '', sr, 'user', False, False, {}, 'loc')
+
+
+class ForgetTest(base.MockXapiTestCase):
+
+    def test_forget_with_attached_pbd(self):
+        sr, pbd = self.iscsi_sr(self.b, self.data('vol-1'))
+        self.assertFailure(['SR_HAS_PBD', sr], self.b.SR.forget, sr)
+
+    def test_forget_removes_sr_pbds_vdis_and_vbds(self):
+        vm = self.a.VM.get_by_name_label('instance-00000001')[0]
+        vbd = self.a.VM.get_VBDs(vm)[0]
+        vdi = self.a.VBD.get_VDI(vbd)
+        sr = self.a.VDI.get_SR(vdi)
+        sr_uuid = self.a.SR.get_uuid(sr)
+        self.a.VBD.unplug(vbd)
+        for pbd in self.a.SR.get_PBDs(sr):
+            self.a.PBD.unplug(pbd)
+        self.a.SR.forget(sr)
+        self.assertFailure(['UUID_INVALID', 'SR', sr_uuid],
+                           self.a.SR.get_by_uuid, sr_uuid)
+        view = self.srv.pool('pool-a').inspect()
+        self.assertNotIn(vdi, view['VDI'])
+        self.assertNotIn(vbd, view['VBD'])
+        self.assertEqual([], [p for p in view['PBD'].values()
+                              if p['SR'] == sr])
+        self.assertEqual([], self.a.VM.get_VBDs(vm))
+
+
+class SerializationTest(base.MockXapiTestCase):
+
+    def test_operations_on_one_sr_never_overlap(self):
+        sr, pbd = self.iscsi_sr(self.b, self.data('vol-1'))
+        self.srv.set_latency('pool-b', 'SR.scan', 0.2)
+        self.srv.set_latency('pool-b', 'PBD.plug', 0.2)
+        url = self.fx.urls['pool-b']
+        errors = []
+
+        def worker(method):
+            import XenAPI
+            try:
+                s = XenAPI.Session(url)
+                s.login_with_password('root', 'mock')
+                if method == 'scan':
+                    s.xenapi.SR.scan(sr)
+                else:
+                    s.xenapi.PBD.plug(pbd)
+            except Exception as exc:  # pragma: no cover
+                errors.append(exc)
+
+        threads = [threading.Thread(target=worker, args=(m,))
+                   for m in ('scan', 'plug', 'scan', 'plug')]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        self.assertEqual([], errors)
+        journal = sorted((start, end) for ref, op, start, end in
+                         self.srv.world.sr_journal if ref == sr)
+        self.assertEqual(5, len(journal))  # 1 plug in set-up + 4
+        for (s1, e1), (s2, e2) in zip(journal, journal[1:]):
+            self.assertLessEqual(e1, s2)
+
+
+class SharedTargetTest(base.MockXapiTestCase):
+
+    def test_legacy_and_uuid5_sr_on_one_target(self):
+        # a mixed-style instance on the destination: each SR shows every
+        # LUN of the target and each introduces its own VDI
+        legacy, _ = self.iscsi_sr(self.b, self.data('vol-1'),
+                                  sr_uuid=naming.legacy_sr_uuid('vol-1'))
+        uuid5, _ = self.iscsi_sr(self.b, self.data('vol-2'))
+        for sr in (legacy, uuid5):
+            self.b.SR.scan(sr)
+        picked = {}
+        for sr, lun in ((legacy, '1'), (uuid5, '2')):
+            vdi = [v for v in self.b.SR.get_VDIs(sr)
+                   if self.b.VDI.get_sm_config(v)['LUNid'] == lun][0]
+            rec = self.b.VDI.get_record(vdi)
+            picked[sr] = self.b.VDI.introduce(
+                rec['uuid'], '', '', sr, 'user', False, False, {},
+                rec['location'], {}, rec['sm_config'])
+            self.assertEqual(vdi, picked[sr])
+            self.assertEqual(sr, self.b.VDI.get_SR(picked[sr]))
+        self.assertEqual(3, len(self.b.SR.get_VDIs(legacy)))

@@ -1,0 +1,87 @@
+#    Licensed under the Apache License, Version 2.0 (the "License"); you may
+#    not use this file except in compliance with the License. You may obtain
+#    a copy of the License at
+#
+#         http://www.apache.org/licenses/LICENSE-2.0
+#
+#    Unless required by applicable law or agreed to in writing, software
+#    distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+#    WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+#    License for the specific language governing permissions and limitations
+#    under the License.
+
+"""Records, refs, the method table and arity, without a server."""
+
+from nova_xenapi_sr.mockxapi import api
+from nova_xenapi_sr.mockxapi import errors
+from nova_xenapi_sr.mockxapi import model
+from nova_xenapi_sr.mockxapi import service  # noqa: F401 (registers)
+from tests import base
+
+
+class DatabaseTest(base.TestCase):
+
+    def setUp(self):
+        super(DatabaseTest, self).setUp()
+        self.db = model.Database()
+
+    def test_refs_are_opaque_and_unique(self):
+        refs = {self.db.create('network') for _ in range(100)}
+        self.assertEqual(100, len(refs))
+        self.assertTrue(all(r.startswith('OpaqueRef:') for r in refs))
+        self.assertNotIn(model.NULL_REF, refs)
+        other = model.Database()
+        self.assertEqual(set(), refs & {other.create('network')})
+
+    def test_every_record_has_every_field(self):
+        ref = self.db.create('VDI', name_label='x')
+        rec = self.db.export('VDI', ref)
+        self.assertEqual(model.fields_of('VDI'), set(rec))
+        self.assertEqual('0', rec['virtual_size'])
+        self.assertRaises(ValueError, self.db.create, 'VDI', bogus=1)
+
+    def test_backrefs_are_computed(self):
+        sr = self.db.create('SR')
+        vdi1 = self.db.create('VDI', SR=sr)
+        vdi2 = self.db.create('VDI', SR=sr)
+        self.assertEqual([vdi1, vdi2], self.db.field('SR', sr, 'VDIs'))
+        self.db.destroy('VDI', vdi1)
+        self.assertEqual([vdi2], self.db.export('SR', sr)['VDIs'])
+
+    def test_exports_are_copies(self):
+        ref = self.db.create('VM', other_config={'a': 'b'})
+        rec = self.db.export('VM', ref)
+        rec['other_config']['a'] = 'changed'
+        self.assertEqual('b', self.db.get('VM', ref)['other_config']['a'])
+
+    def test_lookup_errors(self):
+        exc = self.assertRaises(errors.XapiError, self.db.get, 'VM', 'x')
+        self.assertEqual(['HANDLE_INVALID', 'VM', 'x'], exc.description)
+        exc = self.assertRaises(errors.XapiError, self.db.by_uuid, 'SR', 'u')
+        self.assertEqual(['UUID_INVALID', 'SR', 'u'], exc.description)
+
+
+class MethodTableTest(base.TestCase):
+
+    def test_unknown(self):
+        for name in ('VM.nope', 'vm.get_all', 'VM', 'VM.', 'VM.set_domid',
+                     'VM.add_to_name_label', 'Nope.get_all'):
+            exc = self.assertRaises(errors.XapiError, api.resolve, name)
+            self.assertEqual([errors.MESSAGE_METHOD_UNKNOWN, name],
+                             exc.description)
+
+    def test_generic_and_specific(self):
+        self.assertEqual(1, api.resolve('VM.get_record').min_args)
+        self.assertEqual(2, api.resolve('VDI.remove_from_sm_config').max_args)
+        msg = api.resolve('VM.migrate_send')
+        self.assertEqual((6, 8), (msg.min_args, msg.max_args))
+        self.assertIn('SR.introduce', api.registered())
+
+    def test_arity_counts_exclude_session(self):
+        msg = api.resolve('VDI.introduce')
+        api.check_arity(msg, ['x'] * 9)
+        api.check_arity(msg, ['x'] * 11)
+        exc = self.assertRaises(errors.XapiError, api.check_arity, msg,
+                                ['x'] * 12)
+        self.assertEqual(['MESSAGE_PARAMETER_COUNT_MISMATCH',
+                          'VDI.introduce', '11', '12'], exc.description)

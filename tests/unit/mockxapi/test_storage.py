@@ -1,0 +1,122 @@
+#    Licensed under the Apache License, Version 2.0 (the "License"); you may
+#    not use this file except in compliance with the License. You may obtain
+#    a copy of the License at
+#
+#         http://www.apache.org/licenses/LICENSE-2.0
+#
+#    Unless required by applicable law or agreed to in writing, software
+#    distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+#    WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+#    License for the specific language governing permissions and limitations
+#    under the License.
+
+"""iSCSI device_config checks against the array, without a server."""
+
+from nova_xenapi_sr.mockxapi import errors
+from nova_xenapi_sr.mockxapi import pool
+from nova_xenapi_sr.mockxapi import storage
+from tests import base
+
+IQN = 'iqn.2010-10.org.openstack:t'
+
+
+class IscsiTargetTest(base.TestCase):
+
+    def setUp(self):
+        super(IscsiTargetTest, self).setUp()
+        self.world = pool.World()
+        self.world.array.add_lun('192.0.2.10', 3260, IQN, 1)
+        self.world.array.add_lun('192.0.2.20', 3261, IQN, 1,
+                                 chap=('u', 'p'))
+
+    def code(self, **config):
+        exc = self.assertRaises(errors.XapiError, storage.iscsi_target,
+                                self.world, config)
+        return int(exc.code.rsplit('_', 1)[1])
+
+    def test_codes(self):
+        self.assertEqual(95, self.code(targetIQN=IQN))
+        self.assertEqual(96, self.code(target='192.0.2.10'))
+        for port in ('0', '65536', 'x', '3260,1', '-1'):
+            self.assertEqual(142, self.code(target='192.0.2.10', port=port,
+                                            targetIQN=IQN))
+        self.assertEqual(141, self.code(target='192.0.2.11', targetIQN=IQN))
+        self.assertEqual(68, self.code(target='192.0.2.10',
+                                       targetIQN='iqn.other'))
+        self.assertEqual(68, self.code(target='192.0.2.20', port='3261',
+                                       targetIQN=IQN))
+        self.assertEqual(68, self.code(target='192.0.2.20', port='3261',
+                                       targetIQN=IQN, chapuser='u',
+                                       chappassword='wrong'))
+
+    def test_ok(self):
+        target = storage.iscsi_target(self.world, {
+            'target': '192.0.2.10', 'targetIQN': IQN})
+        self.assertEqual(3260, target.port)
+        target = storage.iscsi_target(self.world, {
+            'target': '192.0.2.20', 'port': '3261', 'targetIQN': IQN,
+            'chapuser': 'u', 'chappassword': 'p'})
+        self.assertEqual(('u', 'p'), target.chap)
+
+    def test_backend_failure_shape(self):
+        exc = errors.backend_failure(95, 'msg')
+        self.assertEqual(['SR_BACKEND_FAILURE_95', '', 'msg', ''],
+                         exc.description)
+
+    def test_features(self):
+        self.assertFalse(storage.supports('iscsi', 'VDI_MIRROR'))
+        self.assertTrue(storage.supports('lvmoiscsi', 'VDI_SNAPSHOT',
+                                         'VDI_MIRROR', 'VDI_MIRROR_IN'))
+        self.assertFalse(storage.supports('nope', 'VDI_MIRROR'))
+
+
+class DispatchTest(base.TestCase):
+    """``Pool.handle`` in process: order of checks and envelopes."""
+
+    def setUp(self):
+        super(DispatchTest, self).setUp()
+        from nova_xenapi_sr.mockxapi import scenario
+        from nova_xenapi_sr.mockxapi import service  # noqa: F401
+        self.world = pool.World()
+        sc = scenario.Scenario()
+        sc.add_pool('p', hosts=['h'])
+        scenario.build(self.world, sc)
+        self.pool = self.world.pools['p']
+        self.session = self.pool.handle('session.login_with_password',
+                                        ['root', 'mock']).value
+
+    def desc(self, method, *args):
+        out = self.pool.handle(method, [self.session] + list(args))
+        return out.envelope()
+
+    def test_order_unknown_before_arity_before_session(self):
+        self.assertEqual(['MESSAGE_METHOD_UNKNOWN', 'X.y'], self.pool.handle(
+            'X.y', ['bad-session']).envelope()['ErrorDescription'])
+        self.assertEqual('MESSAGE_PARAMETER_COUNT_MISMATCH', self.pool.handle(
+            'SR.get_record', ['bad-session']).envelope()[
+                'ErrorDescription'][0])
+        self.assertEqual(['SESSION_INVALID', 'bad-session'], self.pool.handle(
+            'SR.get_record', ['bad-session', 'x']).envelope()[
+                'ErrorDescription'])
+
+    def test_envelopes(self):
+        ok = self.desc('pool.get_all')
+        self.assertEqual('Success', ok['Status'])
+        self.assertEqual(1, len(ok['Value']))
+        self.assertEqual({'Status': 'Success', 'Value': ''},
+                         self.desc('session.logout'))
+
+    def test_wire_values(self):
+        self.assertEqual({'a': ['1', '', True]},
+                         pool.wire({'a': (1, None, True)}))
+
+    def test_handler_bug_is_internal_error_not_success(self):
+        from nova_xenapi_sr.mockxapi import api
+
+        def broken(ctx):
+            raise RuntimeError('boom')
+        api.message('Test.broken', 0)(broken)
+        self.addCleanup(api._REGISTRY.pop, 'Test.broken')
+        out = self.desc('Test.broken')
+        self.assertEqual(['INTERNAL_ERROR', 'RuntimeError: boom'],
+                         out['ErrorDescription'])
