@@ -26,8 +26,7 @@ class InvalidConnectionData(NovaXenapiSRException, ValueError):
     """Cinder connection data that cannot name an iSCSI SR.
 
     The message names the volume (when known) and the missing or malformed
-    key, and says what to check. Nothing has been changed on any host when
-    this is raised.
+    key, and says what to check. Naming raises it before any XAPI call.
     """
 
     def __init__(self, volume_id, key, problem):
@@ -36,5 +35,5 @@ class InvalidConnectionData(NovaXenapiSRException, ValueError):
         self.problem = problem
         super(InvalidConnectionData, self).__init__(
             'Connection data of volume %s: %s %s. Check the volume '
-            'attachment that Cinder returned for this host; nothing was '
-            'changed.' % (volume_id or '<unknown>', key, problem))
+            'attachment that Cinder returned for this host.'
+            % (volume_id or '<unknown>', key, problem))

@@ -267,8 +267,11 @@ class ManagerFlow(object):
             self._step('dest', 'get_volume_connector')
             dst.get_volume_connector(inst)
             self._step('dest', 'rollback_live_migration_at_destination')
+            # nova restores the source's attachments (and so the source's
+            # connection_info) in the BDMs before this call, and the
+            # destination reads its block device info from them.
             dst.rollback_live_migration_at_destination(
-                ctxt, inst, network_info, copy.deepcopy(dest_bdi),
+                ctxt, inst, network_info, copy.deepcopy(source_bdi),
                 destroy_disks=True, migrate_data=migrate_data)
 
         self._step('dest', 'pre_live_migration')

@@ -16,7 +16,7 @@ The source sends ``{volume_id: sr_uuid}`` (``volume_sr_uuid_map``). The
 destination accepts a value only if it is the legacy name of exactly that
 volume, or the uuid5 name derived from the destination's *own* connection
 data for it. A legacy name that already exists on the destination must be
-an iSCSI SR whose PBD on this host points at the same target and IQN;
+an iSCSI SR whose PBDs point at the same target and IQN;
 otherwise a wrong uuid could make nova attach a VDI from the wrong SR
 (possibly another tenant's LUN). Every check runs before any XAPI write.
 
@@ -88,12 +88,23 @@ def _check_names(attached, volume_sr_uuid_map):
         vol = attached[volume_id]
         if sr_uuid not in (vol.uuid5, vol.legacy):
             host, port, iqn = naming.iscsi_target(vol.connection_data)
+            if naming.naming_style(sr_uuid) == naming.UUID5:
+                # Most likely not tampering: Cinder exports the volume to
+                # this host through another target than to the source.
+                raise UntrustedSRUuid(reason=(
+                    'volume %s is on SR %s on the source, but this host '
+                    'reaches it through target %s, port %s, IQN %s, whose '
+                    'SR would be %s. XAPI keeps a disk in place only when '
+                    'both SRs have the same uuid, and naming this host\'s '
+                    'SR after another target is not allowed. Nothing was '
+                    'changed on this host. Migrate the instance cold '
+                    '(nova migrate), or have Cinder export the volume '
+                    'through the same target to both hosts.'
+                    % (volume_id, sr_uuid, host, port, iqn, vol.uuid5)))
             raise UntrustedSRUuid(reason=(
                 'SR uuid %s for volume %s is neither the volume\'s legacy '
                 'name %s nor the uuid5 name %s of this host\'s connection '
-                '(target %s, port %s, IQN %s). If the volume is exported to '
-                'this host through another target than to the source, XAPI '
-                'cannot keep the disk in place. %s'
+                '(target %s, port %s, IQN %s). %s'
                 % (sr_uuid, volume_id, vol.legacy, vol.uuid5, host, port,
                    iqn, _REMEDY)))
 
@@ -110,14 +121,12 @@ def _check_existing(session, attached, legacy):
     for sr_ref, sr_rec in sorted(srs.items()):
         volume_id = names[sr_rec['uuid']]
         expected = naming.device_config(attached[volume_id].connection_data)
-        mine = [rec for rec in pbds.values()
-                if rec.get('SR') == sr_ref and
-                rec.get('host') == session.host_ref]
+        mine = [rec for rec in pbds.values() if rec.get('SR') == sr_ref]
         problem = None
         if sr_rec.get('type') != 'iscsi':
             problem = 'is of type %r, not iscsi' % sr_rec.get('type')
         elif not mine:
-            problem = 'has no PBD on this host, so its target is unknown'
+            problem = 'has no PBD, so its target is unknown'
         else:
             for rec in mine:
                 config = rec.get('device_config') or {}
@@ -215,19 +224,22 @@ def rollback_srs(block_device_info, volume_sr_uuid_map, sr_uuid_map):
     re-derives). Names in the maps that fail that rule are logged and
     ignored, so a tampered map cannot make rollback forget a foreign SR.
     """
-    try:
-        attached = volumes.iscsi_volumes(block_device_info)
-    except exception.InvalidConnectionData as exc:
-        LOG.error('Rollback cannot derive SR names: %s', exc)
-        attached = []
     result = []
-    for vol in attached:
-        chosen = volume_sr_uuid_map.get(vol.volume_id)
-        if chosen not in (vol.uuid5, vol.legacy):
-            chosen = vol.uuid5
-        if chosen not in [name for name, _ in result]:
-            result.append((chosen,
-                           naming.device_config(vol.connection_data)))
+    mappings = (block_device_info or {}).get('block_device_mapping') or []
+    for bdm in mappings:
+        try:
+            attached = volumes.iscsi_volumes({'block_device_mapping': [bdm]})
+            for vol in attached:
+                chosen = volume_sr_uuid_map.get(vol.volume_id)
+                if chosen not in (vol.uuid5, vol.legacy):
+                    chosen = vol.uuid5
+                config = naming.device_config(vol.connection_data)
+                if chosen not in [name for name, _ in result]:
+                    result.append((chosen, config))
+        except exception.InvalidConnectionData as exc:
+            LOG.error('Cannot derive the SR of a volume to clean up: %s '
+                      'Check this host for SRs of the instance\'s volumes '
+                      '("xe sr-list") and forget unused ones by hand.', exc)
     trusted = [name for name, _ in result]
     claimed = list(volume_sr_uuid_map.values()) + list(sr_uuid_map or {})
     for name in claimed:
@@ -237,26 +249,29 @@ def rollback_srs(block_device_info, volume_sr_uuid_map, sr_uuid_map):
     return result
 
 
-def forget_unused_sr(session, sr_uuid, device_config):
+def forget_unused_sr(session, sr_uuid, device_config, known_ref=None):
     """Forget the SR ``sr_uuid`` if it is this volume's and nothing uses it.
 
-    The SR is kept when one of its PBDs points at another target or IQN
-    than ``device_config`` (it is not the SR this migration introduced for
-    the volume) or when a VBD still uses one of its VDIs (uuid5 SRs are
-    shared by every volume behind one target). Returns True when the SR is
-    gone afterwards.
+    The SR is this volume's when its ref is ``known_ref`` (the ref this
+    destination itself reported in ``sr_uuid_map`` for the migration), or
+    when every PBD points at the target and IQN of ``device_config``; an SR
+    without PBD (an introduce that failed half-way) counts as the volume's.
+    It is kept when a VBD still uses one of its VDIs (uuid5 SRs are shared
+    by every volume behind one target). Returns True when the SR is gone
+    afterwards.
     """
     sr_ref = volume_utils.find_sr_by_uuid(session, sr_uuid)
     if not sr_ref:
         return True
-    for pbd_ref in session.call_xenapi('SR.get_PBDs', sr_ref):
-        config = session.call_xenapi('PBD.get_device_config', pbd_ref)
-        if (config.get('target') != device_config['target'] or
-                config.get('targetIQN') != device_config['targetIQN']):
-            LOG.warning('Keeping SR %s: it points at target %s IQN %s, '
-                        'not at the volume\'s.', sr_uuid,
-                        config.get('target'), config.get('targetIQN'))
-            return False
+    if sr_ref != known_ref:
+        for pbd_ref in session.call_xenapi('SR.get_PBDs', sr_ref):
+            config = session.call_xenapi('PBD.get_device_config', pbd_ref)
+            if (config.get('target') != device_config['target'] or
+                    config.get('targetIQN') != device_config['targetIQN']):
+                LOG.warning('Keeping SR %s: it points at target %s IQN %s, '
+                            'not at the volume\'s.', sr_uuid,
+                            config.get('target'), config.get('targetIQN'))
+                return False
     for vdi_ref in session.call_xenapi('SR.get_VDIs', sr_ref):
         if session.call_xenapi('VDI.get_VBDs', vdi_ref):
             LOG.info('Keeping SR %s: a VBD still uses VDI %s.',

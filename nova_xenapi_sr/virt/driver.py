@@ -34,11 +34,14 @@ from nova import conf as nova_conf
 from nova import exception as nova_exception
 from nova.virt.xenapi import driver as xenapi_driver
 from nova.virt.xenapi import vmops
+from nova.virt.xenapi import volume_utils
 from oslo_log import log as logging
+from oslo_utils import excutils
 
 from nova_xenapi_sr import objects
 from nova_xenapi_sr import opts
 from nova_xenapi_sr import os_xenapi_compat
+from nova_xenapi_sr.virt import claims
 from nova_xenapi_sr.virt import destination
 from nova_xenapi_sr.virt import source
 
@@ -48,23 +51,61 @@ opts.register_opts(CONF)
 objects.register_all()
 
 
-class SharedSRAwareVMOps(vmops.VMOps):
-    """nova's VMOps, listing each iSCSI SR of a VM once.
+class _SourceSRCleanup(list):
+    """The source's iSCSI SRs of a VM, each once, forgotten when iterated.
 
-    After a successful migration the source forgets every SR that
-    ``_get_iscsi_srs`` lists. nova lists an SR once per VBD, so a uuid5 SR
-    shared by two volumes of the VM was forgotten twice and the second
-    ``SR.forget`` failed with ``HANDLE_INVALID``, turning a completed
-    migration into a rollback.
+    nova's ``VMOps.live_migrate`` takes this list before ``VM.migrate_send``
+    and iterates it once, after the VM has moved, calling ``forget_sr`` on
+    each entry. An exception there runs nova's recover path for a VM that
+    already runs on the destination, and that path detaches its volumes
+    there. Two cases raise with stock nova: an SR listed twice (a uuid5 SR
+    shared by two volumes of the VM: the second ``SR.forget`` fails with
+    ``HANDLE_INVALID``) and an SR another VM on the source still uses (the
+    unplug meets ``VDI_IN_USE``, then ``SR.forget`` fails with
+    ``SR_HAS_PBD``).
+
+    Iterating this list therefore does the forgetting itself, with the same
+    XAPI calls as nova, logs what it cannot forget instead of raising, and
+    yields nothing, so nova's own loop has nothing left to do. ``len()``
+    still counts the SRs (nova's pre-check uses it).
+    """
+
+    def __init__(self, session, sr_refs):
+        unique = []
+        for sr_ref in sr_refs:
+            if sr_ref not in unique:
+                unique.append(sr_ref)
+        super(_SourceSRCleanup, self).__init__(unique)
+        self._session = session
+
+    def __iter__(self):
+        for sr_ref in list(super(_SourceSRCleanup, self).__iter__()):
+            try:
+                volume_utils.forget_sr(self._session, sr_ref)
+            except Exception as exc:
+                details = getattr(exc, 'details', None) or [exc]
+                if details[0] == 'SR_HAS_PBD':
+                    LOG.info('Keeping SR %s on the source: another VM still '
+                             'uses it.', sr_ref)
+                else:
+                    LOG.error('The VM has moved, but the source could not '
+                              'forget its SR %(sr)s: %(exc)s. Check it with '
+                              '"xe sr-list" and forget it by hand once no '
+                              'VM uses it.', {'sr': sr_ref, 'exc': exc})
+        return iter(())
+
+
+class SharedSRAwareVMOps(vmops.VMOps):
+    """nova's VMOps whose post-migration SR cleanup cannot fail the move.
+
+    See :class:`_SourceSRCleanup`.
     """
 
     def _get_iscsi_srs(self, ctxt, instance_ref):
-        unique = []
-        for sr_ref in super(SharedSRAwareVMOps, self)._get_iscsi_srs(
-                ctxt, instance_ref):
-            if sr_ref not in unique:
-                unique.append(sr_ref)
-        return unique
+        return _SourceSRCleanup(
+            self._session,
+            super(SharedSRAwareVMOps, self)._get_iscsi_srs(ctxt,
+                                                           instance_ref))
 
 
 class XenAPISRDriver(xenapi_driver.XenAPIDriver):
@@ -76,6 +117,7 @@ class XenAPISRDriver(xenapi_driver.XenAPIDriver):
         os_xenapi_compat.apply()
         super(XenAPISRDriver, self).__init__(virtapi, read_only=read_only)
         self._vmops = SharedSRAwareVMOps(self._session, self.virtapi)
+        self._sr_claims = claims.SRClaims()
 
     # Source side -----------------------------------------------------------
 
@@ -112,17 +154,56 @@ class XenAPISRDriver(xenapi_driver.XenAPIDriver):
     def pre_live_migration(self, context, instance, block_device_info,
                            network_info, disk_info, migrate_data):
         volume_sr_uuid_map = destination.source_map(migrate_data)
-        to_inject = {}
-        if volume_sr_uuid_map is not None:
-            to_inject = destination.validate(
-                self._session, block_device_info, volume_sr_uuid_map)
-        # Always hand nova a copy: parse_sr_info pops keys from the
-        # connection data, and nova persists connection_info.
-        block_device_info = self._inject_source_sr_uuids(block_device_info,
-                                                         to_inject)
-        return super(XenAPISRDriver, self).pre_live_migration(
-            context, instance, block_device_info, network_info, disk_info,
-            migrate_data)
+        if volume_sr_uuid_map is None:
+            # An older source: exactly stock nova, on a copy (parse_sr_info
+            # pops keys from the connection data nova persists).
+            return super(XenAPISRDriver, self).pre_live_migration(
+                context, instance,
+                self._inject_source_sr_uuids(block_device_info, {}),
+                network_info, disk_info, migrate_data)
+        to_inject = destination.validate(
+            self._session, block_device_info, volume_sr_uuid_map)
+        ours = destination.rollback_srs(block_device_info,
+                                        volume_sr_uuid_map, None)
+        self._sr_claims.claim(instance.uuid, [name for name, _ in ours])
+        try:
+            return super(XenAPISRDriver, self).pre_live_migration(
+                context, instance,
+                self._inject_source_sr_uuids(block_device_info, to_inject),
+                network_info, disk_info, migrate_data)
+        except Exception:
+            with excutils.save_and_reraise_exception():
+                # This host's own connection data is in hand here; nova's
+                # rollback later gets the source's.
+                self._forget_srs(instance, ours, {})
+
+    def _forget_srs(self, instance, srs, sr_uuid_map):
+        """Forget this migration's SRs that nothing else uses; release."""
+        for sr_uuid, device_config in srs:
+            def forget():
+                return destination.forget_unused_sr(
+                    self._session, sr_uuid, device_config,
+                    known_ref=sr_uuid_map.get(sr_uuid))
+            try:
+                if not self._sr_claims.forget_unless_held(
+                        instance.uuid, sr_uuid, forget):
+                    LOG.info('Keeping SR %s: it is still in use.', sr_uuid,
+                             instance=instance)
+            except Exception:
+                LOG.exception('Could not forget SR %(sr)s on this host; '
+                              'check it with "xe sr-list uuid=%(sr)s" and '
+                              'forget it by hand if no VM uses it.',
+                              {'sr': sr_uuid}, instance=instance)
+        self._sr_claims.release(instance.uuid)
+
+    def post_live_migration_at_destination(self, context, instance,
+                                           network_info,
+                                           block_migration=False,
+                                           block_device_info=None):
+        self._sr_claims.release(instance.uuid)
+        return super(XenAPISRDriver, self).post_live_migration_at_destination(
+            context, instance, network_info, block_migration=block_migration,
+            block_device_info=block_device_info)
 
     def rollback_live_migration_at_destination(self, context, instance,
                                                network_info,
@@ -133,21 +214,17 @@ class XenAPISRDriver(xenapi_driver.XenAPIDriver):
         if volume_sr_uuid_map is None:
             return super(XenAPISRDriver,
                          self).rollback_live_migration_at_destination(
-                context, instance, network_info, block_device_info,
+                context, instance, network_info,
+                self._inject_source_sr_uuids(block_device_info, {}),
                 destroy_disks=destroy_disks, migrate_data=migrate_data)
         sr_uuid_map = {}
         if migrate_data.obj_attr_is_set('sr_uuid_map'):
-            sr_uuid_map = migrate_data.sr_uuid_map
-        for sr_uuid, device_config in destination.rollback_srs(
-                block_device_info, volume_sr_uuid_map, sr_uuid_map):
-            try:
-                destination.forget_unused_sr(self._session, sr_uuid,
-                                             device_config)
-            except Exception:
-                LOG.exception('Rollback could not forget SR %(sr)s on this '
-                              'host; check it with "xe sr-list uuid=%(sr)s" '
-                              'and forget it by hand if no VM uses it.',
-                              {'sr': sr_uuid}, instance=instance)
+            sr_uuid_map = dict(migrate_data.sr_uuid_map)
+        # nova hands rollback the source's connection data (it restores the
+        # source's attachments first); the SR refs this host reported in
+        # sr_uuid_map identify the SRs it introduced when targets differ.
+        self._forget_srs(instance, destination.rollback_srs(
+            block_device_info, volume_sr_uuid_map, sr_uuid_map), sr_uuid_map)
         # nova's own rollback, minus its SR handling (done above), deletes
         # the interim networks.
         return super(XenAPISRDriver,

@@ -48,7 +48,7 @@ def _volumes(block_device_info):
     try:
         return volumes.iscsi_volumes(block_device_info)
     except exception.InvalidConnectionData as exc:
-        raise _refuse(str(exc))
+        raise _refuse('%s Nothing was changed.' % exc)
 
 
 def _query(session, cls, expression):

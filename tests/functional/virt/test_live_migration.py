@@ -21,6 +21,7 @@ dicts nova handed to the driver are unchanged.
 """
 
 import copy
+import re
 
 from nova import exception as nova_exception
 
@@ -52,13 +53,34 @@ class Volume(object):
     """How one test volume is exported and named on the source."""
 
     def __init__(self, volume_id, style, portal=PORTAL_A, target=None,
-                 lun=1, chap=None):
+                 lun=1, chap=None, dest_portal=None, name_label=None):
         self.volume_id = volume_id
         self.style = style
         self.portal = portal
         self.iqn = iqn(target or volume_id)
         self.lun = lun
         self.chap = chap
+        #: The destination's attachment reaches the same LUN (same serial)
+        #: through this other portal and IQN.
+        self.dest_portal = dest_portal
+        #: A name_label in the destination's connection data (nova's
+        #: parse_sr_info pops it from the dict it is given).
+        self.name_label = name_label
+
+    def dest_connection_info(self, sc, xapi):
+        info = sc.connection_info(self.volume_id)
+        if self.name_label:
+            info['data']['name_label'] = self.name_label
+        if self.dest_portal:
+            serial = [v['serial'] for v in sc.volumes
+                      if v['id'] == self.volume_id][0]
+            host, port = self.dest_portal.split(':')
+            dest_iqn = self.iqn + '-dest'
+            xapi.server.array.add_lun(host, int(port), dest_iqn, 9, serial,
+                                      None, self.volume_id)
+            info['data'].update(target_portal=self.dest_portal,
+                                target_iqn=dest_iqn, target_lun=9)
+        return info
 
 
 class LiveMigrationTestCase(base.TestCase):
@@ -101,7 +123,7 @@ class LiveMigrationTestCase(base.TestCase):
         self.source_bdi = novaenv.block_device_info(self.source_infos)
         # The destination gets a fresh attachment: a new connection_info.
         self.dest_bdi = novaenv.block_device_info(
-            [(sc.connection_info(vol.volume_id), device)
+            [(vol.dest_connection_info(sc, self.xapi), device)
              for vol, (_, device) in zip(volumes, self.source_infos)])
         self.snapshots = (copy.deepcopy(self.source_bdi),
                           copy.deepcopy(self.dest_bdi))
@@ -178,7 +200,8 @@ class LiveMigrationTestCase(base.TestCase):
             self.assertTrue({'target', 'port', 'targetIQN'} <= set(config),
                             config)
             self.assertTrue(pbds[0]['currently_attached'])
-        # every volume VBD of the VM points at its LUN's VDI
+        # every volume VBD of the VM points at its LUN's VDI (the same
+        # uuid through any target: it comes from the LUN serial)
         vm = [r for r in view['VM'].values() if r['name_label'] == NAME][0]
         got = sorted(view['VDI'][view['VBD'][v]['VDI']]['uuid']
                      for v in vm['VBDs'])
@@ -236,14 +259,45 @@ class MigrateTestCase(LiveMigrationTestCase):
             [naming.uuid5_sr_uuid(self.source_infos[0][0]['data'])])
 
     def test_mixed(self):
-        self.build([Volume('vol-1', naming.LEGACY),
-                    Volume('vol-2', naming.UUID5, portal=PORTAL_B)])
+        self.build([Volume('vol-1', naming.LEGACY, name_label='mine'),
+                    Volume('vol-2', naming.UUID5, portal=PORTAL_B,
+                           name_label='mine-too')])
         self.run_flow()
         self.assert_migrated(
             [naming.legacy_sr_uuid('vol-1'),
              naming.uuid5_sr_uuid(self.source_infos[1][0]['data'])])
         self.assertEqual(['SR.get_all_records_where'],
                          self.source_lookup_calls())
+        labels = sorted(r['name_label'] for r in
+                        self.volume_srs('pool-b').values())
+        self.assertEqual(['mine', 'mine-too'], labels)
+
+    def test_legacy_through_another_target_on_the_destination(self):
+        self.build([Volume('vol-1', naming.LEGACY,
+                           dest_portal='198.51.100.30:3260')])
+        self.run_flow()
+        self.assert_migrated([naming.legacy_sr_uuid('vol-1')])
+        pbd = list(self.xapi.pool('pool-b').inspect()['PBD'].values())
+        self.assertIn('198.51.100.30',
+                      [p['device_config'].get('target') for p in pbd])
+
+    def test_neighbour_on_the_source_keeps_the_shared_sr(self):
+        def neighbour(sc):
+            sc.add_volume('vol-n', PORTAL_A, iqn('shared'), 5)
+            sc.add_instance('pool-a', 2, volumes=[
+                ('vol-n', naming.UUID5, '/dev/xvdb')])
+        self.build([Volume('vol-1', naming.UUID5, target='shared', lun=1)],
+                   extra=neighbour)
+        self.run_flow()
+        uuid5 = naming.uuid5_sr_uuid(self.source_infos[0][0]['data'])
+        self.assert_migrated([uuid5], source_kept=[uuid5])
+        self.assertNotIn(('dest', 'rollback_live_migration_at_destination'),
+                         self.flow.steps)
+        self.assertIn('another VM still uses it', self.logger.output)
+        view = self.xapi.pool('pool-a').inspect()
+        neighbour_vm = [r for r in view['VM'].values()
+                        if r['name_label'] == 'instance-00000002'][0]
+        self.assertEqual(1, len(neighbour_vm['VBDs']))
 
     def test_volumes_sharing_one_uuid5_sr(self):
         self.build([Volume('vol-1', naming.UUID5, target='shared', lun=1),
@@ -312,9 +366,25 @@ class DoNoHarmTestCase(LiveMigrationTestCase):
                     Volume('vol-2', naming.UUID5, portal=PORTAL_B)],
                    source_driver=driver, dest_driver=driver)
         self.run_flow()
-        return {pool: [m for m, _ in self.xapi.pool(pool).calls()
+        return {pool: [(m, self.mask(args))
+                       for m, args in self.xapi.pool(pool).calls()
                        if not m.startswith('session.')]
                 for pool in ('pool-a', 'pool-b')}
+
+    def mask(self, args):
+        """Arguments, with what differs between two runs masked.
+
+        Refs, the pools' loopback addresses, host uuids, domain ids.
+        """
+        text = repr(args)
+        text = re.sub(r'OpaqueRef:[0-9a-f-]+', 'OpaqueRef:*', text)
+        text = re.sub(r"'dom_id': '\d+'", "'dom_id': '*'", text)
+        text = re.sub(r'127\.\d+\.\d+\.\d+', '127.*', text)
+        for ref in self.xapi.pool('pool-a').inspect()['host'].values():
+            text = text.replace(ref['uuid'], 'host-a-uuid')
+        for ref in self.xapi.pool('pool-b').inspect()['host'].values():
+            text = text.replace(ref['uuid'], 'host-b-uuid')
+        return text
 
     def test_same_calls_as_stock_apart_from_the_lookup(self):
         stock = self._calls(STOCK)
@@ -322,7 +392,7 @@ class DoNoHarmTestCase(LiveMigrationTestCase):
         extension = self._calls(EXTENSION)
         self.assertIsNone(self.error)
         self.assertEqual(stock['pool-b'], extension['pool-b'])
-        lookup = [i for i, m in enumerate(extension['pool-a'])
+        lookup = [i for i, (m, _) in enumerate(extension['pool-a'])
                   if m == 'SR.get_all_records_where']
         self.assertEqual(1, len(lookup))
         del extension['pool-a'][lookup[0]]
@@ -385,6 +455,14 @@ class RefusalTestCase(LiveMigrationTestCase):
         self.assertIn('Rollback ignores SR %s' % self.foreign,
                       self.logger.output)
 
+    def test_uuid5_through_another_target_refused_with_advice(self):
+        self.build([Volume('vol-1', naming.UUID5,
+                           dest_portal='198.51.100.30:3260')])
+        self.run_flow()
+        self.assertIsInstance(self.error, destination.UntrustedSRUuid)
+        self.assertIn('Migrate the instance cold', str(self.error))
+        self.assert_failed_clean()
+
     def test_existing_sr_with_the_name_but_another_target_refused(self):
         def impostor(sc):
             sc.add_volume('vol-x', PORTAL_B, iqn('vol-x'), 1)
@@ -409,10 +487,12 @@ class RefusalTestCase(LiveMigrationTestCase):
 class FailureTestCase(LiveMigrationTestCase):
     """An XAPI failure at each step, then nova's rollback."""
 
+    volumes = (('vol-1', naming.LEGACY, PORTAL_A),
+               ('vol-2', naming.UUID5, PORTAL_B))
+
     def _fail(self, pool, method, volumes=None):
-        self.build(volumes or [Volume('vol-1', naming.LEGACY),
-                               Volume('vol-2', naming.UUID5,
-                                      portal=PORTAL_B)])
+        self.build(volumes or [Volume(v, style, portal=portal)
+                               for v, style, portal in self.volumes])
         self.xapi.server.inject_fault(pool, method, error=[
             'SR_BACKEND_FAILURE_47', '', 'injected by the test'])
         self.run_flow()
@@ -448,6 +528,19 @@ class FailureTestCase(LiveMigrationTestCase):
         self._fail('pool-a', 'VM.migrate_send')
         self.assertIn('Migrate Send failed', str(self.error))
 
+    def test_migrate_send_destination_through_another_target(self):
+        # nova gives rollback the source's connection data; the SR this
+        # host introduced points at its own target, found by its ref.
+        self._fail('pool-a', 'VM.migrate_send', volumes=[
+            Volume('vol-1', naming.LEGACY, dest_portal='198.51.100.30:3260')])
+
+
+class UUID5FirstFailureTestCase(FailureTestCase):
+    """The same failures, hitting the uuid5 volume's connect first."""
+
+    volumes = (('vol-2', naming.UUID5, PORTAL_B),
+               ('vol-1', naming.LEGACY, PORTAL_A))
+
 
 class SharedSRSourceCleanupTestCase(LiveMigrationTestCase):
     """Why the driver lists each shared SR once after a migration."""
@@ -473,3 +566,63 @@ class SharedSRSourceCleanupTestCase(LiveMigrationTestCase):
             [naming.uuid5_sr_uuid(self.source_infos[0][0]['data'])])
         self.assertNotIn(('dest', 'rollback_live_migration_at_destination'),
                          self.flow.steps)
+
+
+class ConcurrentMigrationsTestCase(LiveMigrationTestCase):
+    """Two migrations to one destination share a uuid5 SR."""
+
+    other_uuid = '5f0e5d52-1b5e-4a43-9c5e-0e0f7b2a4c11'
+
+    def test_rollback_keeps_the_sr_another_migration_holds(self):
+        def second(sc):
+            sc.add_volume('vol-2', PORTAL_A, iqn('shared'), 2)
+            sc.add_instance('pool-a', 2, nova_uuid=self.other_uuid,
+                            volumes=[('vol-2', naming.UUID5, '/dev/xvdb')])
+        self.build([Volume('vol-1', naming.UUID5, target='shared', lun=1)],
+                   extra=second)
+        uuid5 = naming.uuid5_sr_uuid(self.source_infos[0][0]['data'])
+        ctxt = novaenv.admin_context()
+        other = novaenv.make_instance(2, self.other_uuid, 'host-a')
+        bdi = novaenv.block_device_info(
+            [(self.scenario.connection_info('vol-2'), '/dev/xvdb')])
+
+        # The other migration gets as far as pre_live_migration ...
+        data = self.dst.check_can_live_migrate_destination(
+            ctxt, other, None, None, block_migration=None)
+        data = novaenv.roundtrip(self.src.check_can_live_migrate_source(
+            ctxt, other, novaenv.roundtrip(data), copy.deepcopy(bdi)))
+        data = novaenv.roundtrip(self.dst.pre_live_migration(
+            ctxt, other, copy.deepcopy(bdi), [], None,
+            novaenv.roundtrip(data)))
+
+        # ... then this one fails at migrate_send and rolls back: the SR
+        # has no VBD on the destination yet, but the other migration
+        # holds it.
+        self.xapi.server.inject_fault('pool-a', 'VM.migrate_send', error=[
+            'SR_BACKEND_FAILURE_47', '', 'injected by the test'])
+        self.run_flow()
+        self.assertIsNotNone(self.error)
+        self.assertIn(uuid5, self.volume_srs('pool-b'))
+        self.assertEqual(['pool-a'], self.vm_pools())
+
+        # The other migration completes.
+        done = []
+
+        def post_method(ctxt, instance, dest, block_migration, data):
+            self.dst.post_live_migration_at_destination(
+                ctxt, instance, [], block_migration, copy.deepcopy(bdi))
+            done.append(dest)
+
+        def recover_method(ctxt, instance, dest, data):
+            self.fail('the other migration failed')
+
+        self.src.live_migration(ctxt, other, 'host-b', post_method,
+                                recover_method, block_migration=True,
+                                migrate_data=data)
+        self.assertEqual(['host-b'], done)
+        self.assertEqual(['pool-b'], [
+            p for p, _ in self.xapi.server.find_vm('instance-00000002')])
+        self.assertEqual([], self.xapi.server.copies)
+        # this instance still uses the shared SR on the source
+        self.assertIn(uuid5, self.volume_srs('pool-a'))
+        self.assertEqual(set(), self.dst._sr_claims.holders(uuid5))

@@ -110,10 +110,16 @@ class ValidateTestCase(base.TestCase):
         self._existing('198.51.100.7', self.info['data']['target_iqn'])
         self._refused({'vol-1': self.legacy}, '198.51.100.7')
 
-    def test_existing_legacy_sr_without_local_pbd_refused(self):
+    def test_existing_legacy_sr_with_pbd_on_another_host_accepted(self):
         self._existing('192.0.2.10', self.info['data']['target_iqn'],
-                       host='OpaqueRef:elsewhere')
-        self._refused({'vol-1': self.legacy}, 'no PBD on this host')
+                       host='OpaqueRef:elsewhere-in-the-pool')
+        self.assertEqual({'vol-1': self.legacy}, destination.validate(
+            self.session, bdi(self.info), {'vol-1': self.legacy}))
+
+    def test_existing_legacy_sr_without_pbd_refused(self):
+        self.session.add('SR', 'OpaqueRef:sr', uuid=self.legacy,
+                         type='iscsi')
+        self._refused({'vol-1': self.legacy}, 'has no PBD')
 
     def test_existing_legacy_sr_of_other_type_refused(self):
         self._existing('192.0.2.10', self.info['data']['target_iqn'],

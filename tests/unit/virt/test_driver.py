@@ -23,6 +23,7 @@ from oslo_config import fixture as config_fixture
 from nova_xenapi_sr import fixture as xs_fixture
 from nova_xenapi_sr import naming
 from nova_xenapi_sr.objects import migrate_data
+from nova_xenapi_sr.virt import claims
 from nova_xenapi_sr.virt import destination
 from nova_xenapi_sr.virt import driver
 from tests import base
@@ -35,6 +36,7 @@ PARENT = xenapi_driver.XenAPIDriver
 
 class Instance(object):
     name = 'instance-00000001'
+    uuid = '1e9e8a36-44f4-4c0c-a7b2-3f1f0e4f5d6a'
 
 
 class DriverTestCase(base.TestCase):
@@ -48,6 +50,7 @@ class DriverTestCase(base.TestCase):
         # No XAPI here: the driver is built without its constructor.
         self.drv = driver.XenAPISRDriver.__new__(driver.XenAPISRDriver)
         self.drv._session = self.session
+        self.drv._sr_claims = claims.SRClaims()
         self.info = connection_info('vol-1')
         self.legacy = naming.legacy_sr_uuid('vol-1')
         self.uuid5 = naming.uuid5_sr_uuid(self.info['data'])
@@ -180,17 +183,53 @@ class RollbackTestCase(DriverTestCase):
                 'ctxt', Instance(), ['vif'], bdi(self.info),
                 migrate_data=data)
         forget.assert_called_once_with(
-            self.session, self.legacy, naming.device_config(self.info['data']))
+            self.session, self.legacy, naming.device_config(self.info["data"]),
+            known_ref=None)
         self.assertIn('forget it by hand', self.logger.output)
         parent.assert_called_once_with(
             'ctxt', mock.ANY, ['vif'], {'block_device_mapping': []},
             destroy_disks=True, migrate_data=data)
 
 
-class SharedSRAwareVMOpsTestCase(base.TestCase):
+class SourceSRCleanupTestCase(base.TestCase):
 
-    def test_each_sr_listed_once(self):
+    def setUp(self):
+        super(SourceSRCleanupTestCase, self).setUp()
+        self.session = fakes.FakeSession()
+        for name in ('a', 'b', 'c'):
+            self.session.add('SR', 'OpaqueRef:%s' % name, PBDs=[])
+
+    def test_nova_pre_check_counts_each_sr_once(self):
         ops = driver.SharedSRAwareVMOps.__new__(driver.SharedSRAwareVMOps)
+        ops._session = self.session
+        refs = ['OpaqueRef:a', 'OpaqueRef:b', 'OpaqueRef:a']
         with mock.patch('nova.virt.xenapi.vmops.VMOps._get_iscsi_srs',
-                        return_value=['a', 'b', 'a', 'c', 'b']):
-            self.assertEqual(['a', 'b', 'c'], ops._get_iscsi_srs('c', 'i'))
+                        return_value=refs):
+            srs = ops._get_iscsi_srs('ctxt', 'instance')
+        self.assertEqual(2, len(srs))
+        self.assertEqual([], self.session.calls)
+
+    def test_iterating_forgets_each_sr_once_and_yields_nothing(self):
+        srs = driver._SourceSRCleanup(
+            self.session, ['OpaqueRef:a', 'OpaqueRef:b', 'OpaqueRef:a'])
+        self.assertEqual([], list(srs))
+        forgotten = [args[0] for method, args in self.session.calls
+                     if method == 'SR.forget']
+        self.assertEqual(['OpaqueRef:a', 'OpaqueRef:b'], forgotten)
+
+    def test_failures_are_logged_not_raised(self):
+        real = self.session.call_xenapi
+
+        def call(method, *args):
+            if method == 'SR.forget' and args[0] == 'OpaqueRef:a':
+                raise fakes.Failure(['SR_HAS_PBD', args[0]])
+            if method == 'SR.forget' and args[0] == 'OpaqueRef:b':
+                raise fakes.Failure(['INTERNAL_ERROR', 'boom'])
+            return real(method, *args)
+        self.session.call_xenapi = call
+        srs = driver._SourceSRCleanup(
+            self.session, ['OpaqueRef:a', 'OpaqueRef:b', 'OpaqueRef:c'])
+        self.assertEqual([], list(srs))
+        self.assertNotIn('OpaqueRef:c', self.session.records['SR'])
+        self.assertIn('another VM still uses it', self.logger.output)
+        self.assertIn('forget it by hand', self.logger.output)

@@ -1,0 +1,69 @@
+#    Licensed under the Apache License, Version 2.0 (the "License"); you may
+#    not use this file except in compliance with the License. You may obtain
+#    a copy of the License at
+#
+#         http://www.apache.org/licenses/LICENSE-2.0
+#
+#    Unless required by applicable law or agreed to in writing, software
+#    distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+#    WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+#    License for the specific language governing permissions and limitations
+#    under the License.
+
+"""Which in-flight live migrations on this compute use which SR.
+
+uuid5 SRs are shared by every volume behind one iSCSI target, so two
+migrations to the same destination can use one SR. Between
+``pre_live_migration`` and ``VM.migrate_send`` the second migration has
+introduced its VDIs but has no VBD yet, so "no VBD uses it" does not mean
+"unused": one migration's rollback would forget the SR the other is about to
+use. Each migration therefore claims the SRs it connects, and an SR is
+forgotten only while nobody else holds it.
+
+The claims are this compute's state (one nova-compute process per host), one
+per driver instance, guarded by one lock: claiming and the check-and-forget
+of a rollback are each atomic with respect to the other.
+"""
+
+import threading
+
+
+class SRClaims(object):
+    """SR uuid -> the instance uuids whose migrations hold it."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._holders = {}
+
+    def claim(self, instance_uuid, sr_uuids):
+        """Record that this instance's migration uses ``sr_uuids``."""
+        with self._lock:
+            for sr_uuid in sr_uuids:
+                self._holders.setdefault(sr_uuid, set()).add(instance_uuid)
+
+    def release(self, instance_uuid):
+        """Drop every claim of this instance's migration."""
+        with self._lock:
+            for sr_uuid in list(self._holders):
+                holders = self._holders[sr_uuid]
+                holders.discard(instance_uuid)
+                if not holders:
+                    del self._holders[sr_uuid]
+
+    def holders(self, sr_uuid):
+        """Return the instance uuids that hold ``sr_uuid`` (a new set)."""
+        with self._lock:
+            return set(self._holders.get(sr_uuid, ()))
+
+    def forget_unless_held(self, instance_uuid, sr_uuid, forget):
+        """Call ``forget()`` unless another migration holds ``sr_uuid``.
+
+        Runs under the lock, so no migration can claim the SR between the
+        check and the forget. Returns ``forget()``'s result, or False when
+        the SR was kept.
+        """
+        with self._lock:
+            others = self._holders.get(sr_uuid, set()) - {instance_uuid}
+            if others:
+                return False
+            return forget()

@@ -1,0 +1,81 @@
+#    Licensed under the Apache License, Version 2.0 (the "License"); you may
+#    not use this file except in compliance with the License. You may obtain
+#    a copy of the License at
+#
+#         http://www.apache.org/licenses/LICENSE-2.0
+#
+#    Unless required by applicable law or agreed to in writing, software
+#    distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+#    WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+#    License for the specific language governing permissions and limitations
+#    under the License.
+
+import threading
+
+from nova_xenapi_sr.virt import claims
+from tests import base
+
+
+class SRClaimsTestCase(base.TestCase):
+
+    def setUp(self):
+        super(SRClaimsTestCase, self).setUp()
+        self.claims = claims.SRClaims()
+        self.forgotten = []
+
+    def forget(self, sr_uuid):
+        def call():
+            self.forgotten.append(sr_uuid)
+            return True
+        return call
+
+    def test_unclaimed_and_own_srs_are_forgotten(self):
+        self.assertTrue(self.claims.forget_unless_held(
+            'a', 'sr-1', self.forget('sr-1')))
+        self.claims.claim('a', ['sr-2'])
+        self.assertTrue(self.claims.forget_unless_held(
+            'a', 'sr-2', self.forget('sr-2')))
+        self.assertEqual(['sr-1', 'sr-2'], self.forgotten)
+
+    def test_sr_held_by_another_migration_is_kept(self):
+        self.claims.claim('a', ['sr-1', 'sr-2'])
+        self.claims.claim('b', ['sr-1'])
+        self.assertFalse(self.claims.forget_unless_held(
+            'a', 'sr-1', self.forget('sr-1')))
+        self.assertEqual([], self.forgotten)
+        self.claims.release('b')
+        self.assertEqual({'a'}, self.claims.holders('sr-1'))
+        self.assertTrue(self.claims.forget_unless_held(
+            'a', 'sr-1', self.forget('sr-1')))
+
+    def test_release_drops_empty_entries(self):
+        self.claims.claim('a', ['sr-1'])
+        self.claims.release('a')
+        self.claims.release('never-claimed')
+        self.assertEqual(set(), self.claims.holders('sr-1'))
+        self.assertEqual({}, self.claims._holders)
+
+    def test_claim_waits_for_a_forget_in_progress(self):
+        inside = threading.Event()
+        proceed = threading.Event()
+        order = []
+
+        def slow_forget():
+            inside.set()
+            proceed.wait(10)
+            order.append('forgot')
+            return True
+
+        worker = threading.Thread(target=self.claims.forget_unless_held,
+                                  args=('a', 'sr-1', slow_forget))
+        worker.start()
+        self.assertTrue(inside.wait(10))
+        claimer = threading.Thread(
+            target=lambda: (self.claims.claim('b', ['sr-1']),
+                            order.append('claimed')))
+        claimer.start()
+        self.assertEqual([], order)
+        proceed.set()
+        worker.join(10)
+        claimer.join(10)
+        self.assertEqual(['forgot', 'claimed'], order)
