@@ -48,10 +48,20 @@ _REMEDY = ('The migration was stopped before anything was changed on this '
            'message.')
 
 
-class UntrustedSRUuid(nova_exception.MigrationError):
+class DestinationRefusal(nova_exception.MigrationError):
+    """The destination refuses the migration before any XAPI write."""
+
+
+class UntrustedSRUuid(DestinationRefusal):
     """The source's SR uuid map fails the destination's trust checks."""
 
     msg_fmt = 'Refusing the SR uuid map sent by the source: %(reason)s'
+
+
+class UnsafeStockSource(DestinationRefusal):
+    """A source without the extension could not finish this migration."""
+
+    msg_fmt = 'Refusing a live migration from this source: %(reason)s'
 
 
 def source_map(migrate_data):
@@ -67,6 +77,34 @@ def source_map(migrate_data):
     if not migrate_data.obj_attr_is_set('volume_sr_uuid_map'):
         return None
     return dict(migrate_data.volume_sr_uuid_map)
+
+
+def stock_source_shared_sr_message(block_device_info):
+    """Explain why a stock source cannot finish this migration, or None.
+
+    A source without nova-xenapi-sr (no map) forgets, after the move, each
+    SR of the VM once per volume: with two volumes behind one iSCSI target
+    (one uuid5 SR) the second ``SR.forget`` fails, and nova rolls back an
+    instance that already runs on this host, detaching its volumes here.
+    Derived from this host's connection data, without any XAPI call.
+    """
+    try:
+        attached = volumes.iscsi_volumes(block_device_info)
+    except exception.InvalidConnectionData:
+        return None     # nova's own code reports it, as it always did
+    by_sr = {}
+    for vol in attached:
+        by_sr.setdefault(vol.uuid5, []).append(vol.volume_id)
+    shared = sorted(ids for ids in by_sr.values() if len(ids) > 1)
+    if not shared:
+        return None
+    return (
+        'volumes %s share one iSCSI target, and the source runs nova '
+        'without nova-xenapi-sr: after moving the instance it would forget '
+        'their shared SR once per volume, fail, and roll back an instance '
+        'that already runs here. Nothing was changed on this host. Install '
+        'nova-xenapi-sr on the source compute, then retry.'
+        % '; '.join(', '.join(ids) for ids in shared))
 
 
 def _attached(block_device_info):

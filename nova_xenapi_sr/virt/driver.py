@@ -155,8 +155,13 @@ class XenAPISRDriver(xenapi_driver.XenAPIDriver):
                            network_info, disk_info, migrate_data):
         volume_sr_uuid_map = destination.source_map(migrate_data)
         if volume_sr_uuid_map is None:
-            # An older source: exactly stock nova, on a copy (parse_sr_info
-            # pops keys from the connection data nova persists).
+            # An older source: stock nova, on a copy (parse_sr_info pops
+            # keys from the connection data nova persists), except for the
+            # one case that stock nova always turns into an unsafe state.
+            message = destination.stock_source_shared_sr_message(
+                block_device_info)
+            if message:
+                raise destination.UnsafeStockSource(reason=message)
             return super(XenAPISRDriver, self).pre_live_migration(
                 context, instance,
                 self._inject_source_sr_uuids(block_device_info, {}),

@@ -560,6 +560,15 @@ class SharedSRSourceCleanupTestCase(LiveMigrationTestCase):
         self.assertIn(('dest', 'rollback_live_migration_at_destination'),
                       self.flow.steps)
 
+    def test_extension_destination_refuses_a_stock_source(self):
+        self.build([Volume('vol-1', naming.UUID5, target='shared', lun=1),
+                    Volume('vol-2', naming.UUID5, target='shared', lun=2)],
+                   source_driver=STOCK, dest_driver=EXTENSION)
+        self.run_flow()
+        self.assertIn('Install nova-xenapi-sr on the source compute',
+                      str(self.error))
+        self.assert_failed_clean()
+
     def test_extension_completes(self):
         self._run(EXTENSION)
         self.assert_migrated(

@@ -267,3 +267,24 @@ class RollbackTestCase(base.TestCase):
         self.assertEqual(['PBD.unplug', 'SR.forget'],
                          session.methods()[-2:])
         self.assertTrue(self.forget(session))
+
+
+class StockSourceSharedSRTestCase(base.TestCase):
+
+    def test_volumes_on_one_target_are_named(self):
+        shared = 'iqn.2010-10.org.openstack:shared'
+        msg = destination.stock_source_shared_sr_message(bdi(
+            connection_info('vol-1', iqn=shared, lun=1),
+            connection_info('vol-3'),
+            connection_info('vol-2', iqn=shared, lun=2)))
+        self.assertIn('volumes vol-1, vol-2 share one iSCSI target', msg)
+        self.assertNotIn('vol-3', msg)
+        self.assertIn('Install nova-xenapi-sr on the source', msg)
+
+    def test_separate_targets_and_malformed_data_pass(self):
+        self.assertIsNone(destination.stock_source_shared_sr_message(bdi(
+            connection_info('vol-1'), connection_info('vol-2'))))
+        broken = connection_info('vol-1')
+        del broken['data']['target_iqn']
+        self.assertIsNone(destination.stock_source_shared_sr_message(
+            bdi(broken, broken)))
