@@ -1,0 +1,172 @@
+#    Licensed under the Apache License, Version 2.0 (the "License"); you may
+#    not use this file except in compliance with the License. You may obtain
+#    a copy of the License at
+#
+#         http://www.apache.org/licenses/LICENSE-2.0
+#
+#    Unless required by applicable law or agreed to in writing, software
+#    distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+#    WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+#    License for the specific language governing permissions and limitations
+#    under the License.
+
+"""Output of ``verify-upgrade``: a matrix for people, JSON for machines.
+
+Both take the list of case results the runner returns (dicts with at least
+``conductor``, ``source``, ``destination``, ``volumes``, ``outcome``,
+``detail``, ``copies``, ``leftovers``, ``xapi_calls``) and work on plain
+data only.
+
+JSON document::
+
+    {"cases": [{"conductor", "source", "destination", "volumes",
+                "outcome", "detail", "copies", "leftovers",
+                "xapi_calls", "wall_time"}, ...],
+     "summary": {"cases", "migrated", "refused", "failed_clean",
+                 "UNSAFE", "unsafe", "unsafe_with_stock_computes",
+                 "all_extension_cases",
+                 "all_extension_migrated", "exit_status", "wall_time",
+                 "complete", "extension_driver"}}
+"""
+
+import collections
+import json
+import textwrap
+
+from nova_xenapi_sr.upgrade import cases as cases_mod
+from nova_xenapi_sr.upgrade import verdict
+
+#: Keys of a case in the JSON document, in order.
+CASE_KEYS = ('conductor', 'source', 'destination', 'volumes', 'outcome',
+             'detail', 'copies', 'leftovers', 'xapi_calls', 'wall_time')
+#: Extra keys written with ``debug=True``.
+DEBUG_KEYS = ('signature', 'drivers', 'flow', 'trace')
+
+
+def summarize(results, wall_time=None, complete=True, extension_driver=None):
+    """Return the ``summary`` dict of a run."""
+    counts = collections.Counter(result['outcome'] for result in results)
+    all_ext = [result for result in results
+               if cases_mod.is_all_extension(result)]
+    status = verdict.exit_status([(result, result['outcome'])
+                                  for result in results])
+    summary = {'cases': len(results)}
+    for outcome in verdict.OUTCOMES:
+        summary[outcome] = counts.get(outcome, 0)
+    summary.update({
+        'unsafe': counts.get(verdict.UNSAFE, 0),
+        # UNSAFE with no compute running the extension: how stock nova 21
+        # behaves before the upgrade touches any compute.
+        'unsafe_with_stock_computes': sum(
+            1 for result in results
+            if result['outcome'] == verdict.UNSAFE and
+            result['source'] == 'stock' and
+            result['destination'] == 'stock'),
+        'all_extension_cases': len(all_ext),
+        'all_extension_migrated': bool(all_ext) and all(
+            result['outcome'] == verdict.MIGRATED for result in all_ext),
+        'exit_status': status,
+        'wall_time': round(wall_time, 1) if wall_time is not None else None,
+        'complete': complete,
+        'extension_driver': extension_driver,
+    })
+    return summary
+
+
+def to_document(results, summary, debug=False):
+    keys = CASE_KEYS + (DEBUG_KEYS if debug else ())
+    return {'cases': [dict((key, result.get(key)) for key in keys
+                           if key in result or key in CASE_KEYS)
+                      for result in results],
+            'summary': summary}
+
+
+def render_json(results, summary, debug=False):
+    """The JSON document as text."""
+    return json.dumps(to_document(results, summary, debug), indent=2,
+                      sort_keys=False) + '\n'
+
+
+_SHORT = {'stock': 'stock', 'extension': 'extension'}
+
+
+def render_table(results, summary, width=100):
+    """A matrix: one row per node mix, one column per volume set.
+
+    Every cell shows the outcome and a note number; notes below the table
+    say what happened and what to do (identical notes are shared).
+    """
+    sets = []
+    for result in results:
+        if result['volumes'] not in sets:
+            sets.append(result['volumes'])
+    rows = collections.OrderedDict()
+    notes = collections.OrderedDict()
+    for result in results:
+        key = (result['conductor'], result['source'], result['destination'])
+        cell = result['outcome'] or '?'
+        if result['outcome'] != verdict.MIGRATED:
+            number = notes.setdefault(result['detail'], len(notes) + 1)
+            cell = '%s [%d]' % (cell, number)
+        rows.setdefault(key, {})[result['volumes']] = cell
+    headers = ['conductor', 'source', 'destination'] + sets
+    body = [list(key) + [cells.get(name, '-') for name in sets]
+            for key, cells in rows.items()]
+    widths = [max(len(str(row[i])) for row in [headers] + body)
+              for i in range(len(headers))]
+
+    def line(values):
+        left = '  '.join(str(v).ljust(w) for v, w in
+                         zip(values[:3], widths[:3]))
+        right = '  '.join(str(v).ljust(w) for v, w in
+                          zip(values[3:], widths[3:]))
+        return ('%s | %s' % (left, right)).rstrip()
+
+    out = ['nova-xenapi-sr rolling-upgrade verification: %d cases '
+           '(each node stock nova 21 or nova with the extension)'
+           % summary['cases'], '']
+    out.append(line(headers))
+    out.append(line(['-' * w for w in widths]))
+    out.extend(line(row) for row in body)
+    out.append('')
+    if notes:
+        out.append('Notes:')
+        for detail, number in notes.items():
+            prefix = '[%d] ' % number
+            out.extend(textwrap.wrap(detail, width=width,
+                                     initial_indent=prefix,
+                                     subsequent_indent=' ' * len(prefix)))
+        out.append('')
+    counts = ', '.join('%d %s' % (summary.get(outcome, 0), outcome)
+                       for outcome in verdict.OUTCOMES)
+    closing = ['Summary: %s.' % counts]
+    unsafe = '%d' % summary['unsafe']
+    if summary.get('unsafe_with_stock_computes'):
+        unsafe += (' (%d of them with stock nova on both computes: how '
+                   'nova 21 behaves before the upgrade)'
+                   % summary['unsafe_with_stock_computes'])
+    closing.append('All-extension cases migrated: %s. Unsafe cases: %s.' % (
+        'yes' if summary['all_extension_migrated'] else 'NO', unsafe))
+    if not summary.get('complete', True):
+        closing.append('Partial run: only the selected cases ran.')
+    driver = summary.get('extension_driver')
+    if driver:
+        closing.append('Extension nodes loaded %s.' % driver)
+    if summary.get('wall_time') is not None:
+        closing.append('Wall time: %.1f s.' % summary['wall_time'])
+    closing.append('Exit status: %d (%s).' % (
+        summary['exit_status'],
+        'safe to proceed' if summary['exit_status'] == 0 else
+        'not safe: see the notes'))
+    for text in closing:
+        out.extend(textwrap.wrap(text, width=width, subsequent_indent='  '))
+    return '\n'.join(out) + '\n'
+
+
+def progress_line(index, total, result):
+    """One line per finished case, for a terminal."""
+    return '[%2d/%d] conductor=%-9s source=%-9s destination=%-9s ' \
+        'volumes=%-8s %s (%.1fs)' % (
+            index, total, result['conductor'], result['source'],
+            result['destination'], result['volumes'], result['outcome'],
+            result.get('wall_time') or 0.0)

@@ -1,0 +1,118 @@
+#    Licensed under the Apache License, Version 2.0 (the "License"); you may
+#    not use this file except in compliance with the License. You may obtain
+#    a copy of the License at
+#
+#         http://www.apache.org/licenses/LICENSE-2.0
+#
+#    Unless required by applicable law or agreed to in writing, software
+#    distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+#    WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+#    License for the specific language governing permissions and limitations
+#    under the License.
+
+"""The command's argument handling (no node is started here)."""
+
+import io
+import json
+
+import fixtures
+from unittest import mock
+
+from nova_xenapi_sr.upgrade import cmd
+from nova_xenapi_sr.upgrade import runner
+from tests import base
+
+
+class FakeApp(object):
+    def __init__(self):
+        self.stdout = io.StringIO()
+        self.stderr = io.StringIO()
+
+
+class TestVerifyUpgradeArguments(base.TestCase):
+
+    def setUp(self):
+        super(TestVerifyUpgradeArguments, self).setUp()
+        # Nothing here may start node processes.
+        self.runner = self.useFixture(fixtures.MockPatchObject(
+            runner, 'Runner')).mock
+
+    def run_command(self, *argv):
+        app = FakeApp()
+        command = cmd.VerifyUpgrade(app, None)
+        parsed = command.get_parser('verify-upgrade').parse_args(list(argv))
+        status = command.run(parsed)
+        return status, app.stdout.getvalue(), app.stderr.getvalue()
+
+    def test_print_scenario(self):
+        status, out, _err = self.run_command('--print-scenario')
+        self.assertEqual(0, status)
+        data = json.loads(out)
+        self.assertEqual(['uuid5', 'legacy', 'mixed'],
+                         [i['volume_set'] for i in data['instances']])
+        self.runner.assert_not_called()
+
+    def test_unknown_volume_set(self):
+        status, out, err = self.run_command('--volumes', 'nope')
+        self.assertEqual(cmd.EXIT_ERROR, status)
+        self.assertIn('no volume set nope (have: uuid5, legacy, mixed)', err)
+        self.assertEqual('', out)
+        self.runner.assert_not_called()
+
+    def test_bad_scenario_file(self):
+        path = self.useFixture(fixtures.TempDir()).join('s.json')
+        with open(path, 'w') as handle:
+            json.dump({'pools': [{'name': 'only-one'}]}, handle)
+        status, _out, err = self.run_command('--scenario', path)
+        self.assertEqual(cmd.EXIT_ERROR, status)
+        self.assertIn('needs two pools', err)
+
+    def test_missing_scenario_file(self):
+        status, _out, err = self.run_command('--scenario', '/nonexistent')
+        self.assertEqual(cmd.EXIT_ERROR, status)
+        self.assertIn('cannot use the scenario', err)
+
+    def test_filters_select_cases(self):
+        instance = self.runner.return_value.__enter__.return_value
+        instance.nodes = {}
+        instance.run.return_value = []
+        self.run_command('--conductor', 'extension', '--source', 'stock',
+                         '--volumes', 'legacy')
+        cases = self.runner.call_args[1]['cases']
+        self.assertEqual(
+            [{'conductor': 'extension', 'source': 'stock',
+              'destination': destination, 'volumes': 'legacy'}
+             for destination in ('stock', 'extension')], cases)
+        instance.run.assert_called_once_with(cases, progress=mock.ANY)
+
+    def test_extension_driver_is_passed_on(self):
+        instance = self.runner.return_value.__enter__.return_value
+        instance.run.return_value = []
+        self.run_command('--extension-driver', 'x.y.Z')
+        self.assertEqual('x.y.Z',
+                         self.runner.call_args[1]['extension_driver'])
+
+    def test_runner_failure_is_exit_2(self):
+        self.runner.side_effect = OSError('port 80: permission denied')
+        status, out, err = self.run_command()
+        self.assertEqual(cmd.EXIT_ERROR, status)
+        self.assertIn('could not run: port 80: permission denied', err)
+        self.assertEqual('', out)
+
+    def test_json_result_and_exit_status(self):
+        instance = self.runner.return_value.__enter__.return_value
+        case = {'conductor': 'extension', 'source': 'extension',
+                'destination': 'extension', 'volumes': 'uuid5',
+                'outcome': 'migrated', 'detail': 'migrated', 'copies': 0,
+                'leftovers': [], 'xapi_calls': {}, 'wall_time': 1.0,
+                'drivers': {'source': {'driver_path': 'a.B'}}}
+        instance.run.return_value = [case]
+        status, out, _err = self.run_command('--format', 'json',
+                                             '--volumes', 'uuid5',
+                                             '--conductor', 'extension',
+                                             '--source', 'extension',
+                                             '--destination', 'extension')
+        doc = json.loads(out)
+        self.assertEqual(0, status)
+        self.assertEqual('a.B', doc['summary']['extension_driver'])
+        self.assertFalse(doc['summary']['complete'])

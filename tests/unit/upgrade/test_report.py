@@ -1,0 +1,152 @@
+#    Licensed under the Apache License, Version 2.0 (the "License"); you may
+#    not use this file except in compliance with the License. You may obtain
+#    a copy of the License at
+#
+#         http://www.apache.org/licenses/LICENSE-2.0
+#
+#    Unless required by applicable law or agreed to in writing, software
+#    distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+#    WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+#    License for the specific language governing permissions and limitations
+#    under the License.
+
+"""Table and JSON output, from hand-made results."""
+
+import json
+
+from nova_xenapi_sr.upgrade import cases
+from nova_xenapi_sr.upgrade import report
+from tests import base
+
+
+def results():
+    out = []
+    for case in cases.matrix(cases.volume_sets()):
+        result = dict(case, outcome='migrated', detail='migrated', copies=0,
+                      leftovers=[], xapi_calls={'source': 40,
+                                                'destination': 50},
+                      wall_time=1.5, trace=[{'step': 'x'}])
+        if case['conductor'] == 'stock' and case['source'] == 'extension':
+            result.update(outcome='refused',
+                          detail='upgrade conductors first')
+        if case['source'] == 'stock' and case['volumes'] == 'legacy':
+            result.update(outcome='failed_clean',
+                          detail='install the extension on the source')
+        out.append(result)
+    out[0].update(outcome='UNSAFE', detail='a leftover',
+                  leftovers=['destination pool: new SR x'])
+    return out
+
+
+class TestSummary(base.TestCase):
+
+    def test_counts_and_exit_status(self):
+        summary = report.summarize(results(), wall_time=12.345)
+        self.assertEqual(24, summary['cases'])
+        self.assertEqual(1, summary['UNSAFE'])
+        self.assertEqual(1, summary['unsafe'])
+        self.assertEqual(1, summary['unsafe_with_stock_computes'])
+        self.assertEqual(6, summary['refused'])
+        self.assertEqual(4, summary['failed_clean'])
+        self.assertEqual(13, summary['migrated'])
+        self.assertEqual(3, summary['all_extension_cases'])
+        self.assertTrue(summary['all_extension_migrated'])
+        self.assertEqual(1, summary['exit_status'])
+        self.assertEqual(12.3, summary['wall_time'])
+
+    def test_exit_zero_without_unsafe(self):
+        data = results()
+        data[0].update(outcome='failed_clean', detail='fine')
+        self.assertEqual(0, report.summarize(data)['exit_status'])
+
+    def test_all_extension_refused_fails(self):
+        data = [r for r in results() if r['source'] == 'extension']
+        data[-1]['outcome'] = 'refused'
+        summary = report.summarize(data)
+        self.assertFalse(summary['all_extension_migrated'])
+        self.assertEqual(1, summary['exit_status'])
+
+    def test_no_all_extension_case_is_not_all_migrated(self):
+        data = [r for r in results() if r['conductor'] == 'stock']
+        self.assertFalse(report.summarize(data)['all_extension_migrated'])
+
+
+class TestJson(base.TestCase):
+
+    def test_document_shape(self):
+        data = results()
+        doc = json.loads(report.render_json(data, report.summarize(data)))
+        self.assertEqual(24, len(doc['cases']))
+        self.assertEqual(
+            ['conductor', 'source', 'destination', 'volumes', 'outcome',
+             'detail', 'copies', 'leftovers', 'xapi_calls', 'wall_time'],
+            list(doc['cases'][0]))
+        self.assertEqual({'stock', 'extension'},
+                         set(c['conductor'] for c in doc['cases']))
+        self.assertEqual(['destination pool: new SR x'],
+                         doc['cases'][0]['leftovers'])
+        self.assertEqual(1, doc['summary']['exit_status'])
+
+    def test_debug_adds_trace(self):
+        data = results()
+        doc = json.loads(report.render_json(data, report.summarize(data),
+                                            debug=True))
+        self.assertEqual([{'step': 'x'}], doc['cases'][0]['trace'])
+        self.assertNotIn('flow', doc['cases'][0])
+
+
+class TestTable(base.TestCase):
+
+    def setUp(self):
+        super(TestTable, self).setUp()
+        data = results()
+        self.text = report.render_table(data, report.summarize(
+            data, wall_time=80.0))
+        self.lines = self.text.splitlines()
+
+    def test_one_row_per_node_mix(self):
+        header = [line for line in self.lines
+                  if line.startswith('conductor')][0]
+        self.assertEqual(['conductor', 'source', 'destination', '|',
+                          'uuid5', 'legacy', 'mixed'], header.split())
+        rows = [line.split() for line in self.lines
+                if line.split()[:1] in (['stock'], ['extension'])]
+        self.assertEqual(8, len(rows))
+        self.assertEqual(['extension', 'extension', 'extension', '|',
+                          'migrated', 'migrated', 'migrated'], rows[-1])
+        self.assertEqual(['stock', 'stock', 'stock', '|', 'UNSAFE', '[1]',
+                          'failed_clean', '[2]', 'migrated'], rows[0])
+
+    def test_identical_details_share_a_note(self):
+        self.assertEqual(1, self.text.count('upgrade conductors first'))
+        self.assertIn('[3] upgrade conductors first', self.text)
+        self.assertEqual(3, len([line for line in self.lines
+                                 if line.startswith('[')]))
+
+    def test_summary_lines(self):
+        self.assertIn('Summary: 13 migrated, 6 refused, 4 failed_clean, '
+                      '1 UNSAFE.', self.text)
+        self.assertIn('All-extension cases migrated: yes. Unsafe cases: 1 '
+                      '(1 of them with stock nova on both computes',
+                      self.text)
+        self.assertIn('Exit status: 1 (not safe: see the notes)', self.text)
+        self.assertNotIn('Partial run', self.text)
+
+    def test_partial_run_is_said(self):
+        data = results()[:3]
+        text = report.render_table(data, report.summarize(data,
+                                                          complete=False))
+        self.assertIn('Partial run', text)
+
+    def test_long_notes_wrap(self):
+        data = results()
+        data[0]['detail'] = 'word ' * 60
+        text = report.render_table(data, report.summarize(data), width=60)
+        self.assertTrue(all(len(line) <= 60 for line in text.splitlines()
+                            if line.startswith(('[', '    '))))
+
+    def test_progress_line(self):
+        line = report.progress_line(3, 24, results()[1])
+        self.assertIn('[ 3/24]', line)
+        self.assertIn('volumes=legacy', line)
+        self.assertIn('failed_clean (1.5s)', line)

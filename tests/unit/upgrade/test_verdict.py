@@ -1,0 +1,379 @@
+#    Licensed under the Apache License, Version 2.0 (the "License"); you may
+#    not use this file except in compliance with the License. You may obtain
+#    a copy of the License at
+#
+#         http://www.apache.org/licenses/LICENSE-2.0
+#
+#    Unless required by applicable law or agreed to in writing, software
+#    distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+#    WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+#    License for the specific language governing permissions and limitations
+#    under the License.
+
+"""Outcome classification, on hand-made XAPI snapshots."""
+
+import copy
+
+from nova_xenapi_sr.upgrade import verdict
+from tests import base
+
+VM = 'instance-00000001'
+CASE = {'conductor': 'extension', 'source': 'stock',
+        'destination': 'extension', 'volumes': 'legacy'}
+ALL_EXT = {'conductor': 'extension', 'source': 'extension',
+           'destination': 'extension', 'volumes': 'legacy'}
+
+
+def pool(prefix, vm=False, sr_uuid='FA15E-D15C-vol-1'):
+    """A pool snapshot: local SR, optionally the VM on an iSCSI SR."""
+    state = {'SR': {prefix + 'sr-local': {'uuid': prefix + 'local',
+                                          'name_label': 'Local storage'}},
+             'PBD': {prefix + 'pbd-local': {'SR': prefix + 'sr-local'}},
+             'VDI': {}, 'VBD': {},
+             'VM': {prefix + 'dom0': {'name_label': 'Control domain',
+                                      'is_control_domain': True,
+                                      'power_state': 'Running'}}}
+    if vm:
+        add_vm(state, prefix, sr_uuid)
+    return state
+
+
+def add_vm(state, prefix, sr_uuid='FA15E-D15C-vol-1'):
+    state['SR'][prefix + 'sr-1'] = {'uuid': sr_uuid,
+                                    'name_label': 'tempSR-vol-1'}
+    state['PBD'][prefix + 'pbd-1'] = {'SR': prefix + 'sr-1'}
+    state['VDI'][prefix + 'vdi-1'] = {'uuid': 'lun-1', 'SR': prefix + 'sr-1'}
+    state['VM'][prefix + 'vm'] = {'name_label': VM, 'power_state': 'Running',
+                                  'is_control_domain': False}
+    state['VBD'][prefix + 'vbd-1'] = {'VM': prefix + 'vm',
+                                      'VDI': prefix + 'vdi-1',
+                                      'device': 'xvdb'}
+    return state
+
+
+def baseline():
+    return {'source': pool('s-', vm=True), 'destination': pool('d-')}
+
+
+def migrated_state(dest_sr_uuid='FA15E-D15C-vol-1'):
+    return {'source': pool('s-'),
+            'destination': pool('d-', vm=True, sr_uuid=dest_sr_uuid)}
+
+
+def error(type_, message, origin, chain=None):
+    return {'type': type_, 'message': message, 'origin': origin,
+            'chain': chain or [{'type': type_, 'message': message}]}
+
+
+DONE = {'phase': 'done', 'error': None}
+UUID_INVALID = {'phase': 'migration', 'error': error(
+    'MigrationError', 'Migration error: Migrate Send failed',
+    'compute-stock-source',
+    [{'type': 'MigrationError',
+      'message': 'Migration error: Migrate Send failed'},
+     {'type': 'Failure',
+      'message': "['UUID_INVALID', 'SR', '3cca4135-aaaa']"}])}
+CONDUCTOR = {'phase': 'precheck', 'error': error(
+    'IncompatibleObjectVersion',
+    'Version 1.5 of XenapiLiveMigrateData is not supported, supported '
+    'version is 1.4', 'conductor-stock')}
+
+
+class TestMigrated(base.TestCase):
+
+    def test_clean_migration(self):
+        found = verdict.classify(ALL_EXT, DONE, baseline(), migrated_state(),
+                                 [], VM)
+        self.assertEqual(verdict.MIGRATED, found.outcome)
+        self.assertIn('FA15E-D15C-vol-1', found.detail)
+
+    def test_a_copy_is_unsafe(self):
+        found = verdict.classify(ALL_EXT, DONE, baseline(), migrated_state(),
+                                 [{'vdi_uuid': 'lun-1'}], VM)
+        self.assertEqual(verdict.UNSAFE, found.outcome)
+        self.assertEqual(1, found.copies)
+        self.assertIn('copied VDI lun-1', found.detail)
+
+    def test_source_sr_not_forgotten_is_unsafe(self):
+        after = migrated_state()
+        after['source']['SR']['s-sr-1'] = {'uuid': 'FA15E-D15C-vol-1',
+                                           'name_label': 'tempSR-vol-1'}
+        found = verdict.classify(ALL_EXT, DONE, baseline(), after, [], VM)
+        self.assertEqual(verdict.UNSAFE, found.outcome)
+        self.assertIn('not forgotten', found.detail)
+
+    def test_destination_sr_under_another_uuid_is_unsafe(self):
+        found = verdict.classify(ALL_EXT, DONE, baseline(),
+                                 migrated_state('3cca4135-aaaa'), [], VM)
+        self.assertEqual(verdict.UNSAFE, found.outcome)
+        self.assertIn('differ from the source SRs', found.detail)
+
+    def test_vm_on_both_pools_is_unsafe(self):
+        after = migrated_state()
+        add_vm(after['source'], 's-')
+        found = verdict.classify(ALL_EXT, DONE, baseline(), after, [], VM)
+        self.assertEqual(verdict.UNSAFE, found.outcome)
+        self.assertIn('source pool: VM %s present' % VM, found.detail)
+
+    def test_extra_sr_on_destination_is_a_leftover(self):
+        after = migrated_state()
+        after['destination']['SR']['d-extra'] = {'uuid': 'extra',
+                                                 'name_label': 'x'}
+        found = verdict.classify(ALL_EXT, DONE, baseline(), after, [], VM)
+        self.assertEqual(verdict.UNSAFE, found.outcome)
+        self.assertEqual(['destination pool: new SR extra (x)'],
+                         found.leftovers)
+
+    def test_vm_disk_without_sr_is_unsafe(self):
+        after = migrated_state()
+        del after['destination']['VDI']['d-vdi-1']
+        found = verdict.classify(ALL_EXT, DONE, baseline(), after, [], VM)
+        self.assertEqual(verdict.UNSAFE, found.outcome)
+        self.assertIn('lost its VDI or SR', found.detail)
+
+    def test_driver_changing_nova_data_is_unsafe(self):
+        found = verdict.classify(
+            ALL_EXT, DONE, baseline(), migrated_state(), [], VM,
+            mutations=[('compute-extension-destination',
+                        'pre_live_migration')])
+        self.assertEqual(verdict.UNSAFE, found.outcome)
+        self.assertIn('compute-extension-destination changed the '
+                      'block_device_info nova passed to pre_live_migration',
+                      found.detail)
+
+    def test_phase_without_error_is_unsafe(self):
+        found = verdict.classify(ALL_EXT, {'phase': 'migration',
+                                           'error': None},
+                                 baseline(), baseline(), [], VM)
+        self.assertEqual(verdict.UNSAFE, found.outcome)
+
+
+class TestNetworks(base.TestCase):
+
+    def with_networks(self, state, prefix, vif=False):
+        state['network'] = {prefix + 'net-0': {'name_label': 'xenbr0'}}
+        state['VIF'] = {}
+        if vif:
+            state['network'][prefix + 'net-vif'] = {'name_label': 'net-p1'}
+            state['VIF'][prefix + 'vif'] = {'VM': prefix + 'vm',
+                                            'network': prefix + 'net-vif'}
+        return state
+
+    def states(self):
+        before = baseline()
+        self.with_networks(before['source'], 's-')
+        self.with_networks(before['destination'], 'd-')
+        after = migrated_state()
+        self.with_networks(after['source'], 's-')
+        self.with_networks(after['destination'], 'd-', vif=True)
+        return before, after
+
+    def test_the_vms_network_on_the_destination_is_expected(self):
+        before, after = self.states()
+        found = verdict.classify(ALL_EXT, DONE, before, after, [], VM)
+        self.assertEqual(verdict.MIGRATED, found.outcome)
+
+    def test_other_new_network_is_a_leftover(self):
+        before, after = self.states()
+        after['destination']['network']['d-extra'] = {'name_label': 'x'}
+        found = verdict.classify(ALL_EXT, DONE, before, after, [], VM)
+        self.assertEqual(verdict.UNSAFE, found.outcome)
+        self.assertEqual(['destination pool: new network x'],
+                         found.leftovers)
+
+    def test_lost_source_network_is_unsafe(self):
+        before, after = self.states()
+        del after['source']['network']['s-net-0']
+        found = verdict.classify(ALL_EXT, DONE, before, after, [], VM)
+        self.assertEqual(verdict.UNSAFE, found.outcome)
+        self.assertIn('source pool: lost network xenbr0', found.detail)
+
+    def test_interim_network_left_after_rollback_is_unsafe(self):
+        before = baseline()
+        self.with_networks(before['source'], 's-')
+        self.with_networks(before['destination'], 'd-')
+        after = copy.deepcopy(before)
+        after['destination']['network']['d-interim'] = {
+            'name_label': 'net-p1'}
+        found = verdict.classify(CASE, UUID_INVALID, before, after, [], VM)
+        self.assertEqual(verdict.UNSAFE, found.outcome)
+        self.assertEqual(['destination pool: new network net-p1'],
+                         found.leftovers)
+
+
+class TestFailures(base.TestCase):
+
+    def test_conductor_cannot_read_is_refused(self):
+        case = dict(CASE, conductor='stock')
+        found = verdict.classify(case, CONDUCTOR, baseline(), baseline(),
+                                 [], VM)
+        self.assertEqual(verdict.REFUSED, found.outcome)
+        self.assertIn('upgrade conductors first (run '
+                      'nova-conductor-xenapi-sr)', found.detail)
+        self.assertEqual('conductor-cannot-read', found.signature)
+
+    def test_version_error_in_a_compute_is_not_the_conductor_signature(self):
+        flow = copy.deepcopy(CONDUCTOR)
+        flow['error']['origin'] = 'compute-stock-source'
+        found = verdict.classify(CASE, flow, baseline(), baseline(), [], VM)
+        self.assertEqual(verdict.UNSAFE, found.outcome)
+        self.assertIn('no check recognises', found.detail)
+
+    def test_refusal_that_changed_records_is_not_refused(self):
+        after = baseline()
+        after['destination']['PBD']['d-pbd-local']['currently_attached'] = \
+            False
+        found = verdict.classify(dict(CASE, conductor='stock'), CONDUCTOR,
+                                 baseline(), after, [], VM)
+        self.assertEqual(verdict.FAILED_CLEAN, found.outcome)
+        self.assertIn('changed records', found.detail)
+
+    def test_refusal_with_leftover_is_unsafe(self):
+        after = baseline()
+        add_vm(after['destination'], 'd-')
+        del after['destination']['VM']['d-vm']
+        found = verdict.classify(dict(CASE, conductor='stock'), CONDUCTOR,
+                                 baseline(), after, [], VM)
+        self.assertEqual(verdict.UNSAFE, found.outcome)
+        self.assertIn('destination pool: new SR FA15E-D15C-vol-1',
+                      found.detail)
+
+    def test_uuid_invalid_with_clean_state_is_failed_clean(self):
+        found = verdict.classify(CASE, UUID_INVALID, baseline(), baseline(),
+                                 [], VM)
+        self.assertEqual(verdict.FAILED_CLEAN, found.outcome)
+        self.assertIn('UUID_INVALID', found.detail)
+        self.assertIn('install the extension on the source', found.detail)
+        self.assertNotIn('destination', found.detail.split('Fix:')[1])
+
+    def test_uuid_invalid_all_stock_names_both_sides(self):
+        case = dict(CASE, conductor='stock', destination='stock')
+        found = verdict.classify(case, UUID_INVALID, baseline(), baseline(),
+                                 [], VM)
+        self.assertIn('install the extension on the source and the '
+                      'destination', found.detail)
+
+    def test_uuid_invalid_with_all_extension_is_reported_as_a_bug(self):
+        found = verdict.classify(ALL_EXT, UUID_INVALID, baseline(),
+                                 baseline(), [], VM)
+        self.assertEqual(verdict.FAILED_CLEAN, found.outcome)
+        self.assertIn('bug in the extension', found.detail)
+
+    def test_leftover_pbd_after_failure_is_unsafe(self):
+        after = baseline()
+        after['destination']['PBD']['d-pbd-x'] = {'SR': 'd-sr-local'}
+        found = verdict.classify(CASE, UUID_INVALID, baseline(), after, [],
+                                 VM)
+        self.assertEqual(verdict.UNSAFE, found.outcome)
+        self.assertEqual(['destination pool: new PBD of SR d-local '
+                          '(Local storage)'], found.leftovers)
+
+    def test_lost_baseline_sr_is_unsafe(self):
+        after = baseline()
+        del after['source']['SR']['s-sr-1']
+        found = verdict.classify(CASE, UUID_INVALID, baseline(), after, [],
+                                 VM)
+        self.assertEqual(verdict.UNSAFE, found.outcome)
+        self.assertIn('source pool: lost SR FA15E-D15C-vol-1', found.detail)
+
+    def test_unplugged_source_pbd_is_unsafe(self):
+        before = baseline()
+        before['source']['PBD']['s-pbd-1']['currently_attached'] = True
+        after = copy.deepcopy(before)
+        after['source']['PBD']['s-pbd-1']['currently_attached'] = False
+        found = verdict.classify(CASE, UUID_INVALID, before, after, [], VM)
+        self.assertEqual(verdict.UNSAFE, found.outcome)
+        self.assertEqual(['source pool: PBD of SR FA15E-D15C-vol-1 '
+                          '(tempSR-vol-1) no longer attached'],
+                         found.leftovers)
+
+    def test_detached_or_lost_vbd_is_unsafe(self):
+        before = baseline()
+        before['source']['VBD']['s-vbd-1']['currently_attached'] = True
+        detached = copy.deepcopy(before)
+        detached['source']['VBD']['s-vbd-1']['currently_attached'] = False
+        found = verdict.classify(CASE, UUID_INVALID, before, detached, [],
+                                 VM)
+        self.assertEqual(verdict.UNSAFE, found.outcome)
+        self.assertIn('VBD of the VM, device xvdb no longer attached',
+                      found.detail)
+        lost = copy.deepcopy(before)
+        del lost['source']['VBD']['s-vbd-1']
+        found = verdict.classify(CASE, UUID_INVALID, before, lost, [], VM)
+        self.assertEqual(verdict.UNSAFE, found.outcome)
+        self.assertIn('lost VBD of the VM, device xvdb', found.detail)
+
+    def test_vm_stopped_after_failure_is_unsafe(self):
+        after = baseline()
+        after['source']['VM']['s-vm']['power_state'] = 'Halted'
+        found = verdict.classify(CASE, UUID_INVALID, baseline(), after, [],
+                                 VM)
+        self.assertEqual(verdict.UNSAFE, found.outcome)
+        self.assertIn('expected one running', found.detail)
+
+    def test_failure_after_the_vm_moved_is_unsafe(self):
+        flow = {'phase': 'migration', 'error': error(
+            'Failure', "['HANDLE_INVALID', 'SR', 'OpaqueRef:x']",
+            'compute-stock-source')}
+        found = verdict.classify(CASE, flow, baseline(), migrated_state(),
+                                 [], VM)
+        self.assertEqual(verdict.UNSAFE, found.outcome)
+        self.assertEqual('source-forgot-shared-sr-twice', found.signature)
+        self.assertIn('runs on the destination pool although nova '
+                      'recorded the migration as failed', found.detail)
+        self.assertEqual([], found.leftovers)
+
+    def test_unrecognised_error_is_unsafe_even_when_clean(self):
+        flow = {'phase': 'migration', 'error': error(
+            'KeyError', "'id'", 'compute-extension-destination')}
+        found = verdict.classify(ALL_EXT, flow, baseline(), baseline(), [],
+                                 VM)
+        self.assertEqual(verdict.UNSAFE, found.outcome)
+        self.assertIn("KeyError on compute-extension-destination: 'id'",
+                      found.detail)
+
+    def test_extension_refusal_is_refused_with_its_message(self):
+        flow = {'phase': 'precheck', 'error': error(
+            'MigrationPreCheckError', 'Migration pre-check error: install '
+            'nova-xenapi-sr on the destination', 'compute-extension-source')}
+        case = dict(ALL_EXT, destination='stock')
+        found = verdict.classify(case, flow, baseline(), baseline(), [], VM)
+        self.assertEqual(verdict.REFUSED, found.outcome)
+        self.assertIn('install nova-xenapi-sr on the destination',
+                      found.detail)
+
+    def test_stock_precheck_error_is_not_recognised(self):
+        flow = {'phase': 'precheck', 'error': error(
+            'MigrationPreCheckError', 'Migration pre-check error: '
+            'Migrate Receive failed', 'compute-stock-destination')}
+        case = dict(CASE, destination='stock')
+        found = verdict.classify(case, flow, baseline(), baseline(), [], VM)
+        self.assertEqual(verdict.UNSAFE, found.outcome)
+
+    def test_empty_extension_refusal_is_not_clear(self):
+        flow = {'phase': 'precheck', 'error': error(
+            'MigrationPreCheckError', '  ', 'compute-extension-source')}
+        found = verdict.classify(ALL_EXT, flow, baseline(), baseline(), [],
+                                 VM)
+        self.assertEqual(verdict.UNSAFE, found.outcome)
+
+    def test_copy_on_failure_is_unsafe(self):
+        found = verdict.classify(CASE, UUID_INVALID, baseline(), baseline(),
+                                 [{'vdi_uuid': 'lun-1'}], VM)
+        self.assertEqual(verdict.UNSAFE, found.outcome)
+
+
+class TestExitStatus(base.TestCase):
+
+    def test_zero_when_safe_and_all_extension_migrated(self):
+        self.assertEqual(0, verdict.exit_status([
+            (ALL_EXT, verdict.MIGRATED), (CASE, verdict.REFUSED),
+            (CASE, verdict.FAILED_CLEAN)]))
+
+    def test_unsafe_anywhere_fails(self):
+        self.assertEqual(1, verdict.exit_status([
+            (ALL_EXT, verdict.MIGRATED), (CASE, verdict.UNSAFE)]))
+
+    def test_all_extension_not_migrated_fails(self):
+        self.assertEqual(1, verdict.exit_status([
+            (ALL_EXT, verdict.REFUSED)]))
