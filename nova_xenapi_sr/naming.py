@@ -85,7 +85,9 @@ def iscsi_target(connection_data):
     volume_id = _volume_id(connection_data)
     portal = _required(connection_data, 'target_portal', volume_id)
     iqn = _required(connection_data, 'target_iqn', volume_id)
-    if portal is not None and not isinstance(portal, str):
+    if portal and not isinstance(portal, str):
+        # nova tests the portal for truth first: a falsy value of any type
+        # (None, 0, empty) takes the [xenserver] defaults.
         raise exception.InvalidConnectionData(
             volume_id, 'target_portal', 'is not a string: %r' % (portal,))
     default_host, default_port = _nova_target_defaults()
