@@ -21,9 +21,15 @@ driver overrides only the live-migration steps the fix needs:
   ``XenapiLiveMigrateData.volume_sr_uuid_map`` (1.5); refuses up front when
   the destination is too old for a legacy SR.
 * ``pre_live_migration`` (destination): checks the map and connects each
-  volume under the source's SR uuid (:mod:`nova_xenapi_sr.virt.destination`).
+  volume under the source's SR uuid (:mod:`nova_xenapi_sr.virt.destination`),
+  claiming the SRs for this migration (:mod:`nova_xenapi_sr.virt.claims`)
+  and cleaning up after itself if it fails. Without a map (a stock source)
+  it is stock nova's, but for the one case stock nova cannot finish safely.
 * ``rollback_live_migration_at_destination``: forgets the SRs the failed
-  migration introduced, found through the migrate data.
+  migration introduced, found through the migrate data, unless something
+  else uses them; ``post_live_migration_at_destination`` releases claims.
+* after the move, the source forgets each of the VM's SRs once and never
+  fails the finished migration over it (:class:`SharedSRAwareVMOps`).
 
 It also applies :mod:`nova_xenapi_sr.os_xenapi_compat` before connecting:
 os-xenapi 0.3.4, which nova 21 uses, cannot exchange dom0 plugin arguments
