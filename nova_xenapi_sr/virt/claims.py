@@ -29,21 +29,40 @@ import threading
 
 
 class SRClaims(object):
-    """SR uuid -> the instance uuids whose migrations hold it."""
+    """SR uuid -> the instance uuids whose migrations hold it.
+
+    Each claim also keeps what the SR must point at (its ``device_config``
+    on this host), so a rollback can find the SRs its migration connected
+    from this host's own connection data, whatever nova hands it later.
+    """
 
     def __init__(self):
         self._lock = threading.Lock()
         self._holders = {}
+        self._srs = {}
 
-    def claim(self, instance_uuid, sr_uuids):
-        """Record that this instance's migration uses ``sr_uuids``."""
+    def claim(self, instance_uuid, srs):
+        """Record that this instance's migration uses ``srs``.
+
+        :param srs: ``[(sr_uuid, device_config)]``.
+        """
         with self._lock:
-            for sr_uuid in sr_uuids:
+            mine = self._srs.setdefault(instance_uuid, [])
+            for sr_uuid, device_config in srs:
                 self._holders.setdefault(sr_uuid, set()).add(instance_uuid)
+                if sr_uuid not in [name for name, _ in mine]:
+                    mine.append((sr_uuid, dict(device_config)))
+
+    def srs_of(self, instance_uuid):
+        """Return this instance's claimed ``[(sr_uuid, device_config)]``."""
+        with self._lock:
+            return [(name, dict(config))
+                    for name, config in self._srs.get(instance_uuid, ())]
 
     def release(self, instance_uuid):
         """Drop every claim of this instance's migration."""
         with self._lock:
+            self._srs.pop(instance_uuid, None)
             for sr_uuid in list(self._holders):
                 holders = self._holders[sr_uuid]
                 holders.discard(instance_uuid)

@@ -24,10 +24,12 @@ driver overrides only the live-migration steps the fix needs:
   volume under the source's SR uuid (:mod:`nova_xenapi_sr.virt.destination`),
   claiming the SRs for this migration (:mod:`nova_xenapi_sr.virt.claims`)
   and cleaning up after itself if it fails. Without a map (a stock source)
-  it is stock nova's, but for the one case stock nova cannot finish safely.
+  it connects as stock nova does, but refuses the one case stock nova
+  cannot finish safely.
 * ``rollback_live_migration_at_destination``: forgets the SRs the failed
-  migration introduced, found through the migrate data, unless something
-  else uses them; ``post_live_migration_at_destination`` releases claims.
+  migration introduced, found through the claims and the migrate data,
+  unless something else uses them (for a stock source too);
+  ``post_live_migration_at_destination`` releases the claims.
 * after the move, the source forgets each of the VM's SRs once and never
   fails the finished migration over it (:class:`SharedSRAwareVMOps`).
 
@@ -161,32 +163,31 @@ class XenAPISRDriver(xenapi_driver.XenAPIDriver):
                            network_info, disk_info, migrate_data):
         volume_sr_uuid_map = destination.source_map(migrate_data)
         if volume_sr_uuid_map is None:
-            # An older source: stock nova, on a copy (parse_sr_info pops
-            # keys from the connection data nova persists), except for the
-            # one case that stock nova always turns into an unsafe state.
+            # An older source: stock nova's names, except for the one case
+            # that stock nova always turns into an unsafe state.
             message = destination.stock_source_shared_sr_message(
                 block_device_info)
             if message:
                 raise destination.UnsafeStockSource(reason=message)
-            return super(XenAPISRDriver, self).pre_live_migration(
-                context, instance,
-                self._inject_source_sr_uuids(block_device_info, {}),
-                network_info, disk_info, migrate_data)
-        to_inject = destination.validate(
-            self._session, block_device_info, volume_sr_uuid_map)
-        ours = destination.rollback_srs(block_device_info,
-                                        volume_sr_uuid_map, None)
-        self._sr_claims.claim(instance.uuid, [name for name, _ in ours])
+            to_inject = {}
+        else:
+            to_inject = destination.validate(
+                self._session, block_device_info, volume_sr_uuid_map)
+        # The SRs this host is about to connect, with what they point at
+        # here: rollback gets the source's connection data from nova.
+        self._sr_claims.claim(instance.uuid, destination.rollback_srs(
+            block_device_info, volume_sr_uuid_map or {}, None))
         try:
+            # Always a copy: parse_sr_info pops keys from the connection
+            # data, and nova persists connection_info.
             return super(XenAPISRDriver, self).pre_live_migration(
                 context, instance,
                 self._inject_source_sr_uuids(block_device_info, to_inject),
                 network_info, disk_info, migrate_data)
         except Exception:
             with excutils.save_and_reraise_exception():
-                # This host's own connection data is in hand here; nova's
-                # rollback later gets the source's.
-                self._forget_srs(instance, ours, {})
+                self._forget_srs(instance,
+                                 self._sr_claims.srs_of(instance.uuid), {})
 
     def _forget_srs(self, instance, srs, sr_uuid_map):
         """Forget this migration's SRs that nothing else uses; release."""
@@ -221,23 +222,26 @@ class XenAPISRDriver(xenapi_driver.XenAPIDriver):
                                                block_device_info,
                                                destroy_disks=True,
                                                migrate_data=None):
-        volume_sr_uuid_map = destination.source_map(migrate_data)
-        if volume_sr_uuid_map is None:
-            return super(XenAPISRDriver,
-                         self).rollback_live_migration_at_destination(
-                context, instance, network_info,
-                self._inject_source_sr_uuids(block_device_info, {}),
-                destroy_disks=destroy_disks, migrate_data=migrate_data)
+        volume_sr_uuid_map = destination.source_map(migrate_data) or {}
         sr_uuid_map = {}
-        if migrate_data.obj_attr_is_set('sr_uuid_map'):
+        if migrate_data is not None and migrate_data.obj_attr_is_set(
+                'sr_uuid_map'):
             sr_uuid_map = dict(migrate_data.sr_uuid_map)
-        # nova hands rollback the source's connection data (it restores the
-        # source's attachments first); the SR refs this host reported in
-        # sr_uuid_map identify the SRs it introduced when targets differ.
-        self._forget_srs(instance, destination.rollback_srs(
-            block_device_info, volume_sr_uuid_map, sr_uuid_map), sr_uuid_map)
-        # nova's own rollback, minus its SR handling (done above), deletes
-        # the interim networks.
+        # First what this host connected for the migration, from its own
+        # connection data; then the trusted names of the data nova hands
+        # rollback (the source's: nova restores the source's attachments
+        # first), whose SRs the refs this host reported in sr_uuid_map
+        # identify when the targets differ.
+        srs = self._sr_claims.srs_of(instance.uuid)
+        for sr_uuid, device_config in destination.rollback_srs(
+                block_device_info, volume_sr_uuid_map, sr_uuid_map):
+            if sr_uuid not in [name for name, _ in srs]:
+                srs.append((sr_uuid, device_config))
+        self._forget_srs(instance, srs, sr_uuid_map)
+        # nova's own rollback, minus its SR handling (done above, also for
+        # a stock source: nova's re-derives names from the source's data
+        # and forgets SRs other instances use), deletes the interim
+        # networks.
         return super(XenAPISRDriver,
                      self).rollback_live_migration_at_destination(
             context, instance, network_info, {'block_device_mapping': []},

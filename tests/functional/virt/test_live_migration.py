@@ -535,6 +535,27 @@ class FailureTestCase(LiveMigrationTestCase):
             Volume('vol-1', naming.LEGACY, dest_portal='198.51.100.30:3260')])
 
 
+class StockSourceTestCase(LiveMigrationTestCase):
+    """An upgraded destination, a source that still runs stock nova."""
+
+    def test_uuid5_migrates(self):
+        self.build([Volume('vol-1', naming.UUID5)], source_driver=STOCK)
+        self.run_flow()
+        self.assert_migrated(
+            [naming.uuid5_sr_uuid(self.source_infos[0][0]['data'])])
+
+    def test_legacy_fails_and_leaves_nothing_behind(self):
+        # Stock nova's source fails with UUID_INVALID (bug 1566622); nova
+        # hands the destination's rollback the source's connection data,
+        # which names another target than the SR this host introduced.
+        self.build([Volume('vol-1', naming.LEGACY,
+                           dest_portal='198.51.100.30:3260')],
+                   source_driver=STOCK)
+        self.run_flow()
+        self.assertIn('Migrate Send failed', str(self.error))
+        self.assert_failed_clean()
+
+
 class UUID5FirstFailureTestCase(FailureTestCase):
     """The same failures, hitting the uuid5 volume's connect first."""
 

@@ -32,14 +32,14 @@ class SRClaimsTestCase(base.TestCase):
     def test_unclaimed_and_own_srs_are_forgotten(self):
         self.assertTrue(self.claims.forget_unless_held(
             'a', 'sr-1', self.forget('sr-1')))
-        self.claims.claim('a', ['sr-2'])
+        self.claims.claim('a', [('sr-2', {})])
         self.assertTrue(self.claims.forget_unless_held(
             'a', 'sr-2', self.forget('sr-2')))
         self.assertEqual(['sr-1', 'sr-2'], self.forgotten)
 
     def test_sr_held_by_another_migration_is_kept(self):
-        self.claims.claim('a', ['sr-1', 'sr-2'])
-        self.claims.claim('b', ['sr-1'])
+        self.claims.claim('a', [('sr-1', {}), ('sr-2', {})])
+        self.claims.claim('b', [('sr-1', {})])
         self.assertFalse(self.claims.forget_unless_held(
             'a', 'sr-1', self.forget('sr-1')))
         self.assertEqual([], self.forgotten)
@@ -48,9 +48,19 @@ class SRClaimsTestCase(base.TestCase):
         self.assertTrue(self.claims.forget_unless_held(
             'a', 'sr-1', self.forget('sr-1')))
 
+    def test_claims_keep_what_the_sr_points_at(self):
+        config = {'target': '192.0.2.10', 'targetIQN': 'iqn.x'}
+        self.claims.claim('a', [('sr-1', config), ('sr-1', {})])
+        got = self.claims.srs_of('a')
+        self.assertEqual([('sr-1', config)], got)
+        got[0][1]['target'] = 'changed'
+        self.assertEqual([('sr-1', config)], self.claims.srs_of('a'))
+        self.assertEqual([], self.claims.srs_of('b'))
+
     def test_release_drops_empty_entries(self):
-        self.claims.claim('a', ['sr-1'])
+        self.claims.claim('a', [('sr-1', {})])
         self.claims.release('a')
+        self.assertEqual([], self.claims.srs_of('a'))
         self.claims.release('never-claimed')
         self.assertEqual(set(), self.claims.holders('sr-1'))
         self.assertEqual({}, self.claims._holders)
@@ -71,7 +81,7 @@ class SRClaimsTestCase(base.TestCase):
         worker.start()
         self.assertTrue(inside.wait(10))
         claimer = threading.Thread(
-            target=lambda: (self.claims.claim('b', ['sr-1']),
+            target=lambda: (self.claims.claim('b', [('sr-1', {})]),
                             order.append('claimed')))
         claimer.start()
         self.assertEqual([], order)

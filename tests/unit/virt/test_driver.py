@@ -162,15 +162,41 @@ class DestinationTestCase(DriverTestCase):
 
 class RollbackTestCase(DriverTestCase):
 
-    def test_without_map_nova_rolls_back(self):
+    def test_without_map_uuid5_srs_forgotten_then_nova_cleans_networks(self):
+        # A stock source: nova's rollback would re-derive the names and
+        # forget SRs other instances use; the driver does it carefully.
         data = migrate_data.XenapiLiveMigrateData()
         info = bdi(self.info)
         with mock.patch.object(
-                PARENT, 'rollback_live_migration_at_destination') as parent:
+                PARENT, 'rollback_live_migration_at_destination') as parent, \
+                mock.patch.object(destination, 'forget_unused_sr',
+                                  return_value=True) as forget:
             self.drv.rollback_live_migration_at_destination(
                 'ctxt', Instance(), [], info, migrate_data=data)
-        parent.assert_called_once_with('ctxt', mock.ANY, [], info,
-                                       destroy_disks=True, migrate_data=data)
+        forget.assert_called_once_with(
+            self.session, self.uuid5, naming.device_config(self.info['data']),
+            known_ref=None)
+        parent.assert_called_once_with(
+            'ctxt', mock.ANY, [], {'block_device_mapping': []},
+            destroy_disks=True, migrate_data=data)
+
+    def test_claimed_srs_found_with_this_hosts_own_data(self):
+        # pre_live_migration claimed the SR with this host's target; nova
+        # hands rollback the source's data, naming another target.
+        own = naming.device_config(self.info['data'])
+        self.drv._sr_claims.claim(Instance.uuid, [(self.legacy, own)])
+        data = migrate_data.XenapiLiveMigrateData(
+            volume_sr_uuid_map={'vol-1': self.legacy})
+        source_side = connection_info('vol-1', iqn='iqn.source-side')
+        with mock.patch.object(
+                PARENT, 'rollback_live_migration_at_destination'), \
+                mock.patch.object(destination, 'forget_unused_sr',
+                                  return_value=True) as forget:
+            self.drv.rollback_live_migration_at_destination(
+                'ctxt', Instance(), [], bdi(source_side), migrate_data=data)
+        forget.assert_called_once_with(self.session, self.legacy, own,
+                                       known_ref=None)
+        self.assertEqual([], self.drv._sr_claims.srs_of(Instance.uuid))
 
     def test_with_map_forgets_trusted_srs_then_nova_cleans_networks(self):
         data = migrate_data.XenapiLiveMigrateData(
