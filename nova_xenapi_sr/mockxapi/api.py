@@ -123,6 +123,27 @@ def resolve(method):
     raise errors.XapiError(errors.MESSAGE_METHOD_UNKNOWN, method)
 
 
+#: Accessor prefixes: xapi generates no ``Async.`` form for field getters
+#: and setters, nor for the class-wide ``get_*`` messages.
+_NO_ASYNC_PREFIXES = ('get_', 'set_', 'add_to_', 'remove_from_')
+
+
+def supports_async(msg):
+    """Whether ``Async.<msg.name>`` exists (messages, not accessors).
+
+    xapi's dispatcher strips ``Async.``, checks arity and session, and then
+    answers an accessor with ``["Fault", "No async mode for this operation
+    (rpc: <method>)"]`` (``server_helpers.do_dispatch``).
+    """
+    return not msg.name.partition('.')[2].startswith(_NO_ASYNC_PREFIXES)
+
+
+def no_async_mode(msg):
+    """The failure xapi answers ``Async.<accessor>`` with."""
+    return errors.XapiError('Fault', 'No async mode for this operation '
+                            '(rpc: %s)' % msg.name)
+
+
 def check_arity(msg, args):
     """Raise ``MESSAGE_PARAMETER_COUNT_MISMATCH`` for a wrong count.
 

@@ -79,7 +79,11 @@ class Target(object):
 
 
 class IscsiArray(object):
-    """Targets keyed by ``(address, port, iqn)``; thread-safe."""
+    """Targets keyed by ``(address, port, iqn)``; thread-safe.
+
+    Targets and their LUN tables change only under the array lock; read a
+    target's LUNs through :meth:`luns`.
+    """
 
     def __init__(self):
         self._lock = threading.Lock()
@@ -111,6 +115,16 @@ class IscsiArray(object):
     def remove_lun(self, address, port, iqn, lun_id):
         with self._lock:
             del self.targets[(address, int(port), iqn)].luns[int(lun_id)]
+
+    def luns(self, target):
+        """A snapshot list of ``target``'s LUNs.
+
+        Readers (``SR.scan``, ``PBD.plug``) iterate this copy, taken under
+        the array lock, never ``target.luns`` itself, which
+        :meth:`add_lun` and :meth:`remove_lun` change from other threads.
+        """
+        with self._lock:
+            return list(target.luns.values())
 
     def portal_exists(self, address, port):
         with self._lock:

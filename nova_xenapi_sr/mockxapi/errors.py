@@ -38,6 +38,8 @@ TOO_MANY_STORAGE_MIGRATES = 'TOO_MANY_STORAGE_MIGRATES'
 VM_BAD_POWER_STATE = 'VM_BAD_POWER_STATE'
 XENAPI_MISSING_PLUGIN = 'XENAPI_MISSING_PLUGIN'
 XENAPI_PLUGIN_FAILURE = 'XENAPI_PLUGIN_FAILURE'
+LOCATION_NOT_UNIQUE = 'LOCATION_NOT_UNIQUE'
+OPERATION_NOT_ALLOWED = 'OPERATION_NOT_ALLOWED'
 
 #: SM backend failure numbers used by the iSCSI checks (XE_SR_ERRORCODES).
 ISCSI_LOGIN_FAILED = 68         # CHAP/login refused, IQN not at the portal
@@ -46,6 +48,7 @@ ISCSI_IQN_MISSING = 96          # device_config has no 'targetIQN'
 ISCSI_SERVICE_ERROR = 141       # nothing listens at target:port
 ISCSI_PORT_INVALID = 142        # port not an integer in 1-65535
 SR_NOT_ATTACHED_OK = 40         # scan of an SR whose LUN vanished
+VDI_UNAVAILABLE = 46            # no LUN for the VDI (sm_config LUNid)
 
 
 class XapiError(Exception):

@@ -16,6 +16,11 @@
 to reach it. ``VM.assert_can_migrate`` and ``VM.migrate_send`` (source
 pool) then apply, in this order:
 
+0. ``dest["host"]`` is a host of some pool (``HANDLE_INVALID``) and
+   ``dest["session_id"]`` a live session of that pool (``SESSION_INVALID
+   [session]``, which the SDK takes for its own session: it logs in again
+   and gives up after three tries), as xapi reaches the destination with
+   that session;
 1. every non-empty, non-CD VBD's VDI is a key of ``vdi_map``
    (``VDI_NOT_IN_MAP [vdi]``); ``vdi_map`` values are SRs of the
    destination pool; every VIF is in ``vif_map`` when crossing pools
@@ -23,10 +28,12 @@ pool) then apply, in this order:
 2. per ``(vdi, dest_sr)``, with the source pool's ``relax-xsm-sr-check``
    on: the same SR uuid on both sides means no copy, and the destination
    must hold a VDI of the same uuid on ``dest_sr`` (after one scan), else
-   ``INTERNAL_ERROR``; a different uuid (or the setting off) needs a
-   mirror: the source SR type must support ``VDI_SNAPSHOT`` and
-   ``VDI_MIRROR``, the destination ``VDI_SNAPSHOT`` and ``VDI_MIRROR_IN``,
-   else ``SR_DOES_NOT_SUPPORT_MIGRATION [sr]`` before anything moves;
+   ``INTERNAL_ERROR`` (the uuid is looked up pool-wide, so a VDI of that
+   uuid on another SR of the destination fails too); a different uuid
+   (or the setting off) needs a mirror: the source SR type must support
+   ``VDI_SNAPSHOT`` and ``VDI_MIRROR``, the destination ``VDI_SNAPSHOT``
+   and ``VDI_MIRROR_IN``, else ``SR_DOES_NOT_SUPPORT_MIGRATION [sr]``
+   before anything moves;
 3. ``migrate_send`` only: at most 3 at once per source pool
    (``TOO_MANY_STORAGE_MIGRATES ["3"]``); mirrored VDIs are created on the
    destination SR, recorded in ``World.copies`` and destroyed on the
@@ -84,6 +91,10 @@ def _plan(ctx, vm, dest, live, vdi_map, vif_map):
     dest_pool = ctx.world.pool_of_host(dest['host'])
     if dest_pool is None:
         raise errors.XapiError(errors.HANDLE_INVALID, 'host', dest['host'])
+    # xapi talks to the destination with dest["session_id"] (remote_of_dest)
+    dest_session = str(dest.get('session_id', ''))
+    if not dest_pool.db.has('session', dest_session):
+        raise errors.XapiError(errors.SESSION_INVALID, dest_session)
     if live and vm_rec['power_state'] != 'Running':
         raise errors.XapiError(errors.VM_BAD_POWER_STATE, vm, 'running',
                                vm_rec['power_state'].lower())
@@ -132,16 +143,23 @@ def assert_can_migrate(ctx, *args):
 
 
 def _dest_vdi(world, ddb, dest_sr, vdi_uuid, scanned):
-    for ref in ddb.find('VDI', SR=dest_sr, uuid=vdi_uuid):
-        return ref
-    if dest_sr not in scanned:
+    """The destination VDI for a same-SR-uuid mapping, as xapi finds it.
+
+    VDI uuids are unique per pool, so xapi looks the uuid up across the
+    whole destination pool (``VDI.get_by_uuid``), scanning ``dest_sr`` once
+    if it is not found, and then requires the VDI to be *on* ``dest_sr``:
+    a VDI of that uuid on another SR of the destination does not count.
+    """
+    found = ddb.find('VDI', uuid=vdi_uuid)
+    if not found and dest_sr not in scanned:
         scanned.add(dest_sr)
         try:
             storage.scan(world, ddb, dest_sr)
         except errors.XapiError:
             pass
-        for ref in ddb.find('VDI', SR=dest_sr, uuid=vdi_uuid):
-            return ref
+        found = ddb.find('VDI', uuid=vdi_uuid)
+    if found and ddb.get('VDI', found[0])['SR'] == dest_sr:
+        return found[0]
     raise errors.XapiError(errors.INTERNAL_ERROR,
                            'SR UUID matches on destination but VDI does not '
                            'exist')

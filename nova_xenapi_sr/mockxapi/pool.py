@@ -19,8 +19,10 @@ sessions, call log and injected faults, and :meth:`Pool.handle` is what the
 HTTP layer calls for each request.
 
 Order of checks for a call, as in xapi: method known
-(``MESSAGE_METHOD_UNKNOWN``), argument count
-(``MESSAGE_PARAMETER_COUNT_MISMATCH``), session (``SESSION_INVALID``), then
+(``MESSAGE_METHOD_UNKNOWN``; ``Async.`` is stripped first), argument count
+(``MESSAGE_PARAMETER_COUNT_MISMATCH``), session (``SESSION_INVALID``), for
+``Async.`` calls whether the message has an async mode (accessors do not:
+``["Fault", "No async mode for this operation (rpc: <method>)"]``), then
 the handler.
 """
 
@@ -207,6 +209,8 @@ class Pool(object):
                     raise errors.XapiError(errors.SESSION_INVALID, session)
                 self.db.get('session', session)['last_active'] = _now()
             if is_async:
+                if not api.supports_async(msg):
+                    raise api.no_async_mode(msg)
                 return Outcome('success',
                                self._start_task(msg, session, args))
             return Outcome('success', self._run(msg, session, args))
@@ -277,8 +281,10 @@ class Pool(object):
 
         ``{'SR': {ref: record}, 'PBD': ..., 'VDI': ..., 'VBD': ...,
         'VM': ..., 'VIF': ..., 'network': ..., 'secret': ..., 'task': ...,
-        'host': ..., 'sessions': <count>}``; records are as
-        ``get_record`` returns them.
+        'host': ..., 'sessions': <count>, 'dangling_VBDs': [vbd ref,
+        ...]}``; records are as ``get_record`` returns them.
+        ``dangling_VBDs`` are VBDs whose VDI no longer exists (``SR.forget``
+        leaves them, as xapi does).
         """
         with self.world.lock:
             view = collections.OrderedDict()
@@ -286,7 +292,19 @@ class Pool(object):
                         'network', 'PIF', 'secret', 'task'):
                 view[cls] = dict(self.db.export_all(cls))
             view['sessions'] = len(self.db.tables['session'])
+            view['dangling_VBDs'] = dangling_vbds(view)
             return copy.deepcopy(view)
+
+
+def dangling_vbds(view):
+    """Refs of the VBDs in an :meth:`Pool.inspect` view whose VDI is gone.
+
+    A VBD whose ``VDI`` is a ref (not ``OpaqueRef:NULL``) that is not in
+    ``view['VDI']``, sorted.
+    """
+    return sorted(ref for ref, rec in view['VBD'].items()
+                  if rec['VDI'] != model.NULL_REF and
+                  rec['VDI'] not in view['VDI'])
 
 
 def task_result(value):

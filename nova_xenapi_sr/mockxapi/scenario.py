@@ -382,13 +382,19 @@ def _build_instance(world, scenario, inst):
                              scenario.instance_name(inst['instance_id']))
         if sr_type == 'lvmoiscsi':
             vdi_uuid = str(uuid.uuid5(_NS, 'lv/%s' % vol_id))
+        else:
+            vdi_uuid = lun.vdi_uuid
+        vdi = _existing_vdi(db, vdi_uuid, sr, vol_id)
+        if vdi is not None:
+            pass  # the volume is attached twice (multi-attach): one VDI
+        elif sr_type == 'lvmoiscsi':
             lun.lvs[vdi_uuid] = lun.size
             vdi = db.create('VDI', uuid=vdi_uuid, SR=sr, location=vdi_uuid,
                             virtual_size=str(lun.size),
                             physical_utilisation=str(lun.size),
                             name_label='LV-%s' % vol_id)
         else:
-            vdi = db.create('VDI', uuid=lun.vdi_uuid, SR=sr,
+            vdi = db.create('VDI', uuid=vdi_uuid, SR=sr,
                             location=lun.scsi_id, name_label='LUN%d' %
                             lun.lun_id, virtual_size=str(lun.size),
                             physical_utilisation=str(lun.size),
@@ -406,6 +412,23 @@ def _build_instance(world, scenario, inst):
                   currently_attached=True,
                   other_config={'neutron-port-id': vif['id']})
     return vm
+
+
+def _existing_vdi(db, vdi_uuid, sr, vol_id):
+    """The pool's VDI of this uuid, if any; it must be on ``sr``.
+
+    VDI uuids are unique per pool (as in xapi), so one LUN cannot have a
+    VDI in two SRs of a pool: a scenario that attaches a volume through
+    two differently named SRs in one pool is refused.
+    """
+    found = db.find('VDI', uuid=vdi_uuid)
+    if not found:
+        return None
+    if db.get('VDI', found[0])['SR'] != sr:
+        raise ValueError('volume %s is attached through two SRs of one '
+                         'pool; its VDI (uuid %s) can be in only one of '
+                         'them' % (vol_id, vdi_uuid))
+    return found[0]
 
 
 class _Ctx(object):

@@ -24,8 +24,9 @@
   ``device_config`` against the shared array (``SR_BACKEND_FAILURE_<n>``:
   95 no target, 96 no targetIQN, 142 bad port, 141 nothing at the portal,
   68 login refused: IQN not at the portal or CHAP wrong/missing, 107 no
-  such LUN for ``lvmoiscsi``). Unplug with a VDI of the SR attached to a
-  VM on that host is ``VDI_IN_USE [vdi, "unplug"]``.
+  such LUN for ``lvmoiscsi``). Unplug with VDIs of the SR attached to VMs
+  on that host is ``VDI_IN_USE [vdi, ...]``, naming every such VDI (per
+  VM resident on the host, per attached VBD), as ``xapi_pbd.ml`` does.
 * ``SR.scan`` needs a plugged PBD (``SR_NO_PBDS [sr]``). On a raw
   ``iscsi`` SR it makes one VDI per LUN behind the target (uuid from the
   LUN serial, ``sm_config`` ``LUNid`` and ``SCSIid``, ``managed`` false
@@ -33,27 +34,38 @@
   ``lvmoiscsi`` the VDIs are the logical volumes on the LUN (shared by all
   pools that reach it).
 * ``SR.forget`` with a PBD still attached is ``SR_HAS_PBD [sr]``;
-  otherwise it removes the SR, its PBDs (and their secrets), VDIs, and
-  VBDs of those VDIs.
-* ``VDI.introduce`` needs a plugged PBD; an existing VDI of the SR with
-  the same uuid and location is marked managed and its ref returned; the
-  same uuid at another location of the SR is ``INVALID_VALUE ["uuid",
-  uuid]``.
-* Deliberate leniency: VDI uuids are unique per SR, not per pool. A LUN
-  reached through two SRs of one pool (a legacy SR and a uuid5 SR on the
-  same target, as mixed-style instances have) shows up in both, with the
-  same uuid; ``VDI.get_by_uuid`` then returns the first. xapi's database
-  would refuse the second record; the mock does not invent that failure
-  for scenarios the project must handle.
+  otherwise it removes the SR, its PBDs (and their secrets) and VDIs.
+  VBDs of those VDIs are left in place, pointing at the destroyed VDI, as
+  ``xapi_sr.ml`` ``forget`` does; ``Pool.inspect()`` lists them under
+  ``dangling_VBDs``.
+* ``VDI.introduce`` (``xapi_vdi.ml``) needs a plugged PBD; a VDI of the
+  SR at the same location with another uuid is ``LOCATION_NOT_UNIQUE
+  [sr, location]``; a uuid that is not one is ``UUID_INVALID ["VDI",
+  uuid]``; on a raw ``iscsi`` SR, ``sm_config`` ``LUNid`` must name a LUN
+  behind the target (else the SM's ``SR_BACKEND_FAILURE_46``, "The VDI is
+  not available"); an existing VDI of the SR with the same uuid and
+  location is marked managed and its ref returned; the same uuid at
+  another location of the SR is ``INVALID_VALUE ["uuid", uuid]``; a uuid
+  held by a VDI of another SR of the pool is the database's uniqueness
+  failure (``INTERNAL_ERROR``).
+* VDI uuids are unique per pool, as in xapi's database. A LUN reached
+  through two SRs of one pool (a legacy SR and a uuid5 SR on the same
+  target, as mixed-style instances have) can therefore have a VDI record
+  in only one of them: ``SR.scan`` does not create a record whose uuid
+  already exists elsewhere in the pool, it skips that LUN (one target
+  cannot hold the same LUN twice, so the other SR already shows it). Same
+  for the logical volumes of ``lvmoiscsi``.
+* ``VDI.forget`` destroys the record only (VBDs keep the dead ref);
+  ``PBD.destroy`` of a plugged PBD is ``OPERATION_NOT_ALLOWED ["PBD is
+  currently attached"]``.
 * ``scan``, ``forget``, ``PBD.plug`` and ``PBD.unplug`` are serialised per
   SR; injected latency for them is spent while holding the SR's lock.
 """
 
-import uuid
+import re
 
 from nova_xenapi_sr.mockxapi import api
 from nova_xenapi_sr.mockxapi import errors
-from nova_xenapi_sr.mockxapi import model
 
 ISCSI_TYPES = ('iscsi', 'lvmoiscsi')
 
@@ -143,9 +155,9 @@ def iscsi_target(world, config):
     return target
 
 
-def _lun_of(target, config):
+def _lun_of(world, target, config):
     wanted = config.get('SCSIid')
-    for lun in target.luns.values():
+    for lun in world.array.luns(target):
         if lun.scsi_id == wanted:
             return lun
     raise errors.backend_failure(107, 'The SCSIid parameter is missing or '
@@ -160,7 +172,7 @@ def backend(world, db, sr_ref):
     pbd = _require_plugged(db, sr_ref)
     config = resolved_device_config(db, pbd)
     target = iscsi_target(world, config)
-    lun = _lun_of(target, config) if sr['type'] == 'lvmoiscsi' else None
+    lun = _lun_of(world, target, config) if sr['type'] == 'lvmoiscsi' else None
     return target, lun
 
 
@@ -199,16 +211,16 @@ def scan(world, db, sr_ref):
     target, lun = backend(world, db, sr_ref)
     if sr['type'] == 'iscsi':
         present = {}
-        for found in target.luns.values():
+        for found in world.array.luns(target):
             present[found.vdi_uuid] = found
         for ref in db.find('VDI', SR=sr_ref):
             rec = db.get('VDI', ref)
             if rec['uuid'] not in present and not db.find('VBD', VDI=ref):
                 db.destroy('VDI', ref)
-        known = {db.get('VDI', r)['uuid'] for r in db.find('VDI', SR=sr_ref)}
         for found in present.values():
-            if found.vdi_uuid in known:
-                continue
+            if db.find('VDI', uuid=found.vdi_uuid):
+                continue  # on this SR already, or (uuids being unique
+                #           per pool) shown by another SR of the pool
             db.create('VDI', uuid=found.vdi_uuid, SR=sr_ref,
                       name_label='LUN%d' % found.lun_id, managed=False,
                       sharable=False, location=found.scsi_id,
@@ -217,9 +229,8 @@ def scan(world, db, sr_ref):
                       sm_config={'LUNid': str(found.lun_id),
                                  'SCSIid': found.scsi_id})
     elif sr['type'] == 'lvmoiscsi':
-        known = {db.get('VDI', r)['uuid'] for r in db.find('VDI', SR=sr_ref)}
         for lv_uuid, size in list(lun.lvs.items()):
-            if lv_uuid not in known:
+            if not db.find('VDI', uuid=lv_uuid):
                 db.create('VDI', uuid=lv_uuid, SR=sr_ref, managed=True,
                           location=lv_uuid, virtual_size=str(size),
                           physical_utilisation=str(size),
@@ -251,8 +262,7 @@ def forget(db, sr_ref):
     for pbd in db.find('PBD', SR=sr_ref):
         _destroy_pbd(db, pbd)
     for vdi in db.find('VDI', SR=sr_ref):
-        for vbd in db.find('VBD', VDI=vdi):
-            db.destroy('VBD', vbd)
+        # VBDs stay, pointing at the destroyed VDI, as in xapi
         db.destroy('VDI', vdi)
     db.destroy('SR', sr_ref)
 
@@ -293,7 +303,8 @@ def _destroy_pbd(db, ref):
 @api.message('PBD.destroy', 1)
 def pbd_destroy(ctx, ref):
     if ctx.db.get('PBD', ref)['currently_attached']:
-        raise errors.XapiError('PBD_IS_ATTACHED', ref)  # not in XAPI.md
+        raise errors.XapiError(errors.OPERATION_NOT_ALLOWED,
+                               'PBD is currently attached')
     _destroy_pbd(ctx.db, ref)
     return ''
 
@@ -317,9 +328,28 @@ def pbd_plug(ctx, ref):
                 config = resolved_device_config(ctx.db, ref)
                 target = iscsi_target(ctx.world, config)
                 if sr['type'] == 'lvmoiscsi':
-                    _lun_of(target, config)
+                    _lun_of(ctx.world, target, config)
             pbd['currently_attached'] = True
             return ''
+
+
+def active_vdis(db, pbd):
+    """VDIs of the PBD's SR in use on its host, as xapi lists them.
+
+    Per VM resident on the host, per attached non-empty VBD: its VDI when
+    that is on the SR and not a metadata VDI (``get_active_vdis_by_pbd``).
+    """
+    found = []
+    for vm in db.find('VM', resident_on=pbd['host']):
+        for vbd in db.find('VBD', VM=vm):
+            rec = db.get('VBD', vbd)
+            if not rec['currently_attached'] or rec['empty'] or \
+                    not db.has('VDI', rec['VDI']):
+                continue
+            vdi = db.get('VDI', rec['VDI'])
+            if vdi['SR'] == pbd['SR'] and vdi['type'] != 'metadata':
+                found.append(rec['VDI'])
+    return found
 
 
 @api.message('PBD.unplug', 1, locking=api.LOCK_SELF)
@@ -332,17 +362,32 @@ def pbd_unplug(ctx, ref):
             pbd = db.get('PBD', ref)
             if not pbd['currently_attached']:
                 return ''
-            for vdi in db.find('VDI', SR=pbd['SR']):
-                for vbd in db.find('VBD', VDI=vdi, currently_attached=True):
-                    vm = db.get('VM', db.get('VBD', vbd)['VM'])
-                    if vm['resident_on'] == pbd['host']:
-                        raise errors.XapiError(errors.VDI_IN_USE, vdi,
-                                               'unplug')
+            in_use = active_vdis(db, pbd)
+            if in_use:
+                raise errors.XapiError(errors.VDI_IN_USE, *in_use)
             pbd['currently_attached'] = False
             return ''
 
 
 # -- VDI ---------------------------------------------------------------------
+
+_UUID = re.compile(r'^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-'
+                   r'[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$')
+
+
+def _introduced_lun(world, db, sr_ref, sm_config):
+    """Raw iSCSI: the LUN ``sm_config['LUNid']`` names, else SM's 46."""
+    target, _lun = backend(world, db, sr_ref)
+    try:
+        wanted = int(sm_config.get('LUNid'))
+    except (TypeError, ValueError):
+        wanted = None
+    for lun in world.array.luns(target):
+        if lun.lun_id == wanted:
+            return lun
+    raise errors.backend_failure(errors.VDI_UNAVAILABLE,
+                                 'The VDI is not available')
+
 
 @api.message('VDI.introduce', 9, 11)
 def vdi_introduce(ctx, vdi_uuid, name_label, name_description, sr_ref,
@@ -350,14 +395,25 @@ def vdi_introduce(ctx, vdi_uuid, name_label, name_description, sr_ref,
                   xenstore_data=None, sm_config=None):
     db = ctx.db
     _require_plugged(db, sr_ref)
+    for ref in db.find('VDI', SR=sr_ref, location=location):
+        if db.get('VDI', ref)['uuid'] != vdi_uuid:
+            raise errors.XapiError(errors.LOCATION_NOT_UNIQUE, sr_ref,
+                                   location)
+    if not isinstance(vdi_uuid, str) or not _UUID.match(vdi_uuid):
+        raise errors.XapiError(errors.UUID_INVALID, 'VDI', vdi_uuid)
+    if db.get('SR', sr_ref)['type'] == 'iscsi':
+        _introduced_lun(ctx.world, db, sr_ref, dict(sm_config or {}))
     for ref in db.find('VDI', uuid=vdi_uuid, SR=sr_ref):
         rec = db.get('VDI', ref)
         if rec['location'] == location:
             rec['managed'] = True
             return ref
         raise errors.XapiError(errors.INVALID_VALUE, 'uuid', vdi_uuid)
-    return db.create('VDI', uuid=vdi_uuid or str(uuid.uuid4()),
-                     name_label=name_label,
+    if db.find('VDI', uuid=vdi_uuid):
+        raise errors.XapiError(
+            errors.INTERNAL_ERROR, 'Db_exn.Uniqueness_constraint_violation'
+            '("VDI", "uuid", "%s")' % vdi_uuid)
+    return db.create('VDI', uuid=vdi_uuid, name_label=name_label,
                      name_description=name_description, SR=sr_ref,
                      type=vdi_type, sharable=bool(sharable),
                      read_only=bool(read_only),
@@ -369,9 +425,7 @@ def vdi_introduce(ctx, vdi_uuid, name_label, name_description, sr_ref,
 
 @api.message('VDI.forget', 1)
 def vdi_forget(ctx, ref):
-    ctx.db.get('VDI', ref)
-    for vbd in ctx.db.find('VBD', VDI=ref):
-        ctx.db.get('VBD', vbd)['VDI'] = model.NULL_REF
+    # the record only; VBDs keep pointing at it, as in xapi
     ctx.db.destroy('VDI', ref)
     return ''
 

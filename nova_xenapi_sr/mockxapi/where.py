@@ -12,18 +12,37 @@
 
 """xapi's ``get_all_records_where`` expression language.
 
-Grammar (as in xapi's ``db_filter``)::
+Grammar and lexer as in xapi's ``db_filter_parse.mly`` and
+``db_filter_lex.mll``::
 
-    expr    := term (("and" | "or") term)*     # one precedence, left-assoc
-    term    := "not" term | "(" expr ")" | "true" | "false"
-             | operand ("=" | "<>") operand
-    operand := "field" STRING | STRING
-    STRING  := '"' chars, with \\" and \\\\ escapes '"'
+    expr    := expr ("and" | "or") expr | "not" expr | "(" expr ")"
+             | "true" | "false" | value "=" value
+    value   := "field" STRING | STRING
+    STRING  := '"' any characters but '"' '"'      (no escapes)
 
-``and`` and ``or`` share one precedence level and associate to the left, so
-``a or b and c`` means ``(a or b) and c``. ``not`` binds tighter than both.
-A syntax error raises ``INVALID_VALUE [expression, reason]``; a field the
-class does not have raises ``INTERNAL_ERROR [reason]``. Field values compare
+* Precedence: ``%right LNOT`` is declared before ``%left LAND LOR``, so
+  ``not`` binds *loosest*: it takes everything to its right up to a
+  closing parenthesis or the end (``not A and B`` means ``not (A and B)``,
+  ``A and not B or C`` means ``A and not (B or C)``). ``and`` and ``or``
+  share one precedence and associate to the left (``a or b and c`` means
+  ``(a or b) and c``).
+* The only operator is ``=`` (there is no ``<>``); a string runs to the
+  next ``"``, a backslash is an ordinary character. Whitespace is space,
+  tab and newline. Keywords are matched where they start, as the lexer
+  does (``field"a"`` is ``field "a"``).
+* Fields are named as in xapi's database: a namespaced field is spelled
+  with ``__`` (``name__label``, ``VCPUs__max``, ``memory__static_max``,
+  ``PV__args``, ``HVM__boot_policy``, ``API_version__major``,
+  ``qos__algorithm_type``) and answers the record's ``name_label``, ...;
+  the API spelling ``name_label`` is not a database field. Fields outside
+  those namespaces (``memory_overhead``, ``other_config``, ...) are
+  spelled as in the record.
+
+A syntax error raises ``INVALID_VALUE [expression, reason]`` when the
+expression is compiled. A field the class does not have raises
+``INTERNAL_ERROR ["missing field", field, ""]`` when a record is evaluated,
+as xapi's database does: not at all for an empty table or an operand that
+``and``/``or`` short-circuit away. Field values compare
 as xapi renders them: booleans ``"true"``/``"false"``, int64 decimal strings,
 refs and strings as they are.
 """
@@ -32,6 +51,24 @@ from nova_xenapi_sr.mockxapi import errors
 
 KEYWORDS = ('and', 'or', 'not', 'field', 'true', 'false')
 
+#: xapi's namespaces: record key ``<ns>_<rest>`` is database field
+#: ``<ns>__<rest>``.
+NAMESPACES = ('name', 'VCPUs', 'memory', 'PV', 'HVM', 'API_version', 'qos')
+
+#: Record keys that look namespaced but are top-level fields in xapi.
+TOP_LEVEL = frozenset(['memory_overhead'])
+
+_WHITESPACE = ' \t\n'
+
+
+def db_field_name(key):
+    """The database name of record key ``key`` (``name__label``)."""
+    if key not in TOP_LEVEL:
+        for ns in NAMESPACES:
+            if key.startswith(ns + '_') and len(key) > len(ns) + 1:
+                return '%s__%s' % (ns, key[len(ns) + 1:])
+    return key
+
 
 def _tokenize(text):
     tokens = []
@@ -39,42 +76,25 @@ def _tokenize(text):
     n = len(text)
     while i < n:
         ch = text[i]
-        if ch.isspace():
+        if ch in _WHITESPACE:
             i += 1
         elif ch in '()=':
             tokens.append((ch, ch))
             i += 1
-        elif text.startswith('<>', i):
-            tokens.append(('<>', '<>'))
-            i += 2
         elif ch == '"':
-            i += 1
-            buf = []
-            while True:
-                if i >= n:
-                    raise _syntax(text, 'unterminated string')
-                ch = text[i]
-                if ch == '\\' and i + 1 < n:
-                    buf.append(text[i + 1])
-                    i += 2
-                elif ch == '"':
-                    i += 1
-                    break
-                else:
-                    buf.append(ch)
-                    i += 1
-            tokens.append(('str', ''.join(buf)))
-        elif ch.isalpha():
-            j = i
-            while j < n and (text[j].isalnum() or text[j] == '_'):
-                j += 1
-            word = text[i:j]
-            if word not in KEYWORDS:
-                raise _syntax(text, 'unexpected word %r' % word)
-            tokens.append((word, word))
-            i = j
+            end = text.find('"', i + 1)
+            if end < 0:
+                raise _syntax(text, 'unterminated string')
+            tokens.append(('str', text[i + 1:end]))
+            i = end + 1
         else:
-            raise _syntax(text, 'unexpected character %r' % ch)
+            for word in KEYWORDS:
+                if text.startswith(word, i):
+                    tokens.append((word, word))
+                    i += len(word)
+                    break
+            else:
+                raise _syntax(text, 'unexpected character %r' % ch)
     return tokens
 
 
@@ -85,9 +105,12 @@ def _syntax(text, reason):
 class _Parser(object):
     def __init__(self, text, fields):
         self.text = text
-        self.fields = fields
         self.tokens = _tokenize(text)
         self.pos = 0
+        #: database field name -> record key, None: any field
+        self.columns = None
+        if fields is not None:
+            self.columns = {db_field_name(k): k for k in fields}
 
     def peek(self):
         if self.pos < len(self.tokens):
@@ -110,17 +133,22 @@ class _Parser(object):
         return node
 
     def expr(self):
-        node = self.term()
+        # "not" takes a whole expression, so it ends the loop: whatever
+        # follows it up to ")" or the end is its operand.
+        node = self.unary()
         while self.peek() in ('and', 'or'):
             op = self.take()[0]
-            node = (op, node, self.term())
+            node = (op, node, self.unary())
         return node
 
-    def term(self):
-        kind = self.peek()
-        if kind == 'not':
+    def unary(self):
+        if self.peek() == 'not':
             self.take()
-            return ('not', self.term())
+            return ('not', self.expr())
+        return self.primary()
+
+    def primary(self):
+        kind = self.peek()
         if kind == '(':
             self.take()
             node = self.expr()
@@ -129,25 +157,20 @@ class _Parser(object):
         if kind in ('true', 'false'):
             self.take()
             return ('const', kind == 'true')
-        left = self.operand()
-        op = self.peek()
-        if op not in ('=', '<>'):
-            raise _syntax(self.text, 'expected = or <>')
-        self.take()
-        return (op, left, self.operand())
+        left = self.value()
+        self.take('=')
+        return ('=', left, self.value())
 
-    def operand(self):
+    def value(self):
         kind = self.peek()
         if kind == 'field':
             self.take()
-            # xapi's database spells namespaced fields with '__':
-            # "name__label" is the record's name_label.
-            name = self.take('str')[1].replace('__', '_')
-            if self.fields is not None and name not in self.fields:
-                raise errors.XapiError(
-                    errors.INTERNAL_ERROR,
-                    'Unknown field %s in expression' % name)
-            return ('field', name)
+            name = self.take('str')[1]
+            if self.columns is None:
+                return ('field', name)
+            if name in self.columns:
+                return ('field', self.columns[name])
+            return ('missing', name)
         if kind == 'str':
             return ('lit', self.take()[1])
         raise _syntax(self.text, 'expected field or string')
@@ -168,8 +191,11 @@ def render(value):
 def compile_expr(text, fields=None):
     """Parse ``text``; return a predicate ``f(record) -> bool``.
 
-    :param fields: the class's field names, to reject unknown fields.
-    :raises XapiError: ``INVALID_VALUE`` or ``INTERNAL_ERROR``.
+    :param fields: the class's record keys (API spelling), to map database
+        field names onto them and reject unknown fields; None accepts any
+        field name as a record key.
+    :raises XapiError: ``INVALID_VALUE``; the predicate raises
+        ``INTERNAL_ERROR`` for an unknown field.
     """
     if not isinstance(text, str):
         raise errors.XapiError(errors.FIELD_TYPE_ERROR, 'expr')
@@ -178,6 +204,10 @@ def compile_expr(text, fields=None):
     def value(node, rec):
         if node[0] == 'field':
             return render(rec.get(node[1], ''))
+        if node[0] == 'missing':
+            # xapi's Row.find: DBCache_NotFound, raised when a row is read
+            raise errors.XapiError(errors.INTERNAL_ERROR, 'missing field',
+                                   node[1], '')
         return node[1]
 
     def evaluate(node, rec):
@@ -190,7 +220,6 @@ def compile_expr(text, fields=None):
             return evaluate(node[1], rec) and evaluate(node[2], rec)
         if kind == 'or':
             return evaluate(node[1], rec) or evaluate(node[2], rec)
-        equal = value(node[1], rec) == value(node[2], rec)
-        return equal if kind == '=' else not equal
+        return value(node[1], rec) == value(node[2], rec)
 
     return lambda rec: evaluate(tree, rec)

@@ -12,6 +12,7 @@
 
 """Fault and latency injection, through the PyPI SDK."""
 
+import time
 import xmlrpc.client
 
 import XenAPI
@@ -117,19 +118,32 @@ class FaultTest(base.MockXapiTestCase):
 
 class LatencyTest(base.MockXapiTestCase):
 
+    def _timed(self, func, *args):
+        start = time.monotonic()
+        func(*args)
+        return time.monotonic() - start
+
     def test_latency_applies_to_named_method_only(self):
-        self.srv.set_latency('pool-a', 'host.get_*', 0.3)
-        injector = self.srv.pool('pool-a').injector
-        self.assertEqual(0.3, injector.latency('host.get_all'))
-        self.assertEqual(0.0, injector.latency('pool.get_all'))
-        self.assertEqual(1, len(self.a.host.get_all()))
+        latency = 0.5
+        host = self.a.host.get_all()[0]
+        self.srv.set_latency('pool-a', 'host.get_*', latency)
+        self.assertGreaterEqual(self._timed(self.a.host.get_all), latency)
+        self.assertGreaterEqual(self._timed(self.a.host.get_record, host),
+                                latency)
+        # another method, and the same method on another pool, are not
+        # delayed
+        self.assertLess(self._timed(self.a.pool.get_all), latency)
+        self.assertLess(self._timed(self.b.host.get_all), latency)
         self.srv.set_latency('pool-a', 'host.get_*', 0)
-        self.assertEqual(0.0, injector.latency('host.get_all'))
+        self.assertLess(self._timed(self.a.host.get_all), latency)
 
     def test_async_calls_use_the_method_latency(self):
-        self.srv.set_latency('pool-a', 'pool.get_all', 5)
-        task = self.a.Async.pool.get_all()
-        # the task is still pending while the method sleeps
+        self.srv.set_latency('pool-a', 'network.create', 5)
+        task = self.a.Async.network.create({'name_label': 'slow'})
+        # well below the latency, the task is still pending and nothing
+        # has been created yet
+        time.sleep(0.5)
         self.assertEqual('pending', self.a.task.get_status(task))
+        self.assertEqual([], self.a.network.get_by_name_label('slow'))
         self.a.task.cancel(task)
         self.assertEqual('cancelled', self.a.task.get_status(task))

@@ -14,6 +14,7 @@
 
 import threading
 import time
+import xmlrpc.client
 
 import XenAPI
 
@@ -136,6 +137,65 @@ class AssertCanMigrateTest(MigrationTestCase):
                            {}, {})
 
 
+class DestinationSessionTest(MigrationTestCase):
+    """xapi reaches the destination with dest["session_id"]."""
+
+    def raw(self, method, *args):
+        """Call pool-a without the SDK's re-login on SESSION_INVALID."""
+        proxy = xmlrpc.client.ServerProxy(self.fx.urls['pool-a'])
+        session = proxy.session.login_with_password('root', 'mock')['Value']
+        return getattr(proxy, method)(session, *args)
+
+    def test_dead_destination_session_is_session_invalid(self):
+        vm = self.vm()
+        vdi = self.vm_vdi(self.a, vm)
+        sr, _ = self.iscsi_sr(self.b, self.data('vol-1'))
+        dest = self.receive()
+        self.srv.pool('pool-b').expire_session(dest['session_id'])
+        for method in ('VM.assert_can_migrate', 'VM.migrate_send'):
+            reply = self.raw(method, vm, dest, True, {vdi: sr}, {}, {})
+            self.assertEqual(['SESSION_INVALID', dest['session_id']],
+                             reply['ErrorDescription'], method)
+        # the SDK takes SESSION_INVALID for its own session: it logs in
+        # again and gives up after three tries, as against xapi
+        exc = self.assertRaises(xmlrpc.client.Fault,
+                                self.a.VM.migrate_send, vm, dest, True,
+                                {vdi: sr}, {}, {})
+        self.assertIn('Tried 3 times', exc.faultString)
+        self.assertNotMoved()
+
+    def test_session_of_another_pool_is_session_invalid(self):
+        vm = self.vm()
+        vdi = self.vm_vdi(self.a, vm)
+        sr, _ = self.iscsi_sr(self.b, self.data('vol-1'))
+        source_session = self.fx.session('pool-a')._session
+        for session in (source_session, 'OpaqueRef:nope'):
+            dest = dict(self.receive(), session_id=session)
+            reply = self.raw('VM.assert_can_migrate', vm, dest, True,
+                             {vdi: sr}, {}, {})
+            self.assertEqual(['SESSION_INVALID', session],
+                             reply['ErrorDescription'])
+        dest = self.receive()
+        del dest['session_id']
+        reply = self.raw('VM.migrate_send', vm, dest, True, {vdi: sr}, {},
+                         {})
+        self.assertEqual('SESSION_INVALID', reply['ErrorDescription'][0])
+        self.assertNotMoved()
+
+    def test_live_destination_session_works(self):
+        vm = self.vm()
+        vdi = self.vm_vdi(self.a, vm)
+        sr, _ = self.iscsi_sr(self.b, self.data('vol-1'))
+        dest = self.receive()
+        self.assertEqual('Success', self.raw(
+            'VM.assert_can_migrate', vm, dest, True, {vdi: sr}, {},
+            {})['Status'])
+        reply = self.raw('VM.migrate_send', vm, dest, True, {vdi: sr}, {},
+                         {})
+        self.assertEqual('Success', reply['Status'])
+        self.assertMovedTo(reply['Value'])
+
+
 class StorageMotionTest(MigrationTestCase):
 
     def test_same_sr_uuid_raw_iscsi_no_copy(self):
@@ -174,6 +234,38 @@ class StorageMotionTest(MigrationTestCase):
                            self.a.VM.migrate_send, vm, self.receive(), True,
                            {vdi: sr}, {}, {})
         self.assertNotMoved()
+
+    def test_same_sr_uuid_but_vdi_on_another_dest_sr(self):
+        # VDI uuids are unique per pool: the LUN's VDI already shows in a
+        # legacy-named SR of the destination, so the uuid5 SR that matches
+        # the source cannot show it too, and xapi (which looks the uuid up
+        # pool-wide) refuses the mapping.
+        vm = self.vm()
+        vdi = self.vm_vdi(self.a, vm)
+        vdi_uuid = self.a.VDI.get_uuid(vdi)
+        legacy, legacy_pbd = self.iscsi_sr(
+            self.b, self.data('vol-1'),
+            sr_uuid=naming.legacy_sr_uuid('vol-1'))
+        self.b.SR.scan(legacy)
+        sr, _ = self.iscsi_sr(self.b, self.data('vol-1'))
+        self.assertEqual(self.a.SR.get_uuid(self.a.VDI.get_SR(vdi)),
+                         self.b.SR.get_uuid(sr))
+        self.assertFailure(['INTERNAL_ERROR', 'SR UUID matches on '
+                            'destination but VDI does not exist'],
+                           self.a.VM.migrate_send, vm, self.receive(), True,
+                           {vdi: sr}, {}, {})
+        self.assertNotMoved()
+        self.assertEqual([legacy], [
+            r['SR'] for r in self.b.VDI.get_all_records_where(
+                'field "uuid" = "%s"' % vdi_uuid).values()])
+        # once the other SR is forgotten, the same mapping works
+        self.b.PBD.unplug(legacy_pbd)
+        self.b.SR.forget(legacy)
+        new_vm = self.a.VM.migrate_send(vm, self.receive(), True,
+                                        {vdi: sr}, {}, {})
+        self.assertMovedTo(new_vm)
+        self.assertEqual(sr, self.b.VDI.get_SR(self.vm_vdi(self.b, new_vm)))
+        self.assertEqual([], self.srv.copies)
 
     def test_different_sr_uuid_raw_iscsi_refused(self):
         vm = self.vm()

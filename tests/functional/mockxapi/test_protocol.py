@@ -222,7 +222,26 @@ class WhereTest(base.MockXapiTestCase):
                           'instance-00000001'], names(where(
                               'true or (true and false)')))
         self.assertEqual(['instance-00000001'], names(where(
-            '"instance-00000001" = field "name_label"')))
+            '"instance-00000001" = field "name__label"')))
+        # not binds loosest: not (domid = 0 or true) matches nothing
+        self.assertEqual([], names(where('not field "domid" = "0" or true')))
+
+    def test_database_field_names(self):
+        # namespaced fields go by their database names (name__label, as
+        # nova's network_utils and vm_utils spell it); the API spelling is
+        # an unknown field there
+        where = self.a.VM.get_all_records_where
+        self.assertEqual(1, len(where(
+            'field "name__label" = "instance-00000001"')))
+        self.assertFailure(['INTERNAL_ERROR', 'missing field', 'name_label',
+                            ''], where,
+                           'field "name_label" = "instance-00000001"')
+        self.assertEqual(1, len(where(
+            'field "VCPUs__max" = "1" and field "is_control_domain" = '
+            '"false"')))
+        exc = self.assertRaises(XenAPI.Failure, where,
+                                'field "domid" <> "0"')
+        self.assertEqual('INVALID_VALUE', exc.details[0])
 
     def test_syntax_error_is_invalid_value(self):
         exc = self.assertRaises(XenAPI.Failure,
@@ -232,11 +251,13 @@ class WhereTest(base.MockXapiTestCase):
         self.assertEqual('field "domid" = ', exc.details[1])
 
     def test_unknown_field_is_internal_error(self):
-        exc = self.assertRaises(XenAPI.Failure,
-                                self.a.SR.get_all_records_where,
-                                'field "bogus" = "1"')
-        self.assertEqual('INTERNAL_ERROR', exc.details[0])
-        self.assertIn('bogus', exc.details[1])
+        # as xapi's database reports it (Row.find)
+        self.assertFailure(['INTERNAL_ERROR', 'missing field', 'bogus', ''],
+                           self.a.SR.get_all_records_where,
+                           'field "bogus" = "1"')
+        # no row read, no error
+        self.assertEqual({}, self.a.PGPU.get_all_records_where(
+            'field "bogus" = "1"'))
 
 
 class TaskTest(base.MockXapiTestCase):
@@ -250,21 +271,20 @@ class TaskTest(base.MockXapiTestCase):
         self.fail('task %s still pending' % task)
 
     def test_async_success(self):
-        task = self.a.Async.SR.get_by_uuid(
-            self.a.SR.get_record(self.a.SR.get_all()[0])['uuid'])
+        task = self.a.Async.network.create({'name_label': 'async'})
         self.assertTrue(task.startswith('OpaqueRef:'))
         self.assertEqual('success', self._wait(task))
-        result = self.a.task.get_result(task)
-        self.assertEqual('<value>%s</value>' % self.a.SR.get_all()[0],
-                         result)
+        net = self.a.network.get_by_name_label('async')[0]
+        self.assertEqual('<value>%s</value>' % net,
+                         self.a.task.get_result(task))
         self.a.task.destroy(task)
         self.assertFailure(['HANDLE_INVALID', 'task', task],
                            self.a.task.get_status, task)
 
     def test_async_failure(self):
-        task = self.a.Async.SR.get_by_uuid('nope')
+        task = self.a.Async.SR.scan('OpaqueRef:nope')
         self.assertEqual('failure', self._wait(task))
-        self.assertEqual(['UUID_INVALID', 'SR', 'nope'],
+        self.assertEqual(['HANDLE_INVALID', 'SR', 'OpaqueRef:nope'],
                          self.a.task.get_error_info(task))
 
     def test_async_checks_method_and_arity_first(self):
@@ -272,6 +292,35 @@ class TaskTest(base.MockXapiTestCase):
                            self.a.Async.SR.nothing)
         self.assertFailure(['MESSAGE_PARAMETER_COUNT_MISMATCH',
                             'SR.scan', '1', '0'], self.a.Async.SR.scan)
+        self.assertFailure(['MESSAGE_PARAMETER_COUNT_MISMATCH',
+                            'SR.get_by_uuid', '1', '0'],
+                           self.a.Async.SR.get_by_uuid)
+
+    def test_accessors_have_no_async_mode(self):
+        # xapi generates Async forms for messages only; field getters and
+        # setters and the class-wide get_* answer (server_helpers
+        # do_dispatch) with a "Fault" failure and make no task
+        vm = self.a.VM.get_by_name_label('instance-00000001')[0]
+        sr_uuid = self.a.SR.get_uuid(self.a.SR.get_all()[0])
+        host = self.a.host.get_all()[0]
+        calls = [('SR.get_by_uuid', sr_uuid), ('VM.get_record', vm),
+                 ('VM.get_all',), ('VM.get_all_records',),
+                 ('VM.get_all_records_where', 'true'),
+                 ('VM.get_by_name_label', 'x'), ('VM.get_name_label', vm),
+                 ('VM.get_VBDs', vm), ('VM.set_name_description', vm, 'd'),
+                 ('VM.add_to_other_config', vm, 'k', 'v'),
+                 ('VM.remove_from_other_config', vm, 'k'),
+                 ('host.get_software_version', host),
+                 ('VM.get_allowed_VIF_devices', vm)]
+        tasks = self.a.task.get_all()
+        for method, *args in calls:
+            cls, name = method.split('.')
+            call = getattr(getattr(self.a.Async, cls), name)
+            self.assertFailure(['Fault', 'No async mode for this operation '
+                                '(rpc: %s)' % method], call, *args)
+        self.assertEqual(tasks, self.a.task.get_all())
+        self.assertEqual('', self.a.VM.get_name_description(vm))
+        self.assertNotIn('k', self.a.VM.get_other_config(vm))
 
 
 class ConcurrencyTest(base.MockXapiTestCase):

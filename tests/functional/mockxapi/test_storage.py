@@ -128,10 +128,39 @@ class PBDTest(base.MockXapiTestCase):
         vdi = self.a.VBD.get_VDI(vbd)
         sr = self.a.VDI.get_SR(vdi)
         pbd = self.a.SR.get_PBDs(sr)[0]
-        self.assertFailure(['VDI_IN_USE', vdi, 'unplug'], self.a.PBD.unplug,
-                           pbd)
+        self.assertFailure(['VDI_IN_USE', vdi], self.a.PBD.unplug, pbd)
         self.a.VBD.unplug(vbd)
         self.a.PBD.unplug(pbd)
+
+
+class UnplugInUseTest(base.MockXapiTestCase):
+    """PBD.unplug names every VDI in use (xapi_pbd.ml unplug)."""
+
+    def scenario(self):
+        sc = base.two_pools()
+        sc.add_instance('pool-a', 2, volumes=[
+            ('vol-2', 'uuid5', '/dev/xvdb'), ('vol-3', 'uuid5', '/dev/xvdc')])
+        return sc
+
+    def test_all_vdis_in_use_are_named(self):
+        # instance 1 (vol-1) and instance 2 (vol-2, vol-3) share the uuid5
+        # SR of the target: all three VDIs are named, VM by VM
+        vbds = []
+        for name in ('instance-00000001', 'instance-00000002'):
+            vm = self.a.VM.get_by_name_label(name)[0]
+            vbds.extend(self.a.VM.get_VBDs(vm))
+        vdis = [self.a.VBD.get_VDI(v) for v in vbds]
+        sr = self.a.VDI.get_SR(vdis[0])
+        self.assertEqual([sr] * 3, [self.a.VDI.get_SR(v) for v in vdis])
+        pbd = self.a.SR.get_PBDs(sr)[0]
+        self.assertFailure(['VDI_IN_USE'] + vdis, self.a.PBD.unplug, pbd)
+        self.a.VBD.unplug(vbds[1])
+        self.assertFailure(['VDI_IN_USE', vdis[0], vdis[2]],
+                           self.a.PBD.unplug, pbd)
+        self.a.VBD.unplug(vbds[0])
+        self.a.VBD.unplug(vbds[2])
+        self.a.PBD.unplug(pbd)
+        self.assertFalse(self.a.PBD.get_currently_attached(pbd))
 
 
 class ScanTest(base.MockXapiTestCase):
@@ -161,6 +190,31 @@ class ScanTest(base.MockXapiTestCase):
             self.a.VBD.get_VDI(self.a.VM.get_VBDs(
                 self.a.VM.get_by_name_label('instance-00000001')[0])[0])))
 
+    def test_scan_keeps_vdi_uuids_unique_in_the_pool(self):
+        # a legacy SR and a uuid5 SR on the same target: each LUN's VDI
+        # record exists once in the pool, in the SR scanned first
+        legacy, _ = self.iscsi_sr(self.b, self.data('vol-1'),
+                                  sr_uuid=naming.legacy_sr_uuid('vol-1'))
+        self.b.SR.scan(legacy)
+        self.assertEqual(3, len(self.b.SR.get_VDIs(legacy)))
+        sr, _ = self.iscsi_sr(self.b, self.data('vol-1'))
+        self.b.SR.scan(sr)
+        self.assertEqual([], self.b.SR.get_VDIs(sr))
+        self.assertEqual(3, len(self.b.SR.get_VDIs(legacy)))
+        target = self.srv.array.target('192.0.2.10', 3260, base.IQN)
+        for lun in target.luns.values():
+            recs = self.b.VDI.get_all_records_where(
+                'field "uuid" = "%s"' % lun.vdi_uuid)
+            self.assertEqual([legacy], [r['SR'] for r in recs.values()])
+        # a LUN added later shows in whichever SR is scanned first
+        lun4 = self.srv.array.add_lun('192.0.2.10', 3260, base.IQN, 4)
+        self.b.SR.scan(sr)
+        self.b.SR.scan(legacy)
+        self.assertEqual([lun4.vdi_uuid],
+                         [self.b.VDI.get_uuid(v)
+                          for v in self.b.SR.get_VDIs(sr)])
+        self.assertEqual(3, len(self.b.SR.get_VDIs(legacy)))
+
     def test_scan_drops_vanished_luns(self):
         sr, pbd = self.iscsi_sr(self.b, self.data('vol-1'))
         self.b.SR.scan(sr)
@@ -181,13 +235,86 @@ class ScanTest(base.MockXapiTestCase):
                 rec['sm_config']]
         self.assertEqual(vdi, self.b.VDI.introduce(*args))
         self.assertIs(True, self.b.VDI.get_managed(vdi))
-        # 9 arguments are enough
-        self.assertEqual(vdi, self.b.VDI.introduce(*args[:9]))
+        # 9 arguments are enough for the arity check; without sm_config the
+        # raw iscsi backend cannot find the LUN
+        exc = self.assertRaises(XenAPI.Failure, self.b.VDI.introduce,
+                                *args[:9])
+        self.assertEqual('SR_BACKEND_FAILURE_46', exc.details[0])
+        self.assertEqual(vdi, self.b.VDI.introduce(*args[:10] + [
+            {'LUNid': '1'}]))
         # same uuid elsewhere: refused
         other = list(args)
         other[8] = 'elsewhere'
         self.assertFailure(['INVALID_VALUE', 'uuid', rec['uuid']],
                            self.b.VDI.introduce, *other)
+
+    def _lun_vdi_args(self, sr, lun='1'):
+        vdi = [v for v in self.b.SR.get_VDIs(sr)
+               if self.b.VDI.get_sm_config(v)['LUNid'] == lun][0]
+        rec = self.b.VDI.get_record(vdi)
+        return vdi, [rec['uuid'], rec['name_label'], rec['name_description'],
+                     rec['SR'], rec['type'], rec['sharable'],
+                     rec['read_only'], rec['other_config'], rec['location'],
+                     rec['xenstore_data'], rec['sm_config']]
+
+    def test_vdi_introduce_location_not_unique(self):
+        # xapi_vdi.ml introduce: the location is taken in this SR by a VDI
+        # of another uuid
+        sr, _ = self.iscsi_sr(self.b, self.data('vol-1'))
+        self.b.SR.scan(sr)
+        vdi, args = self._lun_vdi_args(sr)
+        other = list(args)
+        other[0] = '0b0b0b0b-0000-4000-8000-000000000001'
+        self.assertFailure(['LOCATION_NOT_UNIQUE', sr, args[8]],
+                           self.b.VDI.introduce, *other)
+        self.assertEqual(3, len(self.b.SR.get_VDIs(sr)))
+
+    def test_vdi_introduce_uuid_must_be_a_uuid(self):
+        sr, _ = self.iscsi_sr(self.b, self.data('vol-1'))
+        self.b.SR.scan(sr)
+        vdi, args = self._lun_vdi_args(sr)
+        self.b.VDI.forget(vdi)
+        for bad in ('not-a-uuid', ''):
+            other = list(args)
+            other[0] = bad
+            self.assertFailure(['UUID_INVALID', 'VDI', bad],
+                               self.b.VDI.introduce, *other)
+        self.assertEqual(2, len(self.b.SR.get_VDIs(sr)))
+
+    def test_vdi_introduce_raw_iscsi_needs_the_lun(self):
+        # the SM backend of a raw iscsi SR finds the LUN by sm_config LUNid
+        sr, _ = self.iscsi_sr(self.b, self.data('vol-1'))
+        self.b.SR.scan(sr)
+        vdi, args = self._lun_vdi_args(sr)
+        self.b.VDI.forget(vdi)
+        for sm_config in ({'LUNid': '7'}, {}, {'LUNid': 'x'}):
+            other = list(args)
+            other[10] = dict(args[10], **sm_config)
+            if not sm_config:
+                other[10].pop('LUNid')
+            exc = self.assertRaises(XenAPI.Failure, self.b.VDI.introduce,
+                                    *other)
+            self.assertEqual('SR_BACKEND_FAILURE_46', exc.details[0])
+        self.assertEqual(2, len(self.b.SR.get_VDIs(sr)))
+        # the right LUN brings it back
+        new = self.b.VDI.introduce(*args)
+        self.assertEqual(args[0], self.b.VDI.get_uuid(new))
+
+    def test_vdi_introduce_uuid_unique_in_pool(self):
+        # the uuid is a VDI of another SR of the pool: xapi's database
+        # refuses a second record with it
+        legacy, _ = self.iscsi_sr(self.b, self.data('vol-1'),
+                                  sr_uuid=naming.legacy_sr_uuid('vol-1'))
+        self.b.SR.scan(legacy)
+        vdi, args = self._lun_vdi_args(legacy)
+        sr, _ = self.iscsi_sr(self.b, self.data('vol-1'))
+        other = list(args)
+        other[3] = sr
+        exc = self.assertRaises(XenAPI.Failure, self.b.VDI.introduce,
+                                *other)
+        self.assertEqual('INTERNAL_ERROR', exc.details[0])
+        self.assertIn(args[0], exc.details[1])
+        self.assertEqual([], self.b.SR.get_VDIs(sr))
 
     def test_vdi_introduce_needs_plugged_pbd(self):
         sr, pbd = self.iscsi_sr(self.b, self.data('vol-1'), plug=False)
@@ -201,7 +328,9 @@ class ForgetTest(base.MockXapiTestCase):
         sr, pbd = self.iscsi_sr(self.b, self.data('vol-1'))
         self.assertFailure(['SR_HAS_PBD', sr], self.b.SR.forget, sr)
 
-    def test_forget_removes_sr_pbds_vdis_and_vbds(self):
+    def test_forget_removes_sr_pbds_and_vdis_but_not_vbds(self):
+        # xapi_sr.ml forget destroys the PBDs and the VDI records and
+        # leaves VBDs pointing at the destroyed VDI
         vm = self.a.VM.get_by_name_label('instance-00000001')[0]
         vbd = self.a.VM.get_VBDs(vm)[0]
         vdi = self.a.VBD.get_VDI(vbd)
@@ -213,12 +342,45 @@ class ForgetTest(base.MockXapiTestCase):
         self.a.SR.forget(sr)
         self.assertFailure(['UUID_INVALID', 'SR', sr_uuid],
                            self.a.SR.get_by_uuid, sr_uuid)
+        self.assertFailure(['HANDLE_INVALID', 'VDI', vdi],
+                           self.a.VDI.get_record, vdi)
+        self.assertEqual([vbd], self.a.VM.get_VBDs(vm))
+        self.assertEqual(vdi, self.a.VBD.get_VDI(vbd))
         view = self.srv.pool('pool-a').inspect()
         self.assertNotIn(vdi, view['VDI'])
-        self.assertNotIn(vbd, view['VBD'])
         self.assertEqual([], [p for p in view['PBD'].values()
                               if p['SR'] == sr])
-        self.assertEqual([], self.a.VM.get_VBDs(vm))
+        # the leak check sees the dangling VBD
+        self.assertIn(vbd, view['VBD'])
+        self.assertEqual([vbd], view['dangling_VBDs'])
+        self.a.VBD.destroy(vbd)
+        self.assertEqual(
+            [], self.srv.pool('pool-a').inspect()['dangling_VBDs'])
+
+
+class ForgetVDIAndPBDTest(base.MockXapiTestCase):
+
+    def test_vdi_forget_leaves_the_vbd_pointing_at_it(self):
+        # xapi_vdi.ml forget only destroys the VDI record
+        vm = self.a.VM.get_by_name_label('instance-00000001')[0]
+        vbd = self.a.VM.get_VBDs(vm)[0]
+        vdi = self.a.VBD.get_VDI(vbd)
+        self.a.VDI.forget(vdi)
+        self.assertFailure(['HANDLE_INVALID', 'VDI', vdi],
+                           self.a.VDI.get_record, vdi)
+        self.assertEqual(vdi, self.a.VBD.get_VDI(vbd))
+        self.assertEqual([vbd],
+                         self.srv.pool('pool-a').inspect()['dangling_VBDs'])
+
+    def test_pbd_destroy_while_attached(self):
+        # xapi_pbd.ml destroy
+        sr, pbd = self.iscsi_sr(self.b, self.data('vol-1'))
+        self.assertFailure(['OPERATION_NOT_ALLOWED',
+                            'PBD is currently attached'],
+                           self.b.PBD.destroy, pbd)
+        self.b.PBD.unplug(pbd)
+        self.b.PBD.destroy(pbd)
+        self.assertEqual([], self.b.SR.get_PBDs(sr))
 
 
 class SerializationTest(base.MockXapiTestCase):
@@ -259,21 +421,24 @@ class SerializationTest(base.MockXapiTestCase):
 class SharedTargetTest(base.MockXapiTestCase):
 
     def test_legacy_and_uuid5_sr_on_one_target(self):
-        # a mixed-style instance on the destination: each SR shows every
-        # LUN of the target and each introduces its own VDI
+        # a mixed-style instance on the destination: VDI uuids are unique
+        # per pool, so the SR scanned first shows every LUN of the target
+        # and the other SR none; a volume is only reachable through the SR
+        # that holds its LUN's VDI (nova's lookup by LUNid on the other SR
+        # finds nothing, as it would on XenServer)
         legacy, _ = self.iscsi_sr(self.b, self.data('vol-1'),
                                   sr_uuid=naming.legacy_sr_uuid('vol-1'))
         uuid5, _ = self.iscsi_sr(self.b, self.data('vol-2'))
         for sr in (legacy, uuid5):
             self.b.SR.scan(sr)
-        picked = {}
-        for sr, lun in ((legacy, '1'), (uuid5, '2')):
-            vdi = [v for v in self.b.SR.get_VDIs(sr)
+        self.assertEqual([], self.b.SR.get_VDIs(uuid5))
+        for lun in ('1', '2'):
+            vdi = [v for v in self.b.SR.get_VDIs(legacy)
                    if self.b.VDI.get_sm_config(v)['LUNid'] == lun][0]
             rec = self.b.VDI.get_record(vdi)
-            picked[sr] = self.b.VDI.introduce(
-                rec['uuid'], '', '', sr, 'user', False, False, {},
-                rec['location'], {}, rec['sm_config'])
-            self.assertEqual(vdi, picked[sr])
-            self.assertEqual(sr, self.b.VDI.get_SR(picked[sr]))
+            self.assertEqual(vdi, self.b.VDI.introduce(
+                rec['uuid'], '', '', legacy, 'user', False, False, {},
+                rec['location'], {}, rec['sm_config']))
+            self.assertEqual(legacy, self.b.VDI.get_SR(vdi))
         self.assertEqual(3, len(self.b.SR.get_VDIs(legacy)))
+        self.assertEqual([], self.b.SR.get_VDIs(uuid5))

@@ -140,14 +140,35 @@ class DefaultScenarioTest(base.TestCase):
         sc.add_pool('p', hosts=['h'])
         sc.add_volume('v1', PORTAL, IQN, 1)
         sc.add_volume('v2', PORTAL, IQN, 2)
+        sc.add_volume('v3', PORTAL, IQN, 3)
         sc.add_instance('p', 1, volumes=[('v1', 'uuid5', '/dev/xvdb'),
                                          ('v2', 'uuid5', '/dev/xvdc'),
-                                         ('v2', 'legacy', '/dev/xvdd')])
+                                         ('v3', 'legacy', '/dev/xvdd')])
         db = build(sc).pools['p'].db
         iscsi = [db.get('SR', r) for r in db.refs('SR')
                  if db.get('SR', r)['type'] == 'iscsi']
         self.assertEqual(2, len(iscsi))
         self.assertEqual(2, len(db.find('PBD', currently_attached=True)) - 1)
+
+    def test_vdi_uuids_unique_per_pool(self):
+        # one LUN through two SRs of one pool cannot be built: xapi would
+        # hold its VDI in one SR only
+        sc = Scenario()
+        sc.add_pool('p', hosts=['h'])
+        sc.add_volume('v2', PORTAL, IQN, 2)
+        sc.add_instance('p', 1, volumes=[('v2', 'uuid5', '/dev/xvdc'),
+                                         ('v2', 'legacy', '/dev/xvdd')])
+        self.assertRaises(ValueError, build, sc)
+        # the same volume on two VMs through the same SR is one VDI
+        sc = Scenario()
+        sc.add_pool('p', hosts=['h'])
+        sc.add_volume('v2', PORTAL, IQN, 2)
+        sc.add_instance('p', 1, volumes=[('v2', 'uuid5', '/dev/xvdb')])
+        sc.add_instance('p', 2, volumes=[('v2', 'uuid5', '/dev/xvdb')])
+        db = build(sc).pools['p'].db
+        vdis = [r for r in db.refs('VDI') if db.get('VDI', r)['sm_config']]
+        self.assertEqual(1, len(vdis))
+        self.assertEqual(2, len(db.find('VBD', VDI=vdis[0])))
 
     def test_chap_password_is_a_secret(self):
         sc = Scenario()

@@ -12,6 +12,9 @@
 
 """iSCSI device_config checks against the array, without a server."""
 
+import threading
+import time
+
 from nova_xenapi_sr.mockxapi import errors
 from nova_xenapi_sr.mockxapi import pool
 from nova_xenapi_sr.mockxapi import storage
@@ -120,3 +123,45 @@ class DispatchTest(base.TestCase):
         out = self.desc('Test.broken')
         self.assertEqual(['INTERNAL_ERROR', 'RuntimeError: boom'],
                          out['ErrorDescription'])
+
+
+class ArrayThreadSafetyTest(base.TestCase):
+    """LUNs added and removed while SR.scan walks the target."""
+
+    def test_scan_while_luns_come_and_go(self):
+        from nova_xenapi_sr.mockxapi import scenario
+        world = pool.World()
+        sc = scenario.Scenario()
+        sc.add_pool('p', hosts=['h'])
+        scenario.build(world, sc)
+        p = world.pools['p']
+        db = p.db
+        for lun in range(1, 301):
+            world.array.add_lun('192.0.2.10', 3260, IQN, lun)
+        sr = db.create('SR', type='iscsi', name_label='s')
+        db.create('PBD', host=p.master, SR=sr, currently_attached=True,
+                  device_config={'target': '192.0.2.10',
+                                 'targetIQN': IQN})
+        stop = threading.Event()
+
+        def churn():
+            while not stop.is_set():
+                world.array.add_lun('192.0.2.10', 3260, IQN, 1000)
+                world.array.remove_lun('192.0.2.10', 3260, IQN, 1000)
+
+        thread = threading.Thread(target=churn)
+        thread.start()
+        scans = 0
+        try:
+            deadline = time.monotonic() + 2
+            while time.monotonic() < deadline:
+                with world.lock:
+                    storage.scan(world, db, sr)
+                scans += 1
+        finally:
+            stop.set()
+            thread.join()
+        self.assertGreater(scans, 0)
+        with world.lock:
+            storage.scan(world, db, sr)
+            self.assertEqual(300, len(db.find('VDI', SR=sr)))

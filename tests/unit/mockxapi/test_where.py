@@ -16,7 +16,10 @@ from nova_xenapi_sr.mockxapi import errors
 from nova_xenapi_sr.mockxapi import where
 from tests import base
 
-FIELDS = {'a', 'b', 'c', 'flag', 'name'}
+FIELDS = {'a', 'b', 'c', 'flag', 'name', 'name_label', 'VCPUs_max',
+          'memory_static_max', 'memory_overhead', 'PV_args',
+          'HVM_boot_policy', 'other_config', 'API_version_major',
+          'qos_algorithm_type'}
 
 
 class WhereTest(base.TestCase):
@@ -24,12 +27,30 @@ class WhereTest(base.TestCase):
     def match(self, expr, **rec):
         return where.compile_expr(expr, FIELDS)(rec)
 
-    def test_equality_and_inequality(self):
+    def assertInvalid(self, expr):
+        exc = self.assertRaises(errors.XapiError, where.compile_expr,
+                                expr, FIELDS)
+        self.assertEqual(errors.INVALID_VALUE, exc.code, expr)
+        self.assertEqual(expr, exc.params[0])
+
+    def assertUnknownField(self, expr, name):
+        predicate = where.compile_expr(expr, FIELDS)
+        exc = self.assertRaises(errors.XapiError, predicate, {})
+        self.assertEqual(errors.INTERNAL_ERROR, exc.code, expr)
+        self.assertEqual(['missing field', name, ''], exc.params)
+
+    def test_equality(self):
         self.assertTrue(self.match('field "a" = "1"', a='1'))
         self.assertFalse(self.match('field "a" = "1"', a='2'))
-        self.assertTrue(self.match('field "a" <> "1"', a='2'))
         self.assertTrue(self.match('"1"=field "a"', a='1'))
         self.assertTrue(self.match('field "a" = field "b"', a='x', b='x'))
+        self.assertTrue(self.match('field"a"="1"', a='1'))
+        self.assertTrue(self.match('\tfield "a"\n=\n"1" ', a='1'))
+
+    def test_no_inequality_operator(self):
+        # xapi's lexer has no "<>": inequality is "not (... = ...)"
+        self.assertInvalid('field "a" <> "1"')
+        self.assertTrue(self.match('not field "a" = "1"', a='2'))
 
     def test_rendering_of_values(self):
         self.assertTrue(self.match('field "flag" = "true"', flag=True))
@@ -54,32 +75,106 @@ class WhereTest(base.TestCase):
         self.assertTrue(self.match('true or (true and false)'))
         self.assertFalse(self.match('false and (false or true)'))
 
-    def test_not_binds_tighter(self):
-        # (not true) or true -> true
-        self.assertTrue(self.match('not true or true'))
-        self.assertFalse(self.match('not (true or true)'))
+    def test_not_binds_loosest(self):
+        # %right LNOT is declared before %left LAND LOR: "not" takes
+        # everything to its right
+        # not (true or true) -> false; (not true) or true would be true
+        self.assertFalse(self.match('not true or true'))
+        # not (false and false) -> true; (not false) and false: false
+        self.assertTrue(self.match('not false and false'))
+        # true and not (false or true) -> false
+        self.assertFalse(self.match('true and not false or true'))
+        # parentheses limit it
+        self.assertTrue(self.match('(not true) or true'))
+        self.assertFalse(self.match('(not false) and false'))
+        self.assertTrue(self.match('not field "a" = "1" and field "b" = '
+                                   '"2"', a='1', b='3'))
 
-    def test_string_escapes(self):
-        self.assertTrue(self.match(r'field "name" = "say \"hi\""',
-                                   name='say "hi"'))
-        self.assertTrue(self.match(r'field "name" = "a\\b"', name='a\\b'))
+    def test_strings_have_no_escapes(self):
+        # a string runs to the next double quote; backslash is a character
+        self.assertTrue(self.match(r'field "name" = "a\b"', name='a\\b'))
+        self.assertTrue(self.match(r'field "name" = "a\"', name='a\\'))
+        self.assertInvalid(r'field "name" = "say \"hi\""')
+
+    def test_namespaced_fields_use_database_names(self):
+        rec = {'name_label': 'vm', 'VCPUs_max': '2',
+               'memory_static_max': '4', 'PV_args': 'x',
+               'HVM_boot_policy': '', 'API_version_major': '2',
+               'qos_algorithm_type': ''}
+        for key, value in rec.items():
+            db_name = where.db_field_name(key)
+            self.assertIn('__', db_name)
+            self.assertTrue(self.match('field "%s" = "%s"' % (db_name, value),
+                                       **rec), db_name)
+            self.assertUnknownField('field "%s" = "%s"' % (key, value), key)
+        self.assertTrue(self.match('field "name__label" = "vm"',
+                                   name_label='vm'))
+        self.assertUnknownField('field "name_label" = "vm"', 'name_label')
+
+    def test_plain_fields_keep_their_names(self):
+        # memory_overhead is a top-level field, not in the memory namespace
+        self.assertTrue(self.match('field "memory_overhead" = "0"',
+                                   memory_overhead='0'))
+        self.assertUnknownField('field "memory__overhead" = "0"',
+                                'memory__overhead')
+        self.assertTrue(self.match('field "other_config" = "()"',
+                                   other_config={}))
+        self.assertUnknownField('field "other__config" = "()"',
+                                'other__config')
 
     def test_syntax_errors_are_invalid_value(self):
         for bad in ('', 'field', 'field "a"', 'field "a" =', '"a" "b"',
                     '(true', 'true)', 'true and', 'field "a" = "1',
                     'field a = "1"', 'true & false', 'TRUE',
-                    'field "a" == "1"'):
-            exc = self.assertRaises(errors.XapiError, where.compile_expr,
-                                    bad, FIELDS)
-            self.assertEqual(errors.INVALID_VALUE, exc.code, bad)
-            self.assertEqual(bad, exc.params[0])
+                    'field "a" == "1"', 'field "a" != "1"',
+                    'field "a" = "1"\r', 'not', 'true = "1"'):
+            self.assertInvalid(bad)
 
     def test_unknown_field_is_internal_error(self):
-        exc = self.assertRaises(errors.XapiError, where.compile_expr,
-                                'field "nope" = "1"', FIELDS)
-        self.assertEqual(errors.INTERNAL_ERROR, exc.code)
-        self.assertIn('nope', exc.params[0])
+        self.assertUnknownField('field "nope" = "1"', 'nope')
+        self.assertUnknownField('"1" = field "nope"', 'nope')
+
+    def test_unknown_field_is_found_when_read(self):
+        # xapi reads fields while evaluating rows: an operand that is
+        # short-circuited away, or no row at all, raises nothing
+        self.assertTrue(self.match('true or field "nope" = "1"'))
+        self.assertFalse(self.match('false and field "nope" = "1"'))
+        where.compile_expr('field "nope" = "1"', FIELDS)
 
     def test_not_a_string(self):
         exc = self.assertRaises(errors.XapiError, where.compile_expr, 5)
         self.assertEqual(errors.FIELD_TYPE_ERROR, exc.code)
+
+    def test_nova_and_driver_expressions(self):
+        # every expression nova 21 and this project build
+        vm = {'is_control_domain': False, 'is_a_template': False,
+              'resident_on': 'OpaqueRef:h', 'domid': '0',
+              'name_label': 'instance-00000001'}
+        exprs = {
+            'VM': ['field "is_control_domain"="false" and '
+                   'field "is_a_template"="false" and '
+                   'field "resident_on"="OpaqueRef:h"',
+                   'field "domid"="0" and field "resident_on"="OpaqueRef:h"',
+                   'field "domid"="0"',
+                   'field "is_control_domain" = "true" and '
+                   'field "resident_on" = "OpaqueRef:h"',
+                   'field "name__label" = "instance-00000001"'],
+        }
+        from nova_xenapi_sr.mockxapi import model
+        fields = model.fields_of('VM')
+        results = [where.compile_expr(e, fields)(vm) for e in exprs['VM']]
+        self.assertEqual([True, True, True, False, True], results)
+        checks = [
+            ('PBD', 'field "host"="OpaqueRef:h" and field "SR"="OpaqueRef:s"'),
+            ('VDI', 'field "name__label"="x" and field "SR" = "OpaqueRef:s"'),
+            ('network', 'field "name__label" = "br" or field "bridge" = '
+                        '"br"'),
+            ('PIF', 'field "management" = "true" and field "host" = "h"'),
+            ('PIF', 'field "IP"="198.51.100.2"'),
+            ('VIF', 'field "network" = "OpaqueRef:n"'),
+            ('PGPU', 'field "GPU_group" = "OpaqueRef:g"'),
+            ('SR', 'field "uuid" = "u1" or field "uuid" = "u2"'),
+            ('PBD', 'field "SR" = "OpaqueRef:s"'),
+        ]
+        for cls, expr in checks:
+            where.compile_expr(expr, model.fields_of(cls))
