@@ -24,14 +24,23 @@ Volume sets come from a scenario in the mock XAPI's own file format
 * top level ``source_pool`` / ``destination_pool``: the pools to migrate
   between (default: the first and the second pool of ``pools``);
 * per instance ``volume_set``: the set's name (default
-  ``instance-<instance_id>``).
+  ``instance-<instance_id>``);
+* per instance ``bystander``: true for an instance that is not migrated
+  (instances on other pools are bystanders anyway);
+* per volume ``destination_portal``, ``destination_iqn`` (and optionally
+  ``destination_lun``): the target behind which the array also exports
+  the volume's LUN (same serial) to the destination host. The destination
+  then gets a Cinder connection_info naming that target, as a backend
+  that exports a volume per host returns it.
 
-Every instance on the source pool is one volume set. Each case serves a
-fresh mock XAPI with every pool and volume of the scenario but only the
-one instance of its set, so cases never see each other's state. The
-destination connects the same volumes through the same array; its
-Cinder connection_info is a fresh copy (same target, as Cinder returns
-for a shared backend).
+Every instance on the source pool that is not a bystander is one volume
+set. Each case serves a fresh mock XAPI with every pool and volume of the
+scenario, the one instance of its set and every bystander, so cases never
+see each other's state; bystanders must keep their VM, VBDs and SRs
+whatever the case does. The destination connects the same volumes through
+the same array; its Cinder connection_info is a fresh copy (same target,
+as Cinder returns for a shared backend) unless the volume names a
+destination target.
 
 The built-in scenario (:func:`default_scenario`), two pools
 ``pool-source`` (host ``host-source``) and ``pool-destination`` (host
@@ -45,14 +54,23 @@ The built-in scenario (:func:`default_scenario`), two pools
 ``mixed``
     one legacy-named and one uuid5-named SR (an instance from before
     Mitaka with a volume attached after the upgrade), and one VIF, so the
-    destination's interim network is checked too.
+    destination's interim network is checked too. A bystander
+    instance on the destination pool uses another LUN of the uuid5
+    volume's target, so that SR already exists on the destination (and
+    must survive every outcome).
 
 Each set varies only the naming style. Volumes that share one target (one
 uuid5 SR for several volumes) add a failure of stock nova 21 itself: a
 stock source forgets the shared SR once per volume after the move and
 rolls back an instance that already runs on the destination. That
 scenario ships as ``etc/verify-upgrade/shared-target.json``; run it with
-``--scenario``.
+``--scenario``. So does ``etc/verify-upgrade/source-neighbour.json``: a
+bystander on the source pool shares the uuid5 SR of the migrating volume,
+which stock nova 21's source forgets after the move. And
+``etc/verify-upgrade/other-destination-target.json``: the destination
+reaches a legacy volume through another portal and IQN, and stock nova
+21's rollback, given the source's connection data, leaves the
+destination's SR behind.
 """
 
 import copy
@@ -64,6 +82,10 @@ ROLES = ('conductor', 'source', 'destination')
 
 PORTAL = '192.0.2.10:3260'
 IQN = 'iqn.2010-10.org.openstack:%s'
+
+#: Keys of a volume entry that the mock XAPI does not know.
+_DESTINATION_KEYS = ('destination_portal', 'destination_iqn',
+                     'destination_lun')
 
 
 def default_scenario():
@@ -83,7 +105,8 @@ def default_scenario():
                     volume('vol-leg-a', 'vol-leg-a', 1),
                     volume('vol-leg-b', 'vol-leg-b', 1),
                     volume('vol-mix-leg', 'vol-mix-leg', 1),
-                    volume('vol-mix-u5', 'vol-mix-u5', 1)],
+                    volume('vol-mix-u5', 'vol-mix-u5', 1),
+                    volume('vol-dst-neighbour', 'vol-mix-u5', 2)],
         'instances': [
             {'pool': 'pool-source', 'instance_id': 1, 'volume_set': 'uuid5',
              'volumes': [['vol-u5-a', 'uuid5', '/dev/xvdb'],
@@ -96,6 +119,11 @@ def default_scenario():
              'volumes': [['vol-mix-leg', 'legacy', '/dev/xvdb'],
                          ['vol-mix-u5', 'uuid5', '/dev/xvdc']],
              'vifs': [{'id': 'port-mixed-0'}]},
+            # Not migrated: its uuid5 SR is the one vol-mix-u5 needs on
+            # the destination.
+            {'pool': 'pool-destination', 'instance_id': 4,
+             'bystander': True,
+             'volumes': [['vol-dst-neighbour', 'uuid5', '/dev/xvdb']]},
         ],
     }
 
@@ -137,15 +165,53 @@ class VolumeSet(object):
         pool = self._pool(self.pool_name(role))
         return pool.get('user', 'root'), pool.get('password', 'mock')
 
+    def bystanders(self):
+        """The instances every case has but never migrates."""
+        return [instance for instance in self.scenario.get('instances') or []
+                if is_bystander(instance, self.source_pool)]
+
+    @property
+    def bystander_vm_names(self):
+        return ['instance-%08x' % int(instance['instance_id'])
+                for instance in self.bystanders()]
+
     def case_scenario(self):
-        """The mock scenario dict of a case: this set's instance only."""
+        """The mock scenario dict of a case.
+
+        This set's instance and the bystanders, in the mock's own format.
+        """
         data = copy.deepcopy(self.scenario)
         for key in ('source_pool', 'destination_pool'):
             data.pop(key, None)
-        instance = copy.deepcopy(self.instance)
-        instance.pop('volume_set', None)
-        data['instances'] = [instance]
+        for volume in data.get('volumes') or []:
+            for key in _DESTINATION_KEYS:
+                volume.pop(key, None)
+        instances = []
+        for instance in [self.instance] + self.bystanders():
+            instance = copy.deepcopy(instance)
+            instance.pop('volume_set', None)
+            instance.pop('bystander', None)
+            instances.append(instance)
+        data['instances'] = instances
         return data
+
+    def destination_targets(self):
+        """Volumes the array exports to the destination elsewhere.
+
+        :returns: ``{volume_id: (portal, iqn, lun)}``.
+        """
+        targets = {}
+        mine = set(entry[0] for entry in self.volume_entries)
+        for volume in self.scenario.get('volumes') or []:
+            if volume['id'] not in mine:
+                continue
+            if volume.get('destination_portal') or \
+                    volume.get('destination_iqn'):
+                targets[volume['id']] = (
+                    volume.get('destination_portal') or volume['portal'],
+                    volume.get('destination_iqn') or volume['iqn'],
+                    int(volume.get('destination_lun', volume['lun'])))
+        return targets
 
     @property
     def vm_name(self):
@@ -190,7 +256,7 @@ def volume_sets(scenario=None):
     sets = []
     seen = set()
     for instance in scenario.get('instances') or []:
-        if instance.get('pool') != source:
+        if is_bystander(instance, source):
             continue
         name = instance.get('volume_set') or 'instance-%s' % instance.get(
             'instance_id')
@@ -204,6 +270,12 @@ def volume_sets(scenario=None):
         raise ScenarioError('no instance on the source pool %r: every such '
                             'instance is a volume set to migrate' % source)
     return sets
+
+
+def is_bystander(instance, source_pool):
+    """An instance no case migrates (on another pool, or marked)."""
+    return instance.get('pool') != source_pool or \
+        bool(instance.get('bystander'))
 
 
 def load_scenario(path):

@@ -83,8 +83,9 @@ class VerifyUpgrade(command.Command):
             help='keep every node\'s log in DIR')
         parser.add_argument(
             '--case-timeout', type=float, default=runner_mod.CASE_TIMEOUT,
-            metavar='SECONDS', help='time limit of one case (default '
-                                    '%(default)s)')
+            metavar='SECONDS', help='time limit of each call to a node '
+                                    'within a case, such as the migration '
+                                    'itself (default %(default)s)')
         parser.add_argument(
             '--print-scenario', action='store_true',
             help='print the scenario that would be verified (the built-in '

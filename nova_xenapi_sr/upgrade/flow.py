@@ -45,7 +45,8 @@ Every hop is a call through :mod:`node`, objects travel as primitives
 harness package it imports nothing of nova_xenapi_sr but ``novaenv`` (the
 process set-up shared with the mock XAPI, which applies
 ``os_xenapi_compat``) and, in extension nodes only,
-``nova_xenapi_sr.objects`` and the extension driver.
+``nova_xenapi_sr.objects`` (the conductor) or the extension driver (the
+computes, which must register the 1.5 object themselves).
 """
 
 import contextlib
@@ -76,13 +77,28 @@ def build_node(spec):
 def _prepare_process(spec):
     from nova_xenapi_sr import novaenv
     novaenv.prepare()
-    if spec['flavour'] == EXTENSION:
-        # What nova-conductor-xenapi-sr (conductor) and the driver
-        # (computes) do: make XenapiLiveMigrateData 1.5 nova's class.
+    if spec['flavour'] != EXTENSION:
+        check_stock_registry()
+    elif spec['role'] == 'conductor':
+        # What nova-conductor-xenapi-sr does: make XenapiLiveMigrateData
+        # 1.5 nova's class. An extension compute relies on its driver
+        # (it registers the class on import and in its constructor):
+        # registering here would hide a driver that does not.
         from nova_xenapi_sr import objects as ext_objects
         ext_objects.register_all()
-    else:
-        check_stock_registry()
+
+
+def check_extension_registry(driver_name):
+    """Fail unless the extension driver made 1.5 nova's class."""
+    import nova.objects
+    version = nova.objects.XenapiLiveMigrateData.VERSION
+    if version != '1.5':
+        raise RuntimeError(
+            'compute_driver %s did not register XenapiLiveMigrateData 1.5 '
+            '(nova.objects has %s): this compute would send and read the '
+            'stock object without the SR map. Check that compute_driver '
+            'names nova-xenapi-sr\'s driver and that the extension is '
+            'installed' % (driver_name, version))
 
 
 def check_stock_registry():
@@ -245,7 +261,7 @@ class ConductorNode(_Node):
             phase = 'migration'
             # compute_rpcapi.live_migration (a cast in nova; the harness
             # waits for the source to finish).
-            self.endpoint.call(
+            outcome = self.endpoint.call(
                 case['source'], 'live_migration', ctxt,
                 dest=case['destination_host'], instance=instance,
                 block_migration=None, migrate_data=migrate_data)
@@ -253,7 +269,11 @@ class ConductorNode(_Node):
             self.note('failed', phase=phase, error=repr(exc))
             return {'phase': phase, 'error': rpc.error_to_dict(exc,
                                                                self.name)}
-        return {'phase': 'done', 'error': None}
+        # The source finished; a failure nova only logs there (the
+        # destination's post_live_migration_at_destination, after which
+        # nova sets the instance to ERROR) still reaches the verdict.
+        return {'phase': 'done', 'error': None,
+                'post_error': (outcome or {}).get('post_error')}
 
 
 def make_instance(data):
@@ -290,9 +310,15 @@ class ComputeNode(_Node):
 
     def __init__(self, spec):
         super(ComputeNode, self).__init__(spec)
+        if self.flavour == EXTENSION:
+            # nova-compute imports its driver at start-up.
+            self._driver_class()
         self.case = None
         self.driver = None
         self.driver_path = None
+        #: The destination's post_live_migration_at_destination failure
+        #: of the migration in progress (per case).
+        self._post_error = None
         #: The conductor this compute asks for backports (per case).
         self.conductor = spec.get('conductor')
 
@@ -321,6 +347,15 @@ class ComputeNode(_Node):
             return STOCK_DRIVER
         return self.spec.get('extension_driver') or extension_driver_default()
 
+    def _driver_class(self):
+        """Import the driver class: ``(class, in_nova_virt)``."""
+        from oslo_utils import importutils
+        name = self._driver_name()
+        try:
+            return importutils.import_class('nova.virt.' + name), True
+        except ImportError:
+            return importutils.import_class(name), False
+
     def _load_driver(self):
         """Load the driver as nova-compute does (``load_compute_driver``).
 
@@ -336,11 +371,7 @@ class ComputeNode(_Node):
         name = self._driver_name()
         nova.conf.CONF.set_override('compute_driver', name)
         virtapi = _NoEventsVirtAPI()
-        try:
-            importutils.import_class('nova.virt.' + name)
-            in_nova_virt = True
-        except ImportError:
-            in_nova_virt = False
+        in_nova_virt = self._driver_class()[1]
         if in_nova_virt:
             try:
                 driver = virt_driver.load_compute_driver(virtapi)
@@ -378,7 +409,14 @@ class ComputeNode(_Node):
         # "independent compute" mode (no xenstore access through sudo).
         conf.set_override('independent_compute', True, 'xenserver')
         conf.set_override('check_host', False, 'xenserver')
+        # nova sleeps this long before rescanning an SR that does not show
+        # a LUN yet (an SR that already existed, such as one shared with
+        # another instance). The mock XAPI needs no settling time; the
+        # rescan still happens.
+        conf.set_override('introduce_vdi_retry_wait', 0, 'xenserver')
         self.driver = self._load_driver()
+        if self.flavour == EXTENSION:
+            check_extension_registry(self._driver_name())
         self.driver.init_host(case['host'])
         return {'compute_driver': self._driver_name(),
                 'driver_path': self.driver_path,
@@ -502,9 +540,10 @@ class ComputeNode(_Node):
         recover = functools.partial(self._rollback_live_migration,
                                     source_bdms=source_bdms)
         self.note('driver.live_migration', version=_version(migrate_data))
+        self._post_error = None
         self.driver.live_migration(context, instance, dest, post, recover,
                                    block_migration, migrate_data)
-        return {'migrated': True}
+        return {'migrated': True, 'post_error': self._post_error}
 
     def _do_pre_live_migration_from_source(self, context, dest, instance,
                                            block_migration, migrate_data,
@@ -576,9 +615,12 @@ class ComputeNode(_Node):
                                instance=instance,
                                block_migration=block_migration)
         except Exception as exc:
-            # nova logs this and carries on with the source's clean-up.
+            # nova logs this and carries on with the source's clean-up;
+            # the destination's manager has set the instance to ERROR.
+            from nova_xenapi_sr.upgrade import rpc
             self.note('post_live_migration_at_destination failed',
                       error=repr(exc))
+            self._post_error = rpc.error_to_dict(exc, self.name)
 
     def _rollback_live_migration(self, context, instance, dest,
                                  migrate_data=None, migration_status='error',

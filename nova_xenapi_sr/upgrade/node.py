@@ -38,6 +38,7 @@ import logging
 import multiprocessing
 from multiprocessing import connection as mp_connection
 import os
+import signal
 import sys
 import time
 
@@ -85,6 +86,13 @@ class Endpoint(object):
                 return
             self._dispatch(message)
 
+    def _stop_now(self, message):
+        """``stop`` while this node waits for a reply: leave at once."""
+        try:
+            self.channel.send(rpc.reply(message, result=None))
+        finally:
+            _leave()
+
     def call(self, dst, method, context=None, raw=False, **kwargs):
         """Call ``method`` on node ``dst`` and return its result.
 
@@ -100,6 +108,8 @@ class Endpoint(object):
         while True:
             incoming = self.channel.recv()
             if incoming.get('kind') == rpc.REQUEST:
+                if incoming.get('method') == 'stop':
+                    self._stop_now(incoming)
                 self._dispatch(incoming)
                 continue
             if (incoming.get('kind') != rpc.REPLY or
@@ -161,8 +171,15 @@ def node_main(spec_text, connection):
     channel.send({'kind': 'hello', 'node': spec['name'],
                   'info': handler.info()})
     endpoint.serve()
-    # Leave without the interpreter's clean-up (nova's libraries spend
-    # seconds in it); nothing but the log needs flushing.
+    _leave()
+
+
+def _leave():
+    """End this node process.
+
+    Without the interpreter's clean-up (nova's libraries spend seconds in
+    it); nothing but the log needs flushing.
+    """
     logging.shutdown()
     sys.stdout.flush()
     sys.stderr.flush()
@@ -357,6 +374,13 @@ class Bus(object):
             handle.process.join(max(0.1, deadline - time.monotonic()))
             if handle.process.is_alive():
                 handle.process.terminate()
+                handle.process.join(2)
+            if handle.process.is_alive():
+                # Stuck where SIGTERM cannot end it (Process.kill is 3.7+).
+                try:
+                    os.kill(handle.process.pid, signal.SIGKILL)
+                except OSError:
+                    pass
                 handle.process.join(2)
             handle.channel.close()
         self.nodes = {}

@@ -26,7 +26,7 @@ JSON document::
                  "UNSAFE", "unsafe", "unsafe_with_stock_computes",
                  "all_extension_cases",
                  "all_extension_migrated", "exit_status", "wall_time",
-                 "complete", "extension_driver"}}
+                 "complete", "extension_driver", "do_no_harm_unchecked"}}
 """
 
 import collections
@@ -69,6 +69,9 @@ def summarize(results, wall_time=None, complete=True, extension_driver=None):
         'wall_time': round(wall_time, 1) if wall_time is not None else None,
         'complete': complete,
         'extension_driver': extension_driver,
+        # Volume sets the do-no-harm rule could not judge: their all-stock
+        # case was filtered out.
+        'do_no_harm_unchecked': verdict.unchecked_do_no_harm(results),
     })
     return summary
 
@@ -149,6 +152,12 @@ def render_table(results, summary, width=100):
         'yes' if summary['all_extension_migrated'] else 'NO', unsafe))
     if not summary.get('complete', True):
         closing.append('Partial run: only the selected cases ran.')
+    if summary.get('do_no_harm_unchecked'):
+        closing.append(
+            'Do-no-harm rule not applied to volume set(s) %s: their '
+            'all-stock case did not run, so an extension conductor case '
+            'that fails where stock nova migrates cannot be told apart.'
+            % ', '.join(summary['do_no_harm_unchecked']))
     driver = summary.get('extension_driver')
     if driver:
         closing.append('Extension nodes loaded %s.' % driver)

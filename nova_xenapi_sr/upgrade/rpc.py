@@ -29,7 +29,8 @@ nova's RPC layer does it:
 * the conductor answers a backport request the way
   ``nova.conductor.manager.ConductorManager.object_backport_versions`` does:
   hydrate with its own registry, then ``obj_to_primitive(target_version=...,
-  version_manifest=...)`` (:func:`backport`).
+  version_manifest=...)``
+  (``flow.ConductorNode.rpc_object_backport_versions``).
 
 This module imports nova lazily: it is loaded by stock nodes and must not
 pull in any other part of nova_xenapi_sr.
@@ -225,20 +226,6 @@ def serialize(context, entity):
     """Turn ``entity`` into primitives, as nova's RPC sender does."""
     from nova.objects import base as nova_base
     return nova_base.NovaObjectSerializer().serialize_entity(context, entity)
-
-
-def backport(context, objprim, object_versions):
-    """Do what ``ConductorManager.object_backport_versions`` does.
-
-    Runs in the conductor process: hydrate ``objprim`` with this process's
-    registry (failing if the conductor cannot read it either), then return
-    its primitive at the version the asking node named.
-    """
-    objinst = make_serializer(NoConductor()).deserialize_entity(
-        context, objprim)
-    target = object_versions[objinst.obj_name()]
-    return objinst.obj_to_primitive(target_version=target,
-                                    version_manifest=object_versions)
 
 
 def context_to_primitive(context):

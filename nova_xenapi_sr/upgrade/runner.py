@@ -36,7 +36,10 @@ from nova_xenapi_sr.upgrade import verdict
 
 LOG = logging.getLogger(__name__)
 
-#: Seconds one case may take before it counts as hung.
+#: Seconds one call from the harness to a node may take before the case
+#: counts as hung. A case makes several such calls (each compute's driver
+#: set-up, the migration itself, collecting the traces); the migration is
+#: the one that can hang.
 CASE_TIMEOUT = 180
 
 
@@ -122,7 +125,12 @@ class Runner(object):
         return cases_mod.matrix([self.sets[name] for name in self.set_order])
 
     def __enter__(self):
-        self.start()
+        try:
+            self.start()
+        except BaseException:
+            # __exit__ does not run: stop what started, drop the logs.
+            self.close()
+            raise
         return self
 
     def __exit__(self, *exc_info):
@@ -158,9 +166,22 @@ class Runner(object):
         if missing:
             raise ValueError('cases need nodes this runner did not start: '
                              '%s' % ', '.join(sorted(missing)))
+        # The all-stock case of a set runs first: the do-no-harm rule
+        # judges the set's other cases by its outcome.
+        cases.sort(key=lambda case: not verdict.is_all_stock(case))
+        stock_outcomes = {}
         results = []
         for index, case in enumerate(cases):
             result = self.run_case(case)
+            if verdict.is_all_stock(case):
+                stock_outcomes[case['volumes']] = result['outcome']
+            else:
+                harm = verdict.do_no_harm(
+                    case, result['outcome'], result['detail'],
+                    stock_outcomes.get(case['volumes']))
+                if harm is not None:
+                    result.update(outcome=harm.outcome, detail=harm.detail,
+                                  signature=harm.signature)
             results.append(result)
             if progress is not None:
                 progress(index + 1, len(cases), result)
@@ -203,6 +224,8 @@ class Runner(object):
         hosts = {'source': vset.host('source'),
                  'destination': vset.host('destination')}
         peers = {hosts['source']: source, hosts['destination']: destination}
+        destination_targets = _export_to_destination(server, scenario,
+                                                     vset)
         volumes = []
         for volume_id, _style, device in vset.volume_entries:
             volumes.append({
@@ -210,8 +233,8 @@ class Runner(object):
                 'source_connection_info': scenario.connection_info(
                     volume_id),
                 # A fresh attachment for the destination host.
-                'destination_connection_info': scenario.connection_info(
-                    volume_id)})
+                'destination_connection_info': _destination_connection_info(
+                    scenario, volume_id, destination_targets)})
         pools = {'source': vset.pool_name('source'),
                  'destination': vset.pool_name('destination')}
         for role, name in (('source', source), ('destination', destination)):
@@ -256,8 +279,13 @@ class Runner(object):
                      for entry in result['trace']
                      if entry.get('mutated_arguments') and
                      '-extension-' in entry['node']]
+        began = any(entry['node'] == source and
+                    entry['step'] == 'driver.live_migration'
+                    for entry in result['trace'])
         found = verdict.classify(case, flow, baseline, after, copies,
-                                 vset.vm_name, mutations=mutations)
+                                 vset.vm_name, mutations=mutations,
+                                 live_migration_began=began,
+                                 bystanders=vset.bystander_vm_names)
         urls = dict((server.urls[pools[role]], 'pool %s' % pools[role])
                     for role in pools)
         result.update(outcome=found.outcome,
@@ -266,6 +294,40 @@ class Runner(object):
                       leftovers=[_scrub(item, urls)
                                  for item in found.leftovers],
                       signature=found.signature)
+
+
+def _split_portal(portal):
+    address, _, port = portal.rpartition(':')
+    if not address:
+        return portal, 3260
+    return address, int(port)
+
+
+def _export_to_destination(server, scenario, vset):
+    """Export LUNs behind the destination targets the scenario names.
+
+    The same LUN (same serial, so the same VDI uuid) behind another
+    portal/IQN of the shared array. Returns ``{volume_id: (portal, iqn,
+    lun)}``.
+    """
+    targets = vset.destination_targets()
+    serials = dict((volume['id'], volume['serial'])
+                   for volume in scenario.volumes)
+    for volume_id, (portal, iqn, lun) in sorted(targets.items()):
+        address, port = _split_portal(portal)
+        server.array.add_lun(address, port, iqn, lun, serials[volume_id],
+                             None, volume_id)
+    return targets
+
+
+def _destination_connection_info(scenario, volume_id, targets):
+    """Cinder's connection_info for the destination host's attachment."""
+    info = scenario.connection_info(volume_id)
+    if volume_id in targets:
+        portal, iqn, lun = targets[volume_id]
+        info['data'].update(target_portal=portal, target_iqn=iqn,
+                            target_lun=lun)
+    return info
 
 
 def _scrub(text, urls):

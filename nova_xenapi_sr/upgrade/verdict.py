@@ -31,7 +31,12 @@ unit-tested on its own:
     a lost or duplicated VM, or an error no signature below recognises.
 
 Every non-migrated outcome comes with a ``detail`` that says what happened
-and what the operator should do.
+and what the operator should do. Also UNSAFE: a migration whose
+destination failed ``post_live_migration_at_destination`` (nova set the
+instance to ERROR), a refusal that does not say what to do, harm to a
+bystander instance (its VM, VBDs or SRs), and, across the cases of a
+volume set (:func:`do_no_harm`, DESIGN section 2 item 7), an extension
+conductor case that did not migrate what the all-stock case migrated.
 
 Inputs: ``case`` (``{"conductor", "source", "destination", "volumes"}``,
 flavours ``stock``/``extension``), ``flow`` (what the conductor node
@@ -50,6 +55,10 @@ OUTCOMES = (MIGRATED, REFUSED, FAILED_CLEAN, UNSAFE)
 
 STOCK = 'stock'
 EXTENSION = 'extension'
+
+#: What an operator does about an instance nova put in ERROR.
+RESET_STATE = ("reset the instance's state (openstack server set --state "
+               "active <server>)")
 
 #: XAPI classes whose records must not change when a pre-check refuses.
 _WATCHED = ('SR', 'PBD', 'VDI', 'VBD', 'VM', 'VIF', 'network')
@@ -130,9 +139,15 @@ def _sig_conductor_version(case, error):
         return None
     return ('conductor-cannot-read',
             'the %s conductor cannot read XenapiLiveMigrateData 1.5 sent by '
-            'an upgraded compute (IncompatibleObjectVersion); upgrade '
-            'conductors first (run nova-conductor-xenapi-sr), then the '
-            'computes' % case['conductor'])
+            'an upgraded compute (IncompatibleObjectVersion). In a real '
+            'deployment its serializer asks the conductor service to '
+            'backport the object (conductor.API().object_backport_versions, '
+            'an RPC call on the conductor topic) and no conductor can read '
+            'it: the live migration fails with MessagingTimeout after '
+            'rpc_response_timeout (60 s by default) and the conductors are '
+            'briefly busy; nothing changed. Fix: upgrade conductors first '
+            '(run nova-conductor-xenapi-sr), then the computes'
+            % case['conductor'])
 
 
 def _sig_uuid_invalid(case, error):
@@ -187,15 +202,30 @@ EXTENSION_REFUSALS = ('MigrationPreCheckError', 'InvalidConnectionData',
                       'UntrustedSRUuid', 'UnsafeStockSource')
 
 
+#: Words of a refusal that tells the operator what to do about it.
+REMEDY_WORDS = ('install', 'upgrade', 'retry', 'remedy', 'fix', 'detach',
+                'report a bug')
+
+
+def says_what_to_do(message):
+    """Whether ``message`` tells the operator what to do next."""
+    text = (message or '').lower()
+    return any(word in text for word in REMEDY_WORDS)
+
+
 def _sig_extension_precheck(case, error):
-    """The extension's own refusal, raised by one of its nodes."""
+    """The extension's own refusal, raised by one of its nodes.
+
+    A refusal that does not say what to do (install, upgrade, retry, fix,
+    ...) is not a clean refusal: it leaves the operator stuck.
+    """
     role = _role_of(error.get('origin'))
     if role not in ('source', 'destination') or case[role] != EXTENSION:
         return None
     if error.get('type') not in EXTENSION_REFUSALS:
         return None
     message = (error.get('message') or '').strip()
-    if not message:
+    if not message or not says_what_to_do(message):
         return None
     return ('extension-refused',
             'the extension on the %s refused: %s' % (role, message))
@@ -234,7 +264,11 @@ def _new_objects(pool, before, after, allowed_srs=(), allowed_networks=()):
     """Strings naming SR/PBD/VDI/network records not in ``before``.
 
     Records of the SRs in ``allowed_srs`` (and their PBDs and VDIs) and
-    the networks in ``allowed_networks`` are expected and not named.
+    the networks in ``allowed_networks`` are expected and not named. So
+    are VDI records on an SR the pool already had: a raw iSCSI SR lists
+    every LUN of its target once scanned, so a scan of an SR shared with
+    another instance adds the migrating LUN's record there; no storage is
+    left behind (copies are checked on their own).
     """
     found = []
     for ref in sorted(set(after.get('network') or {}) -
@@ -248,6 +282,8 @@ def _new_objects(pool, before, after, allowed_srs=(), allowed_networks=()):
             rec = after[cls][ref]
             sr_ref = ref if cls == 'SR' else rec.get('SR')
             if sr_ref in allowed_srs:
+                continue
+            if cls == 'VDI' and sr_ref in (before.get('SR') or {}):
                 continue
             if cls == 'SR':
                 what = _sr_label(after, ref)
@@ -329,6 +365,17 @@ def _vm_sr_refs(state, vm_name):
                for vdi in vdis if vdi in (state.get('VDI') or {})) - {None}
 
 
+def _srs_of_other_vms(state, vm_name):
+    """SR refs holding disks of any VM but ``vm_name`` in ``state``."""
+    names = set(rec.get('name_label') for rec in
+                (state.get('VM') or {}).values()
+                if not rec.get('is_control_domain')) - {vm_name}
+    srs = set()
+    for name in names:
+        srs |= _vm_sr_refs(state, name)
+    return srs
+
+
 def _vm_networks(state, vm_name):
     """Network refs the VIFs of the VM ``vm_name`` are on."""
     vm_refs = set(ref for ref, rec in (state.get('VM') or {}).items()
@@ -371,13 +418,37 @@ def _copy_problems(copies):
 
 # --- classification ---------------------------------------------------------
 
-def classify(case, flow, baseline, after, copies, vm_name, mutations=()):
+def classify(case, flow, baseline, after, copies, vm_name, mutations=(),
+             live_migration_began=False, bystanders=()):
     """Return the :class:`Verdict` of one case (see the module doc).
 
     :param mutations: driver calls of extension nodes that changed the
         ``block_device_info`` nova handed them (``[(node, step)]``); nova
         persists connection_info from it, so any is a problem.
+    :param live_migration_began: the source's driver ``live_migration``
+        was called. nova 21's ``_do_live_migration`` sets the migration to
+        error and the instance to ERROR for any failure from there on,
+        even after a clean rollback: the detail says how to recover.
+    :param bystanders: names of VMs the case does not migrate; each must
+        keep its pool, power state, VBDs, VDIs and SRs (plugged).
     """
+    found = _classify(case, flow, baseline, after, copies, vm_name,
+                      mutations)
+    harmed = bystander_problems(baseline, after, bystanders)
+    if harmed:
+        found = Verdict(UNSAFE, '%s; BUT another instance was harmed: %s'
+                        % (found.detail.rstrip('. '), '; '.join(harmed)),
+                        leftovers=found.leftovers, copies=found.copies,
+                        signature=found.signature)
+    if live_migration_began and flow.get('error') is not None:
+        found.detail = ('%s. nova 21 set the migration to error and the '
+                        'instance to ERROR (even when the rollback was '
+                        'clean): once the instance checks out, %s' % (
+                            found.detail.rstrip('. '), RESET_STATE))
+    return found
+
+
+def _classify(case, flow, baseline, after, copies, vm_name, mutations):
     copies = list(copies or [])
     copy_problems = _copy_problems(copies) + [
         'the driver on %s changed the block_device_info nova passed to %s '
@@ -385,8 +456,12 @@ def classify(case, flow, baseline, after, copies, vm_name, mutations=()):
         for node, step in mutations]
     error = flow.get('error')
     if error is None and flow.get('phase') == 'done':
-        return _classify_migrated(baseline, after, copies, copy_problems,
-                                  vm_name)
+        found = _classify_migrated(baseline, after, copies, copy_problems,
+                                   vm_name)
+        if flow.get('post_error'):
+            return _post_at_destination_failed(case, flow['post_error'],
+                                               found)
+        return found
     if error is None:
         return Verdict(UNSAFE, 'the flow stopped in phase %s without an '
                        'error; treat the instance as unknown'
@@ -439,6 +514,68 @@ def classify(case, flow, baseline, after, copies, vm_name, mutations=()):
                            advice, '; '.join(changes)),
                        signature=signature)
     return Verdict(FAILED_CLEAN, advice, signature=signature)
+
+
+def _post_at_destination_failed(case, post_error, found):
+    """The VM moved, then the destination's post-migration step failed.
+
+    nova's source logs the failure and finishes; the destination's
+    manager has set the instance's vm_state to ERROR
+    (``ComputeManager.post_live_migration_at_destination``).
+    """
+    detail = ('the VM moved, then post_live_migration_at_destination '
+              'failed on the %s destination (%s: %s); nova set the '
+              'instance to ERROR. Check the instance on the destination '
+              'host (its disks and networks), then %s' % (
+                  case['destination'], post_error.get('type'),
+                  _first_line(post_error.get('message')), RESET_STATE))
+    if found.outcome != MIGRATED:
+        detail += '; and: %s' % found.detail
+    return Verdict(UNSAFE, detail, leftovers=found.leftovers,
+                   copies=found.copies, signature='post-at-destination-failed')
+
+
+def bystander_problems(baseline, after, names):
+    """What happened to VMs that were not migrated (``names``).
+
+    Each must still be on its pool, in the same power state, with every
+    VBD it had (attached as before), their VDIs, and the SRs of those
+    VDIs with their PBDs plugged as before.
+    """
+    problems = []
+    for pool in ('source', 'destination'):
+        before, now = baseline[pool], after[pool]
+        for name in names:
+            vms = dict((ref, rec) for ref, rec in
+                       (before.get('VM') or {}).items()
+                       if rec.get('name_label') == name)
+            if not vms:
+                continue
+            for ref, rec in vms.items():
+                still = (now.get('VM') or {}).get(ref)
+                if still is None:
+                    problems.append('%s pool: VM %s is gone' % (pool, name))
+                    continue
+                if still.get('power_state') != rec.get('power_state'):
+                    problems.append('%s pool: VM %s is %s, was %s' % (
+                        pool, name, still.get('power_state'),
+                        rec.get('power_state')))
+            refs = set()
+            for vbd_ref, vbd in (before.get('VBD') or {}).items():
+                if vbd.get('VM') not in vms:
+                    continue
+                refs.add(vbd_ref)
+                vdi = (before.get('VDI') or {}).get(vbd.get('VDI'))
+                if vdi is None:
+                    continue
+                refs.add(vbd['VDI'])
+                refs.add(vdi.get('SR'))
+                refs.update(ref for ref, pbd in
+                            (before.get('PBD') or {}).items()
+                            if pbd.get('SR') == vdi.get('SR'))
+            problems.extend('%s (of VM %s)' % (item, name) for item in
+                            _lost_objects(pool, before, now, refs=refs))
+    return problems
 
 
 def _dangling_disks(pool, state, vm_name):
@@ -497,7 +634,9 @@ def _migrated_leftovers(baseline, after, vm_name):
     source_srs = _vm_sr_refs(baseline['source'], vm_name)
     src_before, src_after = baseline['source'], after['source']
     leftovers.extend(_new_objects('source', src_before, src_after))
-    for ref in sorted(source_srs):
+    # An SR another VM still uses must stay (uuid5 SRs are per target).
+    shared = _srs_of_other_vms(src_after, vm_name)
+    for ref in sorted(source_srs - shared):
         if ref in (src_after.get('SR') or {}):
             leftovers.append('source pool: SR %s of the migrated volumes '
                              'not forgotten' % _sr_label(src_after, ref))
@@ -526,6 +665,48 @@ def _first_line(text):
 
 def _problem_suffix(problems):
     return '; and: %s' % '; '.join(problems) if problems else ''
+
+
+DO_NO_HARM = 'the extension broke a migration stock nova handles'
+
+
+def is_all_stock(case):
+    return all(case[role] == STOCK for role in
+               ('conductor', 'source', 'destination'))
+
+
+def do_no_harm(case, outcome, detail, stock_outcome):
+    """DESIGN section 2 item 7, across the cases of one volume set.
+
+    Once the conductors run the extension, installing it on any subset of
+    computes must not change the migrations stock nova already handles:
+    when the all-stock case of the set (``stock_outcome``) migrated, a
+    case with an extension conductor that did not migrate is UNSAFE.
+
+    :returns: the replacing :class:`Verdict`, or None when the rule does
+        not apply (no all-stock outcome known, it did not migrate, a stock
+        conductor, or this case migrated).
+    """
+    if (stock_outcome != MIGRATED or case['conductor'] != EXTENSION or
+            outcome == MIGRATED or is_all_stock(case)):
+        return None
+    return Verdict(
+        UNSAFE, '%s: with stock nova on every node volume set %s migrates, '
+        'with this mix it ended %s (%s). Do not roll this version of '
+        'nova-xenapi-sr out; report a bug against it' % (
+            DO_NO_HARM, case['volumes'], outcome, detail),
+        signature='do-no-harm')
+
+
+def unchecked_do_no_harm(cases):
+    """Volume sets whose do-no-harm rule a run could not apply.
+
+    Sets with a case run by an extension conductor but without their
+    all-stock case (a filtered run).
+    """
+    stock = set(case['volumes'] for case in cases if is_all_stock(case))
+    return sorted(set(case['volumes'] for case in cases
+                      if case['conductor'] == EXTENSION) - stock)
 
 
 def exit_status(verdicts):

@@ -19,7 +19,10 @@ one hook of the extension driver's contract.
 
 import os
 
+from nova import exception as nova_exception
+
 from nova_xenapi_sr.virt import driver
+from nova_xenapi_sr.virt import source
 
 
 class SkipsInjection(driver.XenAPISRDriver):
@@ -59,3 +62,39 @@ class MutatesBlockDeviceInfo(driver.XenAPISRDriver):
         return super(MutatesBlockDeviceInfo, self).pre_live_migration(
             context, instance, block_device_info, network_info, disk_info,
             migrate_data)
+
+
+class FailsPostAtDestination(driver.XenAPISRDriver):
+    """Moves the VM, then fails the destination's post-migration step.
+
+    nova's destination manager then sets the instance to ERROR; the source
+    only logs the failure.
+    """
+
+    def post_live_migration_at_destination(self, context, instance,
+                                           network_info,
+                                           block_migration=False,
+                                           block_device_info=None):
+        super(FailsPostAtDestination,
+              self).post_live_migration_at_destination(
+            context, instance, network_info, block_migration,
+            block_device_info)
+        raise RuntimeError('broken on purpose after the move')
+
+
+class RefusesEveryStockDestination(driver.XenAPISRDriver):
+    """Refuses every 1.4 destination, uuid5-only instances included.
+
+    Stock nova migrates uuid5 SRs by itself: the refusal is harm done by
+    the extension, however well it is worded.
+    """
+
+    def check_can_live_migrate_source(self, context, instance,
+                                      dest_check_data, block_device_info=None):
+        if not source.carries_sr_uuid_map(dest_check_data):
+            raise nova_exception.MigrationPreCheckError(
+                reason='the destination runs stock nova; install '
+                       'nova-xenapi-sr on the destination, then retry')
+        return super(RefusesEveryStockDestination,
+                     self).check_can_live_migrate_source(
+            context, instance, dest_check_data, block_device_info)

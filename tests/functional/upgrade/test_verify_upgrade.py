@@ -35,9 +35,15 @@ FULL_MATRIX_TIMEOUT = 900
 
 #: The matrix as nova 21.2.4 and the extension behave today:
 #: (conductor, source, destination) -> outcomes for uuid5, legacy, mixed.
-#: The UNSAFE uuid5 cells are stock nova 21's own behaviour: a stock
-#: source forgets an SR shared by two volumes once per volume, fails with
-#: HANDLE_INVALID after the VM moved, and rolls back.
+#: The UNSAFE mixed cells: the set's legacy volume reaches the destination
+#: behind another portal/IQN (Cinder's attachment for that host). A stock
+#: source fails VM.migrate_send (UUID_INVALID) and nova rolls back; the
+#: destination's rollback rebuilds block_device_info from the mappings,
+#: which nova has already reset to the source's connection_info, so it
+#: derives the uuid5 SR name of the source's target and leaves behind the
+#: SR (and PBD) it introduced for its own target. Stock nova 21 does that
+#: on a stock destination; the extension's destination, which behaves like
+#: stock nova when the source sends no SR map, does it too (a driver bug).
 EXPECTED = {
     ('stock', 'stock', 'stock'): ('migrated', 'failed_clean',
                                   'failed_clean'),
@@ -57,6 +63,10 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__)))))
 SHARED_TARGET = os.path.join(REPO, 'etc', 'verify-upgrade',
                              'shared-target.json')
+OTHER_TARGET = os.path.join(REPO, 'etc', 'verify-upgrade',
+                            'other-destination-target.json')
+SOURCE_NEIGHBOUR = os.path.join(REPO, 'etc', 'verify-upgrade',
+                                'source-neighbour.json')
 
 
 class TtyStringIO(io.StringIO):
@@ -143,6 +153,7 @@ class TestFullMatrix(base.TestCase):
                     case['signature'] == 'conductor-cannot-read':
                 self.assertIn('upgrade conductors first (run '
                               'nova-conductor-xenapi-sr)', case['detail'])
+                self.assertIn('MessagingTimeout', case['detail'])
         stock_ext_ext = [c for c in self.cases if
                          (c['conductor'], c['source'], c['destination']) ==
                          ('stock', 'extension', 'extension')]
@@ -158,7 +169,20 @@ class TestFullMatrix(base.TestCase):
         self.assertIn('UUID_INVALID', case['detail'])
         self.assertIn('install the extension on the source',
                       case['detail'])
+        # VM.migrate_send failed inside the source's live_migration: nova
+        # put the instance in ERROR although nothing changed.
+        self.assertIn('openstack server set --state active',
+                      case['detail'])
         self.assertEqual([], case['leftovers'])
+
+    def test_the_destination_bystander_is_never_harmed(self):
+        # instance-00000004 uses the uuid5 SR the mixed set needs on the
+        # destination; no case may take it away.
+        for case in self.cases:
+            self.assertNotIn('another instance was harmed', case['detail'])
+        mixed = [c for c in self.cases if c['volumes'] == 'mixed' and
+                 c['outcome'] == 'migrated']
+        self.assertEqual(1, len(mixed))
 
     def test_extension_source_refuses_a_stock_destination(self):
         case = [c for c in self.cases if
@@ -191,14 +215,23 @@ class TestFullMatrix(base.TestCase):
     def test_objects_crossed_as_the_right_versions(self):
         # A stock source always got its migrate data backported or built
         # at 1.4; an extension destination sends 1.5.
+        stock_received = []
+        extension_built = []
         for case in self.cases:
             for entry in case['trace']:
                 if entry['step'] == 'received dest_check_data' and \
                         case['source'] == 'stock':
-                    self.assertEqual('1.4', entry['version'])
+                    stock_received.append(entry['version'])
                 if entry['step'] == 'check_can_live_migrate_destination' \
                         and case['destination'] == 'extension':
-                    self.assertEqual('1.5', entry['version'])
+                    extension_built.append(entry['version'])
+        # Every extension destination builds the object (12 cases); a
+        # stock source reads it whenever the conductor could pass it on:
+        # an extension conductor (6 cases) or a stock destination with a
+        # stock conductor (3 cases).
+        self.assertEqual(['1.5'] * 12, extension_built)
+        self.assertGreaterEqual(len(stock_received), 9)
+        self.assertEqual({'1.4'}, set(stock_received))
 
     def test_no_progress_lines_without_a_terminal(self):
         self.assertEqual('', self.stderr)
@@ -268,6 +301,58 @@ class TestBrokenExtensions(base.TestCase):
             self.assertIn('node compute-extension-destination died',
                           case['detail'])
 
+    def test_failing_post_at_destination_is_caught(self):
+        # The VM moves and XAPI looks migrated; nova set the instance to
+        # ERROR on the destination, so the case must not be "migrated".
+        status, out, _err = run_command(
+            '--format', 'json', '--conductor', 'extension', '--source',
+            'extension', '--destination', 'extension', '--volumes', 'uuid5',
+            '--extension-driver', BROKEN + 'FailsPostAtDestination')
+        doc = json.loads(out)
+        self.assertEqual(1, status)
+        self.assertEqual(['UNSAFE'], [c['outcome'] for c in doc['cases']])
+        detail = doc['cases'][0]['detail']
+        self.assertIn('post_live_migration_at_destination failed', detail)
+        self.assertIn('broken on purpose after the move', detail)
+        self.assertIn('openstack server set --state active', detail)
+
+    def test_refusing_what_stock_nova_migrates_is_caught(self):
+        # Its refusal is well worded, but stock nova migrates uuid5-only
+        # instances: with an extension conductor that is harm done.
+        status, out, _err = run_command(
+            '--format', 'json', '--destination', 'stock', '--volumes',
+            'uuid5', '--extension-driver',
+            BROKEN + 'RefusesEveryStockDestination')
+        doc = json.loads(out)
+        self.assertEqual(1, status)
+        outcomes = dict(((c['conductor'], c['source']), c)
+                        for c in doc['cases'])
+        self.assertEqual('migrated', outcomes[('stock', 'stock')]['outcome'])
+        harmed = outcomes[('extension', 'extension')]
+        self.assertEqual('UNSAFE', harmed['outcome'])
+        self.assertIn('the extension broke a migration stock nova handles',
+                      harmed['detail'])
+        self.assertIn('install nova-xenapi-sr on the destination',
+                      harmed['detail'])
+        # A stock conductor: the rule does not apply (DESIGN 2.7).
+        self.assertEqual('refused',
+                         outcomes[('stock', 'extension')]['outcome'])
+        self.assertEqual([], doc['summary']['do_no_harm_unchecked'])
+
+    def test_driver_that_does_not_register_1_5_is_caught(self):
+        # Stock nova's driver migrates uuid5 SRs; as "the extension" it
+        # must still fail, because nothing made the 1.5 object nova's.
+        status, out, _err = run_command(
+            '--format', 'json', '--conductor', 'extension', '--source',
+            'extension', '--destination', 'extension', '--volumes', 'uuid5',
+            '--extension-driver',
+            'tests.functional.upgrade.unregistered_driver.NeverRegisters')
+        doc = json.loads(out)
+        self.assertEqual(1, status)
+        self.assertEqual(['UNSAFE'], [c['outcome'] for c in doc['cases']])
+        self.assertIn('did not register XenapiLiveMigrateData 1.5 '
+                      '(nova.objects has 1.4)', doc['cases'][0]['detail'])
+
     def test_forgetting_introduce_sr_keys_is_caught(self):
         status, doc = self.run_all_extension('ForgetsIntroduceKeys')
         self.assert_caught('ForgetsIntroduceKeys', status, doc)
@@ -296,6 +381,30 @@ class TestSubset(base.TestCase):
         self.assertIn('[ 1/1] conductor=extension source=stock', err)
         self.assertNotIn('[ 1/1]', out)
 
+    def test_other_destination_target_scenario(self):
+        # The destination reaches the legacy volume through another
+        # target. A stock source fails (bug 1566622) and nova hands the
+        # destination's rollback the source's connection data: stock nova
+        # there leaves its own SR behind, the extension does not.
+        status, out, _err = run_command('--scenario', OTHER_TARGET,
+                                        '--format', 'json', '--conductor',
+                                        'extension')
+        doc = json.loads(out)
+        self.assertEqual(1, status)
+        outcomes = dict(((c['source'], c['destination']), c)
+                        for c in doc['cases'])
+        self.assertEqual(
+            {('stock', 'stock'): 'UNSAFE',
+             ('stock', 'extension'): 'failed_clean',
+             ('extension', 'stock'): 'refused',
+             ('extension', 'extension'): 'migrated'},
+            {key: case['outcome'] for key, case in outcomes.items()})
+        self.assertTrue(any(
+            item.startswith('destination pool: new SR')
+            for item in outcomes[('stock', 'stock')]['leftovers']),
+            outcomes[('stock', 'stock')]['leftovers'])
+        self.assertEqual([], outcomes[('stock', 'extension')]['leftovers'])
+
     def test_shared_target_scenario(self):
         # Two volumes behind one target share one uuid5 SR. Stock nova 21
         # on the source forgets that SR once per volume after the move and
@@ -321,3 +430,29 @@ class TestSubset(base.TestCase):
         self.assertIn('HANDLE_INVALID',
                       outcomes[('stock', 'stock')]['detail'])
         self.assertEqual(1, doc['summary']['unsafe_with_stock_computes'])
+
+    def test_source_neighbour_scenario(self):
+        # Another instance on the source uses the uuid5 SR of the
+        # migrating volume. The extension's source keeps that SR; stock
+        # nova 21's source tries to forget it after the move, XAPI refuses
+        # (SR_HAS_PBD) and nova rolls back an instance that already runs
+        # on the destination.
+        status, out, _err = run_command('--scenario', SOURCE_NEIGHBOUR,
+                                        '--format', 'json', '--conductor',
+                                        'extension')
+        doc = json.loads(out)
+        self.assertEqual(1, status)
+        outcomes = dict(((c['source'], c['destination']), c)
+                        for c in doc['cases'])
+        self.assertEqual(
+            {('stock', 'stock'): 'UNSAFE',
+             ('stock', 'extension'): 'UNSAFE',
+             ('extension', 'stock'): 'migrated',
+             ('extension', 'extension'): 'migrated'},
+            {key: case['outcome'] for key, case in outcomes.items()})
+        for key in (('stock', 'stock'), ('stock', 'extension')):
+            self.assertIn('SR_HAS_PBD', outcomes[key]['detail'])
+            self.assertIn('the VM now runs on the destination pool',
+                          outcomes[key]['detail'])
+        self.assertEqual(['uuid5-neighbour'],
+                         doc['summary']['do_no_harm_unchecked'])

@@ -76,16 +76,63 @@ class TestDefaultScenario(base.TestCase):
         [vset] = cases.volume_sets(cases.load_scenario(path))
         self.assertEqual(1, len(self._uuid5_names(vset)))
 
-    def test_case_scenario_has_only_its_instance(self):
+    def test_case_scenario_has_its_instance_and_the_bystanders(self):
         vset = self.sets()['legacy']
         data = vset.case_scenario()
-        self.assertEqual(1, len(data['instances']))
-        self.assertNotIn('volume_set', data['instances'][0])
+        self.assertEqual([(2, 'pool-source'), (4, 'pool-destination')],
+                         [(i['instance_id'], i['pool'])
+                          for i in data['instances']])
+        for instance in data['instances']:
+            self.assertNotIn('volume_set', instance)
+            self.assertNotIn('bystander', instance)
+        for volume in data['volumes']:
+            self.assertNotIn('destination_portal', volume)
         self.assertNotIn('source_pool', data)
         # The mock accepts it as it is.
         sc = mock_scenario.Scenario.from_dict(data)
         self.assertEqual(2, len(sc.pools))
         self.assertEqual('instance-00000002', vset.vm_name)
+        self.assertEqual(['instance-00000004'], vset.bystander_vm_names)
+
+    def test_bystanders_are_not_volume_sets(self):
+        self.assertEqual(['uuid5', 'legacy', 'mixed'],
+                         [s.name for s in cases.volume_sets()])
+        data = cases.default_scenario()
+        data['instances'][3]['pool'] = 'pool-source'
+        self.assertEqual(3, len(cases.volume_sets(data)))
+
+    def test_shipped_other_destination_target_scenario(self):
+        path = os.path.join(os.path.dirname(os.path.dirname(
+            os.path.dirname(os.path.dirname(os.path.abspath(__file__))))),
+            'etc', 'verify-upgrade', 'other-destination-target.json')
+        [vset] = cases.volume_sets(cases.load_scenario(path))
+        self.assertEqual(
+            {'vol-moved-leg': ('192.0.2.20:3260',
+                               'iqn.2010-10.org.openstack:'
+                               'vol-moved-leg-dest', 1)},
+            vset.destination_targets())
+        for name in ('uuid5', 'legacy', 'mixed'):
+            self.assertEqual({}, self.sets()[name].destination_targets())
+
+    def test_destination_bystander_shares_the_mixed_uuid5_sr(self):
+        sc = mock_scenario.Scenario.from_dict(
+            self.sets()['mixed'].case_scenario())
+        self.assertEqual(
+            naming.uuid5_sr_uuid(sc.connection_info('vol-mix-u5')['data']),
+            naming.uuid5_sr_uuid(
+                sc.connection_info('vol-dst-neighbour')['data']))
+
+    def test_shipped_source_neighbour_scenario(self):
+        path = os.path.join(os.path.dirname(os.path.dirname(
+            os.path.dirname(os.path.dirname(os.path.abspath(__file__))))),
+            'etc', 'verify-upgrade', 'source-neighbour.json')
+        [vset] = cases.volume_sets(cases.load_scenario(path))
+        self.assertEqual(['instance-00000002'], vset.bystander_vm_names)
+        sc = mock_scenario.Scenario.from_dict(vset.case_scenario())
+        self.assertEqual(
+            naming.uuid5_sr_uuid(sc.connection_info('vol-moving')['data']),
+            naming.uuid5_sr_uuid(
+                sc.connection_info('vol-neighbour')['data']))
 
     def test_hosts_and_pools(self):
         vset = self.sets()['mixed']

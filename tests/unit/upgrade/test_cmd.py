@@ -48,8 +48,9 @@ class TestVerifyUpgradeArguments(base.TestCase):
         status, out, _err = self.run_command('--print-scenario')
         self.assertEqual(0, status)
         data = json.loads(out)
-        self.assertEqual(['uuid5', 'legacy', 'mixed'],
-                         [i['volume_set'] for i in data['instances']])
+        self.assertEqual(['uuid5', 'legacy', 'mixed', None],
+                         [i.get('volume_set') for i in data['instances']])
+        self.assertTrue(data['instances'][3]['bystander'])
         self.runner.assert_not_called()
 
     def test_unknown_volume_set(self):

@@ -50,6 +50,33 @@ class TestStockGuard(base.TestCase):
         self.assertIn('XenapiLiveMigrateData is 1.5', str(error))
 
 
+class TestExtensionGuard(base.TestCase):
+
+    def test_stock_registry_fails_loudly(self):
+        _stock_registry(self)
+        error = self.assertRaises(RuntimeError,
+                                  flow.check_extension_registry, 'x.Driver')
+        self.assertIn('x.Driver did not register XenapiLiveMigrateData 1.5 '
+                      '(nova.objects has 1.4)', str(error))
+
+    def test_registered_extension_passes(self):
+        _stock_registry(self)
+        self.useFixture(fixture.ObjectRegistryFixture(
+            register_extension=True))
+        flow.check_extension_registry('x.Driver')
+
+    def test_extension_compute_does_not_register_for_its_driver(self):
+        _stock_registry(self)
+        with mock.patch('nova_xenapi_sr.novaenv.prepare'), \
+                mock.patch('nova_xenapi_sr.objects.register_all') as reg:
+            flow._prepare_process({'role': 'compute',
+                                   'flavour': 'extension'})
+            reg.assert_not_called()
+            flow._prepare_process({'role': 'conductor',
+                                   'flavour': 'extension'})
+            reg.assert_called_once_with()
+
+
 class TestHelpers(base.TestCase):
 
     def test_cleanup_flags_follow_block_migration(self):

@@ -138,6 +138,21 @@ class TestTable(base.TestCase):
                                                           complete=False))
         self.assertIn('Partial run', text)
 
+    def test_do_no_harm_applied_on_a_full_run(self):
+        summary = report.summarize(results())
+        self.assertEqual([], summary['do_no_harm_unchecked'])
+        text = report.render_table(results(), summary)
+        self.assertNotIn('Do-no-harm rule not applied', text)
+
+    def test_do_no_harm_unchecked_without_the_all_stock_case(self):
+        data = [r for r in results() if r['conductor'] == 'extension']
+        summary = report.summarize(data, complete=False)
+        self.assertEqual(['legacy', 'mixed', 'uuid5'],
+                         summary['do_no_harm_unchecked'])
+        text = report.render_table(data, summary, width=200)
+        self.assertIn('Do-no-harm rule not applied to volume set(s) legacy, '
+                      'mixed, uuid5: their all-stock case did not run', text)
+
     def test_long_notes_wrap(self):
         data = results()
         data[0]['detail'] = 'word ' * 60

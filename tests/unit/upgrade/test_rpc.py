@@ -21,6 +21,7 @@ import multiprocessing
 from oslo_versionedobjects import exception as ovo_exc
 
 from nova_xenapi_sr import fixture
+from nova_xenapi_sr.upgrade import flow
 from nova_xenapi_sr.upgrade import rpc
 from tests import base
 
@@ -32,6 +33,21 @@ def _nova():
     nova.objects.register_all()
     from nova import context
     return nova.objects, context.get_admin_context()
+
+
+def _conductor_backport(context, objprim, object_versions):
+    """What a conductor node does with a backport request.
+
+    Its dispatcher hydrates the object with the conductor's registry
+    (failing there if that registry cannot read it), then
+    ``ConductorNode.rpc_object_backport_versions`` answers.
+    """
+    node = flow.ConductorNode({'name': 'conductor-test', 'role': 'conductor',
+                               'flavour': 'extension'})
+    objinst = rpc.make_serializer(rpc.NoConductor()).deserialize_entity(
+        context, objprim)
+    return node.rpc_object_backport_versions(context, objinst,
+                                             object_versions)
 
 
 def _extension_primitive(test):
@@ -124,8 +140,8 @@ class TestSerializerSemantics(base.TestCase):
                           ['XenapiLiveMigrateData']))
             # What an extension conductor answers.
             with fixture.ObjectRegistryFixture(register_extension=True):
-                return rpc.backport(context, kwargs['objinst'],
-                                    kwargs['object_versions'])
+                return _conductor_backport(context, kwargs['objinst'],
+                                           kwargs['object_versions'])
 
         serializer = rpc.make_serializer(rpc.ConductorProxy(conductor))
         obj = serializer.deserialize_entity(ctxt, primitive)
@@ -138,7 +154,7 @@ class TestSerializerSemantics(base.TestCase):
         primitive = _extension_primitive(self)
         _objects, ctxt = _nova()
         self.assertRaises(ovo_exc.IncompatibleObjectVersion,
-                          rpc.backport, ctxt, primitive,
+                          _conductor_backport, ctxt, primitive,
                           {'XenapiLiveMigrateData': '1.4'})
 
     def test_no_conductor_fails_with_the_version_error(self):
@@ -154,8 +170,8 @@ class TestSerializerSemantics(base.TestCase):
         primitive = _extension_primitive(self)
         with fixture.ObjectRegistryFixture(register_extension=True):
             ctxt = _nova()[1]
-            old = rpc.backport(ctxt, primitive,
-                               {'XenapiLiveMigrateData': '1.4'})
+            old = _conductor_backport(ctxt, primitive,
+                                      {'XenapiLiveMigrateData': '1.4'})
         self.assertEqual('1.4', old['nova_object.version'])
         self.assertNotIn('volume_sr_uuid_map', old['nova_object.data'])
 

@@ -141,6 +141,26 @@ class TestMigrated(base.TestCase):
                       'block_device_info nova passed to pre_live_migration',
                       found.detail)
 
+    def test_post_at_destination_failure_is_unsafe(self):
+        flow = dict(DONE, post_error=error(
+            'RuntimeError', 'broken', 'compute-extension-destination'))
+        found = verdict.classify(ALL_EXT, flow, baseline(), migrated_state(),
+                                 [], VM)
+        self.assertEqual(verdict.UNSAFE, found.outcome)
+        self.assertEqual('post-at-destination-failed', found.signature)
+        self.assertIn('post_live_migration_at_destination failed on the '
+                      'extension destination (RuntimeError: broken)',
+                      found.detail)
+        self.assertIn('openstack server set --state active', found.detail)
+
+    def test_post_at_destination_failure_keeps_other_problems(self):
+        flow = dict(DONE, post_error=error(
+            'RuntimeError', 'broken', 'compute-extension-destination'))
+        found = verdict.classify(ALL_EXT, flow, baseline(), migrated_state(),
+                                 [{'vdi_uuid': 'lun-1'}], VM)
+        self.assertEqual(verdict.UNSAFE, found.outcome)
+        self.assertIn('copied VDI lun-1', found.detail)
+
     def test_phase_without_error_is_unsafe(self):
         found = verdict.classify(ALL_EXT, {'phase': 'migration',
                                            'error': None},
@@ -211,6 +231,8 @@ class TestFailures(base.TestCase):
         self.assertIn('upgrade conductors first (run '
                       'nova-conductor-xenapi-sr)', found.detail)
         self.assertEqual('conductor-cannot-read', found.signature)
+        self.assertIn('MessagingTimeout', found.detail)
+        self.assertIn('object_backport_versions', found.detail)
 
     def test_version_error_in_a_compute_is_not_the_conductor_signature(self):
         flow = copy.deepcopy(CONDUCTOR)
@@ -246,6 +268,20 @@ class TestFailures(base.TestCase):
         self.assertIn('install the extension on the source', found.detail)
         self.assertNotIn('destination', found.detail.split('Fix:')[1])
 
+    def test_failure_after_live_migration_began_says_reset_state(self):
+        found = verdict.classify(CASE, UUID_INVALID, baseline(), baseline(),
+                                 [], VM, live_migration_began=True)
+        self.assertEqual(verdict.FAILED_CLEAN, found.outcome)
+        self.assertIn('nova 21 set the migration to error and the instance '
+                      'to ERROR', found.detail)
+        self.assertIn("reset the instance's state (openstack server set "
+                      "--state active <server>)", found.detail)
+
+    def test_failure_before_live_migration_keeps_the_state(self):
+        found = verdict.classify(CASE, UUID_INVALID, baseline(), baseline(),
+                                 [], VM, live_migration_began=False)
+        self.assertNotIn('openstack server set', found.detail)
+
     def test_uuid_invalid_all_stock_names_both_sides(self):
         case = dict(CASE, conductor='stock', destination='stock')
         found = verdict.classify(case, UUID_INVALID, baseline(), baseline(),
@@ -267,6 +303,23 @@ class TestFailures(base.TestCase):
         self.assertEqual(verdict.UNSAFE, found.outcome)
         self.assertEqual(['destination pool: new PBD of SR d-local '
                           '(Local storage)'], found.leftovers)
+
+    def test_new_vdi_on_a_baseline_sr_is_not_a_leftover(self):
+        # A scan of an SR shared with another instance lists the LUN.
+        after = baseline()
+        after['source']['VDI']['s-vdi-x'] = {'uuid': 'lun-x',
+                                             'SR': 's-sr-1'}
+        found = verdict.classify(CASE, UUID_INVALID, baseline(), after, [],
+                                 VM)
+        self.assertEqual(verdict.FAILED_CLEAN, found.outcome)
+        # On a new SR it is one.
+        after['destination']['SR']['d-new'] = {'uuid': 'n', 'name_label': 'x'}
+        after['destination']['VDI']['d-vdi-x'] = {'uuid': 'lun-x',
+                                                  'SR': 'd-new'}
+        found = verdict.classify(CASE, UUID_INVALID, baseline(), after, [],
+                                 VM)
+        self.assertIn('destination pool: new VDI lun-x on SR n (x)',
+                      found.leftovers)
 
     def test_lost_baseline_sr_is_unsafe(self):
         after = baseline()
@@ -357,10 +410,152 @@ class TestFailures(base.TestCase):
                                  VM)
         self.assertEqual(verdict.UNSAFE, found.outcome)
 
+    def test_extension_refusal_without_remedy_is_unsafe(self):
+        flow = {'phase': 'precheck', 'error': error(
+            'MigrationPreCheckError', 'Migration pre-check error: found 2 '
+            'VMs named x; cannot tell which SR its volumes use',
+            'compute-extension-source')}
+        found = verdict.classify(dict(ALL_EXT, destination='stock'), flow,
+                                 baseline(), baseline(), [], VM)
+        self.assertEqual(verdict.UNSAFE, found.outcome)
+        self.assertIn('no check recognises', found.detail)
+
+    def test_remedy_words(self):
+        for text in ('Install X', 'upgrade the destination', 'then retry',
+                     'fix it', 'detach the stale one', 'report a bug'):
+            self.assertTrue(verdict.says_what_to_do(text), text)
+        for text in ('', None, 'cannot tell which SR', 'refused'):
+            self.assertFalse(verdict.says_what_to_do(text), text)
+
     def test_copy_on_failure_is_unsafe(self):
         found = verdict.classify(CASE, UUID_INVALID, baseline(), baseline(),
                                  [{'vdi_uuid': 'lun-1'}], VM)
         self.assertEqual(verdict.UNSAFE, found.outcome)
+
+
+NEIGHBOUR = 'instance-00000009'
+
+
+def with_neighbour(state, prefix):
+    """A running VM ``NEIGHBOUR`` on the pool's SR ``sr-1``."""
+    state['VDI'][prefix + 'vdi-n'] = {'uuid': 'lun-n', 'SR': prefix + 'sr-1'}
+    state['VM'][prefix + 'vm-n'] = {'name_label': NEIGHBOUR,
+                                    'power_state': 'Running',
+                                    'is_control_domain': False}
+    state['VBD'][prefix + 'vbd-n'] = {'VM': prefix + 'vm-n',
+                                      'VDI': prefix + 'vdi-n',
+                                      'device': 'xvdb',
+                                      'currently_attached': True}
+    return state
+
+
+class TestBystanders(base.TestCase):
+
+    def states(self):
+        before = baseline()
+        add_vm(before['destination'], 'd-')
+        del before['destination']['VM']['d-vm']
+        del before['destination']['VBD']['d-vbd-1']
+        del before['destination']['VDI']['d-vdi-1']
+        with_neighbour(before['destination'], 'd-')
+        after = migrated_state()
+        with_neighbour(after['destination'], 'd-')
+        return before, after
+
+    def test_neighbour_kept_everything(self):
+        before, after = self.states()
+        found = verdict.classify(ALL_EXT, DONE, before, after, [], VM,
+                                 bystanders=[NEIGHBOUR])
+        self.assertEqual(verdict.MIGRATED, found.outcome, found.detail)
+
+    def test_neighbour_lost_its_sr(self):
+        before, after = self.states()
+        del after['destination']['SR']['d-sr-1']
+        found = verdict.bystander_problems(before, after, [NEIGHBOUR])
+        self.assertIn('destination pool: lost SR FA15E-D15C-vol-1 '
+                      '(tempSR-vol-1) (of VM %s)' % NEIGHBOUR, found)
+
+    def test_neighbour_lost_its_vm_or_vbd(self):
+        before, after = self.states()
+        del after['destination']['VBD']['d-vbd-n']
+        found = verdict.classify(ALL_EXT, DONE, before, after, [], VM,
+                                 bystanders=[NEIGHBOUR])
+        self.assertEqual(verdict.UNSAFE, found.outcome)
+        self.assertIn('another instance was harmed', found.detail)
+        self.assertIn('lost VBD of the VM, device xvdb (of VM %s)'
+                      % NEIGHBOUR, found.detail)
+        del after['destination']['VM']['d-vm-n']
+        self.assertIn('destination pool: VM %s is gone' % NEIGHBOUR,
+                      verdict.bystander_problems(before, after,
+                                                 [NEIGHBOUR]))
+
+    def test_neighbour_halted_or_detached(self):
+        before, after = self.states()
+        after['destination']['VM']['d-vm-n']['power_state'] = 'Halted'
+        after['destination']['VBD']['d-vbd-n']['currently_attached'] = False
+        problems = verdict.bystander_problems(before, after, [NEIGHBOUR])
+        self.assertEqual(2, len(problems), problems)
+
+    def test_source_keeps_an_sr_its_neighbour_uses(self):
+        before = baseline()
+        with_neighbour(before['source'], 's-')
+        after = migrated_state()
+        after['source']['SR']['s-sr-1'] = copy.deepcopy(
+            before['source']['SR']['s-sr-1'])
+        after['source']['PBD']['s-pbd-1'] = copy.deepcopy(
+            before['source']['PBD']['s-pbd-1'])
+        with_neighbour(after['source'], 's-')
+        found = verdict.classify(ALL_EXT, DONE, before, after, [], VM,
+                                 bystanders=[NEIGHBOUR])
+        self.assertEqual(verdict.MIGRATED, found.outcome, found.detail)
+        # Without the neighbour the SR had to go.
+        del after['source']['VM']['s-vm-n']
+        found = verdict.classify(ALL_EXT, DONE, before, after, [], VM)
+        self.assertIn('not forgotten', found.detail)
+
+    def test_failed_case_with_a_harmed_neighbour_is_unsafe(self):
+        before = baseline()
+        with_neighbour(before['source'], 's-')
+        after = copy.deepcopy(before)
+        after['source']['VM']['s-vm-n']['power_state'] = 'Halted'
+        found = verdict.classify(CASE, UUID_INVALID, before, after, [], VM,
+                                 bystanders=[NEIGHBOUR])
+        self.assertEqual(verdict.UNSAFE, found.outcome)
+
+
+class TestDoNoHarm(base.TestCase):
+
+    def test_extension_conductor_case_not_migrated_is_unsafe(self):
+        case = dict(ALL_EXT, destination='stock', volumes='uuid5')
+        found = verdict.do_no_harm(case, verdict.REFUSED, 'install it',
+                                   verdict.MIGRATED)
+        self.assertEqual(verdict.UNSAFE, found.outcome)
+        self.assertEqual('do-no-harm', found.signature)
+        self.assertIn('the extension broke a migration stock nova handles',
+                      found.detail)
+        self.assertIn('ended refused (install it)', found.detail)
+
+    def test_rule_does_not_apply(self):
+        case = dict(ALL_EXT, destination='stock', volumes='uuid5')
+        # all-stock did not migrate, or is unknown (filtered run)
+        for stock in (verdict.FAILED_CLEAN, verdict.UNSAFE, None):
+            self.assertIsNone(verdict.do_no_harm(case, verdict.REFUSED, '',
+                                                 stock))
+        # this case migrated
+        self.assertIsNone(verdict.do_no_harm(case, verdict.MIGRATED, '',
+                                             verdict.MIGRATED))
+        # a stock conductor: the rule starts once conductors are upgraded
+        self.assertIsNone(verdict.do_no_harm(
+            dict(case, conductor='stock'), verdict.REFUSED, '',
+            verdict.MIGRATED))
+
+    def test_unchecked_sets(self):
+        stock = {'conductor': 'stock', 'source': 'stock',
+                 'destination': 'stock', 'volumes': 'uuid5'}
+        self.assertEqual([], verdict.unchecked_do_no_harm(
+            [stock, dict(ALL_EXT, volumes='uuid5')]))
+        self.assertEqual(['legacy'], verdict.unchecked_do_no_harm(
+            [stock, ALL_EXT, dict(CASE, conductor='stock')]))
 
 
 class TestExitStatus(base.TestCase):
