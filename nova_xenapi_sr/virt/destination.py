@@ -148,10 +148,31 @@ def _check_names(attached, volume_sr_uuid_map):
 
 
 def _check_existing(session, attached, legacy):
-    """Existing legacy SRs must point at the volume's target and IQN."""
+    """Check the SRs already on this host that a legacy volume would meet.
+
+    An existing legacy SR must point at the volume's target and IQN. The
+    volume's uuid5 SR must not exist here: XAPI keeps a LUN in one SR per
+    pool, and a uuid5 SR on the same target already holds this LUN, so
+    the legacy SR could never show it. One query covers both names.
+    """
     names = {sr_uuid: volume_id for volume_id, sr_uuid in legacy.items()}
-    srs = session.call_xenapi('SR.get_all_records_where',
-                              where.field_in('uuid', sorted(names)))
+    other_style = {attached[volume_id].uuid5: volume_id
+                   for volume_id in legacy}
+    srs = session.call_xenapi(
+        'SR.get_all_records_where',
+        where.field_in('uuid', sorted(names) + sorted(other_style)))
+    for sr_rec in srs.values():
+        volume_id = other_style.get(sr_rec['uuid'])
+        if volume_id is not None:
+            raise UntrustedSRUuid(reason=(
+                'volume %s is on legacy SR %s on the source, but this host '
+                'already has the uuid5 SR %s of the same iSCSI target, '
+                'which holds the volume\'s LUN: XAPI keeps a LUN in one SR '
+                'per pool, so the disk cannot arrive in place here. Nothing '
+                'was changed on this host. Migrate the instance to another '
+                'host, or cold (nova migrate).'
+                % (volume_id, legacy[volume_id], sr_rec['uuid'])))
+    srs = {ref: rec for ref, rec in srs.items() if rec['uuid'] in names}
     if not srs:
         return
     pbds = session.call_xenapi('PBD.get_all_records_where',

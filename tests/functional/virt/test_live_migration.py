@@ -455,6 +455,28 @@ class RefusalTestCase(LiveMigrationTestCase):
         self.assertIn('Rollback ignores SR %s' % self.foreign,
                       self.logger.output)
 
+    def test_legacy_volume_whose_target_has_a_uuid5_sr_here_refused(self):
+        # Another instance on the destination uses the uuid5 SR of the
+        # legacy volume's target: it holds the LUN, so no legacy SR there
+        # can show it (XAPI keeps a LUN in one SR per pool).
+        def bystander(sc):
+            sc.add_volume('vol-b', PORTAL_A, iqn('shared'), 2)
+            sc.add_instance('pool-b', 9, volumes=[
+                ('vol-b', naming.UUID5, '/dev/xvdb')])
+        self.build([Volume('vol-1', naming.LEGACY, target='shared', lun=1)],
+                   extra=bystander)
+        # As on a real host, a scan of that SR lists every LUN behind the
+        # target, vol-1's included.
+        session = self.xapi.session('pool-b')
+        session.xenapi.SR.scan(session.xenapi.SR.get_by_uuid(
+            naming.uuid5_sr_uuid(self.source_infos[0][0]['data'])))
+        self.baseline['pool-b'] = self.xapi.pool('pool-b').inspect()
+        self.run_flow()
+        self.assertIsInstance(self.error, destination.UntrustedSRUuid)
+        self.assertIn('cannot arrive in place', str(self.error))
+        self.assert_failed_clean()
+        self.assert_unchanged()
+
     def test_uuid5_through_another_target_refused_with_advice(self):
         self.build([Volume('vol-1', naming.UUID5,
                            dest_portal='198.51.100.30:3260')])

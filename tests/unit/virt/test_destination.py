@@ -126,6 +126,14 @@ class ValidateTestCase(base.TestCase):
                        sr_type='nfs')
         self._refused({'vol-1': self.legacy}, "'nfs'")
 
+    def test_uuid5_sr_of_the_legacy_volume_already_here_refused(self):
+        self.session.add('SR', 'OpaqueRef:sr5', uuid=self.uuid5,
+                         type='iscsi')
+        self._refused({'vol-1': self.legacy}, self.uuid5,
+                      'cannot arrive in place', 'Migrate the instance')
+        self.assertEqual(['SR.get_all_records_where'],
+                         self.session.methods())
+
     def test_foreign_uuid_refused(self):
         other = naming.legacy_sr_uuid('vol-2')
         self._refused({'vol-1': other}, other, 'vol-1', self.legacy,
