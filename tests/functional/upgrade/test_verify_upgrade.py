@@ -381,18 +381,26 @@ class TestSubset(base.TestCase):
         self.assertIn('[ 1/1] conductor=extension source=stock', err)
         self.assertNotIn('[ 1/1]', out)
 
+    def scenario_outcomes(self, path):
+        """Run a shipped scenario with an upgraded conductor.
+
+        Every shipped scenario shows a stock nova 21 failure, so the
+        command must exit 1; returns the JSON document and the cases by
+        ``(source, destination)``.
+        """
+        status, out, _err = run_command('--scenario', path, '--format',
+                                        'json', '--conductor', 'extension')
+        doc = json.loads(out)
+        self.assertEqual(1, status)
+        return doc, dict(((c['source'], c['destination']), c)
+                         for c in doc['cases'])
+
     def test_other_destination_target_scenario(self):
         # The destination reaches the legacy volume through another
         # target. A stock source fails (bug 1566622) and nova hands the
         # destination's rollback the source's connection data: stock nova
         # there leaves its own SR behind, the extension does not.
-        status, out, _err = run_command('--scenario', OTHER_TARGET,
-                                        '--format', 'json', '--conductor',
-                                        'extension')
-        doc = json.loads(out)
-        self.assertEqual(1, status)
-        outcomes = dict(((c['source'], c['destination']), c)
-                        for c in doc['cases'])
+        doc, outcomes = self.scenario_outcomes(OTHER_TARGET)
         self.assertEqual(
             {('stock', 'stock'): 'UNSAFE',
              ('stock', 'extension'): 'failed_clean',
@@ -412,13 +420,7 @@ class TestSubset(base.TestCase):
         # stock computes, which the extension cannot change; an extension
         # destination refuses such a stock source up front; an extension
         # source migrates.
-        status, out, _err = run_command('--scenario', SHARED_TARGET,
-                                        '--format', 'json', '--conductor',
-                                        'extension')
-        doc = json.loads(out)
-        self.assertEqual(1, status)
-        outcomes = dict(((c['source'], c['destination']), c)
-                        for c in doc['cases'])
+        doc, outcomes = self.scenario_outcomes(SHARED_TARGET)
         self.assertEqual(
             {('stock', 'stock'): 'UNSAFE',
              ('stock', 'extension'): 'failed_clean',
@@ -437,13 +439,7 @@ class TestSubset(base.TestCase):
         # nova 21's source tries to forget it after the move, XAPI refuses
         # (SR_HAS_PBD) and nova rolls back an instance that already runs
         # on the destination.
-        status, out, _err = run_command('--scenario', SOURCE_NEIGHBOUR,
-                                        '--format', 'json', '--conductor',
-                                        'extension')
-        doc = json.loads(out)
-        self.assertEqual(1, status)
-        outcomes = dict(((c['source'], c['destination']), c)
-                        for c in doc['cases'])
+        doc, outcomes = self.scenario_outcomes(SOURCE_NEIGHBOUR)
         self.assertEqual(
             {('stock', 'stock'): 'UNSAFE',
              ('stock', 'extension'): 'UNSAFE',
