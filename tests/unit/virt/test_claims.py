@@ -84,6 +84,9 @@ class SRClaimsTestCase(base.TestCase):
             target=lambda: (self.claims.claim('b', [('sr-1', {})]),
                             order.append('claimed')))
         claimer.start()
+        # The claim must block while the forget holds the lock.
+        claimer.join(0.2)
+        self.assertTrue(claimer.is_alive())
         self.assertEqual([], order)
         proceed.set()
         worker.join(10)
