@@ -38,9 +38,9 @@ EXTENSION = 'nova_xenapi_sr.virt.driver.XenAPISRDriver'
 
 
 def one_migration(driver, volumes):
-    from nova_xenapi_sr.mockxapi import MockXapi
-    from nova_xenapi_sr.mockxapi import Scenario
-    from nova_xenapi_sr import novaenv
+    from nova_xenapi_sr_tools.mockxapi import MockXapi
+    from nova_xenapi_sr_tools.mockxapi import Scenario
+    from nova_xenapi_sr_tools import novaenv
 
     sc = Scenario()
     sc.add_pool('pool-a', hosts=['host-a'])
@@ -83,7 +83,7 @@ def main(argv=None):
     parser.add_argument('--volumes', type=int, default=4)
     args = parser.parse_args(argv)
 
-    from nova_xenapi_sr import novaenv
+    from nova_xenapi_sr_tools import novaenv
     novaenv.prepare()
     import logging
     logging.disable(logging.WARNING)

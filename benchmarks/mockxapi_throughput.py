@@ -32,8 +32,8 @@ import time
 
 import XenAPI
 
-from nova_xenapi_sr.mockxapi import MockXapi
-from nova_xenapi_sr.mockxapi import Scenario
+from nova_xenapi_sr_tools.mockxapi import MockXapi
+from nova_xenapi_sr_tools.mockxapi import Scenario
 
 CALLS = {
     'getter': lambda x, host, vm: x.host.get_API_version_major(host),

@@ -34,8 +34,8 @@ import time
 
 def one_run(extension_driver=None):
     # Imported here so that nothing but the runner loads in this script.
-    from nova_xenapi_sr.upgrade import report
-    from nova_xenapi_sr.upgrade import runner as runner_mod
+    from nova_xenapi_sr_tools.upgrade import report
+    from nova_xenapi_sr_tools.upgrade import runner as runner_mod
 
     started = time.monotonic()
     with runner_mod.Runner(extension_driver=extension_driver) as runner:

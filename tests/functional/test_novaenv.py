@@ -16,8 +16,8 @@ import os
 import subprocess
 import sys
 
-from nova_xenapi_sr.mockxapi import fixture
-from nova_xenapi_sr import novaenv
+from nova_xenapi_sr_tools.mockxapi import fixture
+from nova_xenapi_sr_tools import novaenv
 from tests import base
 
 
@@ -42,7 +42,7 @@ class NovaEnvTest(base.TestCase):
         self.assertIsNotNone(socket.getdefaulttimeout())
 
     def test_prepare_refuses_patched_eventlet_setting(self):
-        code = ('from nova_xenapi_sr import novaenv\n'
+        code = ('from nova_xenapi_sr_tools import novaenv\n'
                 'try:\n    novaenv.prepare()\n'
                 'except novaenv.NovaEnvError as e:\n    print("refused")\n'
                 'import sys; print(sorted(m for m in sys.modules '
@@ -53,12 +53,13 @@ class NovaEnvTest(base.TestCase):
         out = subprocess.check_output([sys.executable, '-c', code], env=env,
                                       stderr=subprocess.DEVNULL,
                                       universal_newlines=True)
-        self.assertEqual(['refused', "['nova_xenapi_sr', "
-                          "'nova_xenapi_sr.novaenv']"],
+        self.assertEqual(['refused', "['nova_xenapi_sr_tools', "
+                          "'nova_xenapi_sr_tools.novaenv']"],
                          out.strip().splitlines())
 
     def test_prepare_does_not_import_the_extension(self):
-        code = ('from nova_xenapi_sr import novaenv; novaenv.prepare(); '
+        code = ('from nova_xenapi_sr_tools import novaenv; '
+                'novaenv.prepare(); '
                 'import sys; print(sorted(m for m in sys.modules '
                 'if m.startswith("nova_xenapi_sr")))')
         env = dict(os.environ, OS_NOVA_DISABLE_EVENTLET_PATCHING='1',
@@ -66,8 +67,10 @@ class NovaEnvTest(base.TestCase):
         out = subprocess.check_output([sys.executable, '-c', code], env=env,
                                       stderr=subprocess.DEVNULL,
                                       universal_newlines=True)
-        self.assertEqual("['nova_xenapi_sr', 'nova_xenapi_sr.novaenv', "
-                         "'nova_xenapi_sr.os_xenapi_compat']", out.strip())
+        self.assertEqual("['nova_xenapi_sr', "
+                         "'nova_xenapi_sr.os_xenapi_compat', "
+                         "'nova_xenapi_sr_tools', "
+                         "'nova_xenapi_sr_tools.novaenv']", out.strip())
 
     def test_build_driver_against_mock(self):
         fx = self.useFixture(fixture.MockXapiFixture())

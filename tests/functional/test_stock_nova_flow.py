@@ -20,10 +20,10 @@ SR fails with ``UUID_INVALID`` exactly as nova bug 1566622 describes, and
 the destination is left clean.
 """
 
-from nova_xenapi_sr.mockxapi import fixture
-from nova_xenapi_sr.mockxapi import Scenario
 from nova_xenapi_sr import naming
-from nova_xenapi_sr import novaenv
+from nova_xenapi_sr_tools.mockxapi import fixture
+from nova_xenapi_sr_tools.mockxapi import Scenario
+from nova_xenapi_sr_tools import novaenv
 from tests import base
 
 STOCK = 'nova.virt.xenapi.driver.XenAPIDriver'

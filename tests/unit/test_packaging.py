@@ -63,16 +63,10 @@ class TestInstalledDistribution(base.TestCase):
         found = {(ep.group, ep.name): ep.value
                  for ep in self.dist.entry_points}
         expected = {
-            ('console_scripts', 'nova-xenapi-sr'):
-                'nova_xenapi_sr.cmd.main:main',
             ('console_scripts', 'nova-conductor-xenapi-sr'):
                 'nova_xenapi_sr.cmd.conductor:main',
             ('console_scripts', 'nova-xenapi-sr-status'):
                 'nova_xenapi_sr.cmd.status:main',
-            ('nova_xenapi_sr.cli', 'mock-xapi'):
-                'nova_xenapi_sr.mockxapi.cmd:MockXapiCommand',
-            ('nova_xenapi_sr.cli', 'verify-upgrade'):
-                'nova_xenapi_sr.upgrade.cmd:VerifyUpgrade',
             ('oslo.config.opts', 'nova_xenapi_sr'):
                 'nova_xenapi_sr.opts:list_opts',
         }

@@ -14,8 +14,8 @@
 
 import XenAPI
 
-from nova_xenapi_sr.mockxapi import fixture
-from nova_xenapi_sr.mockxapi import Scenario
+from nova_xenapi_sr_tools.mockxapi import fixture
+from nova_xenapi_sr_tools.mockxapi import Scenario
 from tests import base
 
 PORTAL = '192.0.2.10:3260'

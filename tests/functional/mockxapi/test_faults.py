@@ -17,7 +17,7 @@ import xmlrpc.client
 
 import XenAPI
 
-from nova_xenapi_sr.mockxapi import faults
+from nova_xenapi_sr_tools.mockxapi import faults
 from tests.functional.mockxapi import base
 
 

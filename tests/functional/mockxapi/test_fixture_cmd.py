@@ -21,8 +21,8 @@ import tempfile
 
 import XenAPI
 
-from nova_xenapi_sr.mockxapi import fixture
-from nova_xenapi_sr.mockxapi import Scenario
+from nova_xenapi_sr_tools.mockxapi import fixture
+from nova_xenapi_sr_tools.mockxapi import Scenario
 from tests import base
 
 
@@ -60,7 +60,7 @@ class CommandTest(base.TestCase):
         env = dict(os.environ, OS_NOVA_DISABLE_EVENTLET_PATCHING='1',
                    PYTHONPATH=os.getcwd())
         command = kwargs.get('command') or [
-            sys.executable, '-m', 'nova_xenapi_sr.mockxapi.cmd']
+            sys.executable, '-m', 'nova_xenapi_sr_tools.mockxapi.cmd']
         proc = subprocess.Popen(
             command + list(args), stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL, env=env, universal_newlines=True)
@@ -108,8 +108,8 @@ class CommandTest(base.TestCase):
         # installed; here the command is registered by hand.
         code = ('import sys\n'
                 'from cliff import commandmanager\n'
-                'from nova_xenapi_sr.cmd import main\n'
-                'from nova_xenapi_sr.mockxapi import cmd\n'
+                'from nova_xenapi_sr_tools import cli as main\n'
+                'from nova_xenapi_sr_tools.mockxapi import cmd\n'
                 'cm = commandmanager.CommandManager("nova_xenapi_sr.none")\n'
                 'cm.add_command("mock-xapi", cmd.MockXapiCommand)\n'
                 'sys.exit(main.NovaXenapiSRApp(command_manager=cm).run('

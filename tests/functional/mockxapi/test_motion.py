@@ -18,8 +18,8 @@ import xmlrpc.client
 
 import XenAPI
 
-from nova_xenapi_sr.mockxapi import Scenario
 from nova_xenapi_sr import naming
+from nova_xenapi_sr_tools.mockxapi import Scenario
 from tests.functional.mockxapi import base
 
 T2 = ('192.0.2.30:3260', 'iqn.2010-10.org.openstack:lvm-source')

@@ -15,8 +15,8 @@
 from os_xenapi.client import session as os_session
 from os_xenapi.client import XenAPI as OsXenAPI
 
-from nova_xenapi_sr.mockxapi import plugins
 from nova_xenapi_sr import os_xenapi_compat
+from nova_xenapi_sr_tools.mockxapi import plugins
 from tests.functional.mockxapi import base
 
 LOGIN = ['session.login_with_password', 'pool.get_all', 'pool.get_master',

@@ -16,8 +16,8 @@ import threading
 
 import XenAPI
 
-from nova_xenapi_sr.mockxapi import array
 from nova_xenapi_sr import naming
+from nova_xenapi_sr_tools.mockxapi import array
 from tests.functional.mockxapi import base
 
 

@@ -20,8 +20,8 @@ because starting them imports nova in each (seconds).
 import os
 import tempfile
 
-from nova_xenapi_sr.upgrade import node
-from nova_xenapi_sr.upgrade import rpc
+from nova_xenapi_sr_tools.upgrade import node
+from nova_xenapi_sr_tools.upgrade import rpc
 from tests import base
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(

@@ -23,7 +23,7 @@ import os
 
 import fixtures
 
-from nova_xenapi_sr.upgrade import cmd
+from nova_xenapi_sr_tools.upgrade import cmd
 from tests import base
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(

@@ -25,12 +25,12 @@ import re
 
 from nova import exception as nova_exception
 
-from nova_xenapi_sr import fixture as xs_fixture
-from nova_xenapi_sr.mockxapi import fixture
-from nova_xenapi_sr.mockxapi import Scenario
 from nova_xenapi_sr import naming
-from nova_xenapi_sr import novaenv
 from nova_xenapi_sr.virt import destination
+from nova_xenapi_sr_tools import fixture as xs_fixture
+from nova_xenapi_sr_tools.mockxapi import fixture
+from nova_xenapi_sr_tools.mockxapi import Scenario
+from nova_xenapi_sr_tools import novaenv
 from tests import base
 
 EXTENSION = 'nova_xenapi_sr.virt.driver.XenAPISRDriver'

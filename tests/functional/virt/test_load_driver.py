@@ -17,10 +17,10 @@ import os
 
 import fixtures
 
-from nova_xenapi_sr import fixture as xs_fixture
-from nova_xenapi_sr.mockxapi import fixture
-from nova_xenapi_sr.mockxapi import Scenario
-from nova_xenapi_sr import novaenv
+from nova_xenapi_sr_tools import fixture as xs_fixture
+from nova_xenapi_sr_tools.mockxapi import fixture
+from nova_xenapi_sr_tools.mockxapi import Scenario
+from nova_xenapi_sr_tools import novaenv
 from tests import base
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(

@@ -17,8 +17,8 @@ from nova.objects import base as nova_base
 from nova.objects import migrate_data as nova_migrate_data
 
 from nova_xenapi_sr.cmd import conductor
-from nova_xenapi_sr import fixture as xs_fixture
 from nova_xenapi_sr.objects import migrate_data
+from nova_xenapi_sr_tools import fixture as xs_fixture
 from tests import base
 
 

@@ -20,7 +20,7 @@ from oslo_config import cfg
 from oslo_upgradecheck import upgradecheck
 
 from nova_xenapi_sr.cmd import status
-from nova_xenapi_sr import fixture as xs_fixture
+from nova_xenapi_sr_tools import fixture as xs_fixture
 from tests import base
 
 Code = upgradecheck.Code

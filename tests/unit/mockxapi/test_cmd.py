@@ -12,7 +12,7 @@
 
 """``--listen`` parsing of the mock-xapi command."""
 
-from nova_xenapi_sr.mockxapi import cmd
+from nova_xenapi_sr_tools.mockxapi import cmd
 from tests import base
 
 POOLS = ['pool-a', 'pool-b']

@@ -12,7 +12,7 @@
 
 """Fault rules and latency, without a server."""
 
-from nova_xenapi_sr.mockxapi import faults
+from nova_xenapi_sr_tools.mockxapi import faults
 from tests import base
 
 

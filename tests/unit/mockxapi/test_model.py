@@ -12,10 +12,10 @@
 
 """Records, refs, the method table and arity, without a server."""
 
-from nova_xenapi_sr.mockxapi import api
-from nova_xenapi_sr.mockxapi import errors
-from nova_xenapi_sr.mockxapi import model
-from nova_xenapi_sr.mockxapi import service  # noqa: F401 (registers)
+from nova_xenapi_sr_tools.mockxapi import api
+from nova_xenapi_sr_tools.mockxapi import errors
+from nova_xenapi_sr_tools.mockxapi import model
+from nova_xenapi_sr_tools.mockxapi import service  # noqa: F401 (registers)
 from tests import base
 
 

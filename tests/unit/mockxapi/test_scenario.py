@@ -16,11 +16,11 @@ import json
 import os
 import tempfile
 
-from nova_xenapi_sr.mockxapi import array
-from nova_xenapi_sr.mockxapi import pool
-from nova_xenapi_sr.mockxapi import Scenario
-from nova_xenapi_sr.mockxapi import scenario as scenario_mod
 from nova_xenapi_sr import naming
+from nova_xenapi_sr_tools.mockxapi import array
+from nova_xenapi_sr_tools.mockxapi import pool
+from nova_xenapi_sr_tools.mockxapi import Scenario
+from nova_xenapi_sr_tools.mockxapi import scenario as scenario_mod
 from tests import base
 
 PORTAL = '192.0.2.10:3260'

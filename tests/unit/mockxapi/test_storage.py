@@ -15,9 +15,9 @@
 import threading
 import time
 
-from nova_xenapi_sr.mockxapi import errors
-from nova_xenapi_sr.mockxapi import pool
-from nova_xenapi_sr.mockxapi import storage
+from nova_xenapi_sr_tools.mockxapi import errors
+from nova_xenapi_sr_tools.mockxapi import pool
+from nova_xenapi_sr_tools.mockxapi import storage
 from tests import base
 
 IQN = 'iqn.2010-10.org.openstack:t'
@@ -78,8 +78,8 @@ class DispatchTest(base.TestCase):
 
     def setUp(self):
         super(DispatchTest, self).setUp()
-        from nova_xenapi_sr.mockxapi import scenario
-        from nova_xenapi_sr.mockxapi import service  # noqa: F401
+        from nova_xenapi_sr_tools.mockxapi import scenario
+        from nova_xenapi_sr_tools.mockxapi import service  # noqa: F401
         self.world = pool.World()
         sc = scenario.Scenario()
         sc.add_pool('p', hosts=['h'])
@@ -114,7 +114,7 @@ class DispatchTest(base.TestCase):
                          pool.wire({'a': (1, None, True)}))
 
     def test_handler_bug_is_internal_error_not_success(self):
-        from nova_xenapi_sr.mockxapi import api
+        from nova_xenapi_sr_tools.mockxapi import api
 
         def broken(ctx):
             raise RuntimeError('boom')
@@ -129,7 +129,7 @@ class ArrayThreadSafetyTest(base.TestCase):
     """LUNs added and removed while SR.scan walks the target."""
 
     def test_scan_while_luns_come_and_go(self):
-        from nova_xenapi_sr.mockxapi import scenario
+        from nova_xenapi_sr_tools.mockxapi import scenario
         world = pool.World()
         sc = scenario.Scenario()
         sc.add_pool('p', hosts=['h'])

@@ -12,8 +12,8 @@
 
 """The get_all_records_where expression language."""
 
-from nova_xenapi_sr.mockxapi import errors
-from nova_xenapi_sr.mockxapi import where
+from nova_xenapi_sr_tools.mockxapi import errors
+from nova_xenapi_sr_tools.mockxapi import where
 from tests import base
 
 FIELDS = {'a', 'b', 'c', 'flag', 'name', 'name_label', 'VCPUs_max',
@@ -160,7 +160,7 @@ class WhereTest(base.TestCase):
                    'field "resident_on" = "OpaqueRef:h"',
                    'field "name__label" = "instance-00000001"'],
         }
-        from nova_xenapi_sr.mockxapi import model
+        from nova_xenapi_sr_tools.mockxapi import model
         fields = model.fields_of('VM')
         results = [where.compile_expr(e, fields)(vm) for e in exprs['VM']]
         self.assertEqual([True, True, True, False, True], results)

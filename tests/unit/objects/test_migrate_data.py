@@ -30,9 +30,9 @@ from nova.objects import base as nova_base
 from nova.objects import migrate_data as nova_migrate_data
 from oslo_versionedobjects import fixture as ovo_fixture
 
-from nova_xenapi_sr import fixture as xs_fixture
 from nova_xenapi_sr import objects as xs_objects
 from nova_xenapi_sr.objects import migrate_data
+from nova_xenapi_sr_tools import fixture as xs_fixture
 from tests import base
 
 #: Pinned fingerprints. A change here is an object version bump: add a

@@ -16,9 +16,9 @@ import json
 import os
 import tempfile
 
-from nova_xenapi_sr.mockxapi import scenario as mock_scenario
 from nova_xenapi_sr import naming
-from nova_xenapi_sr.upgrade import cases
+from nova_xenapi_sr_tools.mockxapi import scenario as mock_scenario
+from nova_xenapi_sr_tools.upgrade import cases
 from tests import base
 
 

@@ -18,8 +18,8 @@ import json
 import fixtures
 from unittest import mock
 
-from nova_xenapi_sr.upgrade import cmd
-from nova_xenapi_sr.upgrade import runner
+from nova_xenapi_sr_tools.upgrade import cmd
+from nova_xenapi_sr_tools.upgrade import runner
 from tests import base
 
 

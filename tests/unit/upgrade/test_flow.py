@@ -15,8 +15,8 @@
 import sys
 from unittest import mock
 
-from nova_xenapi_sr import fixture
-from nova_xenapi_sr.upgrade import flow
+from nova_xenapi_sr_tools import fixture
+from nova_xenapi_sr_tools.upgrade import flow
 from tests import base
 
 
@@ -67,7 +67,7 @@ class TestExtensionGuard(base.TestCase):
 
     def test_extension_compute_does_not_register_for_its_driver(self):
         _stock_registry(self)
-        with mock.patch('nova_xenapi_sr.novaenv.prepare'), \
+        with mock.patch('nova_xenapi_sr_tools.novaenv.prepare'), \
                 mock.patch('nova_xenapi_sr.objects.register_all') as reg:
             flow._prepare_process({'role': 'compute',
                                    'flavour': 'extension'})

@@ -18,9 +18,9 @@ from unittest import mock
 
 import fixtures
 
-from nova_xenapi_sr.upgrade import node
-from nova_xenapi_sr.upgrade import rpc
-from nova_xenapi_sr.upgrade import runner as runner_mod
+from nova_xenapi_sr_tools.upgrade import node
+from nova_xenapi_sr_tools.upgrade import rpc
+from nova_xenapi_sr_tools.upgrade import runner as runner_mod
 from tests import base
 
 

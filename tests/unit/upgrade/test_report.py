@@ -14,8 +14,8 @@
 
 import json
 
-from nova_xenapi_sr.upgrade import cases
-from nova_xenapi_sr.upgrade import report
+from nova_xenapi_sr_tools.upgrade import cases
+from nova_xenapi_sr_tools.upgrade import report
 from tests import base
 
 

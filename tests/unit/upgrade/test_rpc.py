@@ -20,9 +20,9 @@ import multiprocessing
 
 from oslo_versionedobjects import exception as ovo_exc
 
-from nova_xenapi_sr import fixture
-from nova_xenapi_sr.upgrade import flow
-from nova_xenapi_sr.upgrade import rpc
+from nova_xenapi_sr_tools import fixture
+from nova_xenapi_sr_tools.upgrade import flow
+from nova_xenapi_sr_tools.upgrade import rpc
 from tests import base
 
 MAP = {'vol-1': 'FA15E-D15C-vol-1'}

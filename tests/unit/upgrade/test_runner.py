@@ -16,9 +16,9 @@ from unittest import mock
 
 import fixtures
 
-from nova_xenapi_sr.upgrade import cases as cases_mod
-from nova_xenapi_sr.upgrade import runner as runner_mod
-from nova_xenapi_sr.upgrade import verdict
+from nova_xenapi_sr_tools.upgrade import cases as cases_mod
+from nova_xenapi_sr_tools.upgrade import runner as runner_mod
+from nova_xenapi_sr_tools.upgrade import verdict
 from tests import base
 
 

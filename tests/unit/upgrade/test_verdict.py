@@ -14,7 +14,7 @@
 
 import copy
 
-from nova_xenapi_sr.upgrade import verdict
+from nova_xenapi_sr_tools.upgrade import verdict
 from tests import base
 
 VM = 'instance-00000001'

@@ -20,12 +20,12 @@ from nova.objects import migrate_data as nova_migrate_data
 from nova.virt.xenapi import driver as xenapi_driver
 from oslo_config import fixture as config_fixture
 
-from nova_xenapi_sr import fixture as xs_fixture
 from nova_xenapi_sr import naming
 from nova_xenapi_sr.objects import migrate_data
 from nova_xenapi_sr.virt import claims
 from nova_xenapi_sr.virt import destination
 from nova_xenapi_sr.virt import driver
+from nova_xenapi_sr_tools import fixture as xs_fixture
 from tests import base
 from tests.unit.virt import fakes
 from tests.unit.virt.test_source import bdi

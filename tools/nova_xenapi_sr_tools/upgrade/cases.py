@@ -18,7 +18,7 @@ matrix is every combination, 2 x 2 x 2 x (number of volume sets): 24 with
 the built-in sets.
 
 Volume sets come from a scenario in the mock XAPI's own file format
-(``nova_xenapi_sr.mockxapi.scenario``: ``pools``, ``volumes``,
+(``nova_xenapi_sr_tools.mockxapi.scenario``: ``pools``, ``volumes``,
 ``instances``), with three optional keys that the mock ignores:
 
 * top level ``source_pool`` / ``destination_pool``: the pools to migrate

@@ -16,16 +16,16 @@ import copy
 
 from oslo_log import log as logging
 
-from nova_xenapi_sr.mockxapi import faults
-from nova_xenapi_sr.mockxapi import pool as pool_mod
-from nova_xenapi_sr.mockxapi import scenario as scenario_mod
-from nova_xenapi_sr.mockxapi import server
+from nova_xenapi_sr_tools.mockxapi import faults
+from nova_xenapi_sr_tools.mockxapi import pool as pool_mod
+from nova_xenapi_sr_tools.mockxapi import scenario as scenario_mod
+from nova_xenapi_sr_tools.mockxapi import server
 
 # Registering the message handlers:
-from nova_xenapi_sr.mockxapi import lifecycle  # noqa: F401
-from nova_xenapi_sr.mockxapi import motion  # noqa: F401
-from nova_xenapi_sr.mockxapi import plugins  # noqa: F401
-from nova_xenapi_sr.mockxapi import storage  # noqa: F401
+from nova_xenapi_sr_tools.mockxapi import lifecycle  # noqa: F401
+from nova_xenapi_sr_tools.mockxapi import motion  # noqa: F401
+from nova_xenapi_sr_tools.mockxapi import plugins  # noqa: F401
+from nova_xenapi_sr_tools.mockxapi import storage  # noqa: F401
 
 LOG = logging.getLogger(__name__)
 

@@ -47,7 +47,7 @@ as xapi renders them: booleans ``"true"``/``"false"``, int64 decimal strings,
 refs and strings as they are.
 """
 
-from nova_xenapi_sr.mockxapi import errors
+from nova_xenapi_sr_tools.mockxapi import errors
 
 KEYWORDS = ('and', 'or', 'not', 'field', 'true', 'false')
 

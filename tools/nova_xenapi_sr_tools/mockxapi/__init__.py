@@ -40,7 +40,7 @@ Modules, by concept:
 
 Example::
 
-    from nova_xenapi_sr.mockxapi import MockXapi, Scenario
+    from nova_xenapi_sr_tools.mockxapi import MockXapi, Scenario
     sc = Scenario()
     sc.add_pool('pool-a', hosts=['host-a'])
     ci = sc.add_volume('vol-1', portal='192.0.2.10:3260',
@@ -52,7 +52,7 @@ Example::
         ...
 """
 
-from nova_xenapi_sr.mockxapi.scenario import Scenario
-from nova_xenapi_sr.mockxapi.service import MockXapi
+from nova_xenapi_sr_tools.mockxapi.scenario import Scenario
+from nova_xenapi_sr_tools.mockxapi.service import MockXapi
 
 __all__ = ['MockXapi', 'Scenario']

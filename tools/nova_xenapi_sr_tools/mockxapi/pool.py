@@ -36,11 +36,11 @@ import xmlrpc.client
 
 from oslo_log import log as logging
 
-from nova_xenapi_sr.mockxapi import api
-from nova_xenapi_sr.mockxapi import array as array_mod
-from nova_xenapi_sr.mockxapi import errors
-from nova_xenapi_sr.mockxapi import faults
-from nova_xenapi_sr.mockxapi import model
+from nova_xenapi_sr_tools.mockxapi import api
+from nova_xenapi_sr_tools.mockxapi import array as array_mod
+from nova_xenapi_sr_tools.mockxapi import errors
+from nova_xenapi_sr_tools.mockxapi import faults
+from nova_xenapi_sr_tools.mockxapi import model
 
 LOG = logging.getLogger(__name__)
 

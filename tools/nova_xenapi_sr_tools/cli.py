@@ -33,7 +33,7 @@ def version_string():
     """Return the installed version, as pbr computed it at build time."""
     try:
         from pbr import version
-        return version.VersionInfo('nova-xenapi-sr').version_string()
+        return version.VersionInfo('nova-xenapi-sr-tools').version_string()
     except Exception:  # not installed: running from a source tree
         return 'unknown'
 

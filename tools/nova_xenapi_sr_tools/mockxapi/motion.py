@@ -48,10 +48,10 @@ migration slot, so tests can hold migrations in flight.
 import itertools
 import uuid
 
-from nova_xenapi_sr.mockxapi import api
-from nova_xenapi_sr.mockxapi import errors
-from nova_xenapi_sr.mockxapi import model
-from nova_xenapi_sr.mockxapi import storage
+from nova_xenapi_sr_tools.mockxapi import api
+from nova_xenapi_sr_tools.mockxapi import errors
+from nova_xenapi_sr_tools.mockxapi import model
+from nova_xenapi_sr_tools.mockxapi import storage
 
 _DOMIDS = itertools.count(100)
 

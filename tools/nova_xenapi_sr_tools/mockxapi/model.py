@@ -26,7 +26,7 @@ import collections
 import copy
 import uuid
 
-from nova_xenapi_sr.mockxapi import errors
+from nova_xenapi_sr_tools.mockxapi import errors
 
 NULL_REF = 'OpaqueRef:NULL'
 

@@ -27,8 +27,8 @@ The server stops (and every connection to it is cut) at clean-up.
 
 import fixtures
 
-from nova_xenapi_sr.mockxapi import scenario as scenario_mod
-from nova_xenapi_sr.mockxapi import service
+from nova_xenapi_sr_tools.mockxapi import scenario as scenario_mod
+from nova_xenapi_sr_tools.mockxapi import service
 
 
 class MockXapiFixture(fixtures.Fixture):

@@ -36,8 +36,8 @@ import io
 import json
 import pickle
 
-from nova_xenapi_sr.mockxapi import api
-from nova_xenapi_sr.mockxapi import errors
+from nova_xenapi_sr_tools.mockxapi import api
+from nova_xenapi_sr_tools.mockxapi import errors
 
 #: dom0 plugin API version the mock reports.
 PLUGIN_VERSION = '2.1'

@@ -42,7 +42,7 @@ import signal
 import sys
 import time
 
-from nova_xenapi_sr.upgrade import rpc
+from nova_xenapi_sr_tools.upgrade import rpc
 
 #: Bus address of the harness itself.
 HARNESS = 'harness'
@@ -160,7 +160,7 @@ def node_main(spec_text, connection):
     channel = rpc.Channel(connection)
     try:
         # Imported here: flow imports nova, which a harness need not load.
-        from nova_xenapi_sr.upgrade import flow
+        from nova_xenapi_sr_tools.upgrade import flow
         handler = flow.build_node(spec)
         endpoint = Endpoint(spec['name'], channel, handler)
         handler.attach(endpoint)

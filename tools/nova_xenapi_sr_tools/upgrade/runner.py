@@ -29,10 +29,10 @@ import uuid
 
 from oslo_log import log as logging
 
-from nova_xenapi_sr.upgrade import cases as cases_mod
-from nova_xenapi_sr.upgrade import node
-from nova_xenapi_sr.upgrade import rpc
-from nova_xenapi_sr.upgrade import verdict
+from nova_xenapi_sr_tools.upgrade import cases as cases_mod
+from nova_xenapi_sr_tools.upgrade import node
+from nova_xenapi_sr_tools.upgrade import rpc
+from nova_xenapi_sr_tools.upgrade import verdict
 
 LOG = logging.getLogger(__name__)
 
@@ -189,8 +189,8 @@ class Runner(object):
 
     def run_case(self, case):
         """Run one case; return its result dict (see :mod:`report`)."""
-        from nova_xenapi_sr.mockxapi import MockXapi
-        from nova_xenapi_sr.mockxapi import Scenario
+        from nova_xenapi_sr_tools.mockxapi import MockXapi
+        from nova_xenapi_sr_tools.mockxapi import Scenario
 
         started = time.monotonic()
         vset = self.sets[case['volumes']]

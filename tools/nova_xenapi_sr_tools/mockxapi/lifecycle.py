@@ -19,9 +19,9 @@ does not take from the record.
 
 import itertools
 
-from nova_xenapi_sr.mockxapi import api
-from nova_xenapi_sr.mockxapi import errors
-from nova_xenapi_sr.mockxapi import model
+from nova_xenapi_sr_tools.mockxapi import api
+from nova_xenapi_sr_tools.mockxapi import errors
+from nova_xenapi_sr_tools.mockxapi import model
 
 _BRIDGES = itertools.count(100)
 

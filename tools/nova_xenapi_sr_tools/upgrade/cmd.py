@@ -19,9 +19,9 @@ import time
 
 from cliff import command
 
-from nova_xenapi_sr.upgrade import cases as cases_mod
-from nova_xenapi_sr.upgrade import report
-from nova_xenapi_sr.upgrade import runner as runner_mod
+from nova_xenapi_sr_tools.upgrade import cases as cases_mod
+from nova_xenapi_sr_tools.upgrade import report
+from nova_xenapi_sr_tools.upgrade import runner as runner_mod
 
 #: Exit status when the verification itself could not run.
 EXIT_ERROR = 2

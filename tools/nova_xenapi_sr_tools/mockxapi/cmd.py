@@ -18,8 +18,9 @@ Prints one JSON line on stdout, then serves until SIGINT or SIGTERM::
 
 Without options it serves ``Scenario.default()`` (two pools ``pool-a`` and
 ``pool-b``, user ``root``, password ``mock``; see
-``nova_xenapi_sr.mockxapi.scenario``), each pool on its own random loopback
-address on port 80, URLs without a port, as nova's own session needs.
+``nova_xenapi_sr_tools.mockxapi.scenario``), each pool on its own random
+loopback address on port 80, URLs without a port, as nova's own session
+needs.
 ``--scenario FILE`` serves a JSON or YAML scenario file. ``--listen``
 (repeatable) picks addresses: ``POOL=ADDRESS[:PORT]`` for one pool, or
 ``ADDRESS[:PORT]`` for the next pool not yet named; port 0 takes any free
@@ -33,8 +34,8 @@ import threading
 
 from cliff import command
 
-from nova_xenapi_sr.mockxapi import scenario as scenario_mod
-from nova_xenapi_sr.mockxapi import service
+from nova_xenapi_sr_tools.mockxapi import scenario as scenario_mod
+from nova_xenapi_sr_tools.mockxapi import service
 
 
 def parse_listen(values, pool_names):

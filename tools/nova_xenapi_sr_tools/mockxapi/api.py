@@ -24,9 +24,9 @@ with a name), ``get_<field>``, and for writable fields ``set_<field>``,
 
 import collections
 
-from nova_xenapi_sr.mockxapi import errors
-from nova_xenapi_sr.mockxapi import model
-from nova_xenapi_sr.mockxapi import where
+from nova_xenapi_sr_tools.mockxapi import errors
+from nova_xenapi_sr_tools.mockxapi import model
+from nova_xenapi_sr_tools.mockxapi import where
 
 #: How a handler is run. ``world``: under the world lock (latency before);
 #: ``self``: the handler locks and applies latency itself.

@@ -75,7 +75,7 @@ def build_node(spec):
 
 
 def _prepare_process(spec):
-    from nova_xenapi_sr import novaenv
+    from nova_xenapi_sr_tools import novaenv
     novaenv.prepare()
     if spec['flavour'] != EXTENSION:
         check_stock_registry()
@@ -139,7 +139,7 @@ class _Node(object):
         self.trace = []
 
     def attach(self, endpoint):
-        from nova_xenapi_sr.upgrade import rpc
+        from nova_xenapi_sr_tools.upgrade import rpc
         endpoint.serializer = rpc.make_serializer(self._serializer_conductor())
         self.endpoint = endpoint
 
@@ -221,7 +221,7 @@ class ConductorNode(_Node):
     """nova-conductor (stock) or nova-conductor-xenapi-sr (extension)."""
 
     def _serializer_conductor(self):
-        from nova_xenapi_sr.upgrade import rpc
+        from nova_xenapi_sr_tools.upgrade import rpc
         return rpc.NoConductor()
 
     def rpc_object_backport_versions(self, context, objinst,
@@ -246,7 +246,7 @@ class ConductorNode(_Node):
         """
         from nova import context as nova_context
 
-        from nova_xenapi_sr.upgrade import rpc
+        from nova_xenapi_sr_tools.upgrade import rpc
         ctxt = nova_context.get_admin_context()
         instance = make_instance(case['instance'])
         phase = 'precheck'
@@ -278,7 +278,7 @@ class ConductorNode(_Node):
 
 def make_instance(data):
     """Return the ``Instance`` of a case (novaenv's, root device set)."""
-    from nova_xenapi_sr import novaenv
+    from nova_xenapi_sr_tools import novaenv
     instance = novaenv.make_instance(instance_id=data['id'],
                                      uuid=data['uuid'], host=data['host'])
     if not instance.obj_attr_is_set('root_device_name'):
@@ -323,7 +323,7 @@ class ComputeNode(_Node):
         self.conductor = spec.get('conductor')
 
     def _serializer_conductor(self):
-        from nova_xenapi_sr.upgrade import rpc
+        from nova_xenapi_sr_tools.upgrade import rpc
         return rpc.ConductorProxy(self._call_conductor)
 
     def _call_conductor(self, method, context=None, **kwargs):
@@ -617,7 +617,7 @@ class ComputeNode(_Node):
         except Exception as exc:
             # nova logs this and carries on with the source's clean-up;
             # the destination's manager has set the instance to ERROR.
-            from nova_xenapi_sr.upgrade import rpc
+            from nova_xenapi_sr_tools.upgrade import rpc
             self.note('post_live_migration_at_destination failed',
                       error=repr(exc))
             self._post_error = rpc.error_to_dict(exc, self.name)

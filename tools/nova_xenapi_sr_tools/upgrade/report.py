@@ -33,8 +33,8 @@ import collections
 import json
 import textwrap
 
-from nova_xenapi_sr.upgrade import cases as cases_mod
-from nova_xenapi_sr.upgrade import verdict
+from nova_xenapi_sr_tools.upgrade import cases as cases_mod
+from nova_xenapi_sr_tools.upgrade import verdict
 
 #: Keys of a case in the JSON document, in order.
 CASE_KEYS = ('conductor', 'source', 'destination', 'volumes', 'outcome',

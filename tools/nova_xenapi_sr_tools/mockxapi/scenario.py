@@ -256,7 +256,7 @@ def _device_number(device):
 
 def build(world, scenario):
     """Populate ``world`` (a ``pool.World``) from ``scenario``."""
-    from nova_xenapi_sr.mockxapi import storage
+    from nova_xenapi_sr_tools.mockxapi import storage
     for vol in scenario.volumes:
         address, _, port = vol['portal'].rpartition(':')
         if not address:
@@ -334,7 +334,7 @@ def _ensure_sr(world, scenario, db, host, vol_id, style, sr_type,
 
     Created if missing. Returns ``(sr ref, lun)``.
     """
-    from nova_xenapi_sr.mockxapi import storage
+    from nova_xenapi_sr_tools.mockxapi import storage
     data = scenario.connection_info(vol_id)['data']
     if sr_uuid:
         label = 'tempSR-%s' % sr_uuid
@@ -371,7 +371,7 @@ def _build_instance(world, scenario, inst):
     pool = world.pools[inst['pool']]
     db = pool.db
     host = _host(world, inst)
-    from nova_xenapi_sr.mockxapi import motion
+    from nova_xenapi_sr_tools.mockxapi import motion
     vm = db.create('VM', name_label=scenario.instance_name(
         inst['instance_id']), power_state='Running', resident_on=host,
         domid=str(next(motion._DOMIDS)), VCPUs_max='1',

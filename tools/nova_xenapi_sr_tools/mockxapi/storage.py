@@ -64,8 +64,8 @@
 
 import re
 
-from nova_xenapi_sr.mockxapi import api
-from nova_xenapi_sr.mockxapi import errors
+from nova_xenapi_sr_tools.mockxapi import api
+from nova_xenapi_sr_tools.mockxapi import errors
 
 ISCSI_TYPES = ('iscsi', 'lvmoiscsi')
 
