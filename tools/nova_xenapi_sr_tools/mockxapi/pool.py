@@ -296,6 +296,43 @@ class Pool(object):
             return copy.deepcopy(view)
 
 
+class Member(object):
+    """The endpoint of a pool member (a host that is not the master).
+
+    As xapi on a pool member (``xapi_session.ml``, ``login_with_password``
+    raises it when ``Pool_role.is_slave``), a login fails with ``HOST_IS_SLAVE
+    [master address]``; every other call finds no session there
+    (``SESSION_INVALID``). Calls are logged like a pool's.
+    """
+
+    def __init__(self, pool, host_ref):
+        self.pool = pool
+        self.host_ref = host_ref
+        self.name = '%s/%s' % (pool.name,
+                               pool.db.get('host', host_ref)['name_label'])
+        self._calls = []
+        self._calls_lock = threading.Lock()
+
+    def calls(self):
+        with self._calls_lock:
+            return list(self._calls)
+
+    def handle(self, method, params):
+        params = list(params)
+        logged = list(params if method in LOGIN_METHODS else params[1:])
+        if method in LOGIN_METHODS and len(logged) > 1:
+            logged[1] = '***'
+        with self._calls_lock:
+            self._calls.append((method, tuple(logged)))
+        if method == 'session.login_with_password':
+            with self.pool.world.lock:
+                master = self.pool.db.get('host', self.pool.master)
+                address = master['address']
+            return Outcome('failure', [errors.HOST_IS_SLAVE, address])
+        return Outcome('failure', [errors.SESSION_INVALID,
+                                   params[0] if params else ''])
+
+
 def dangling_vbds(view):
     """Refs of the VBDs in an :meth:`Pool.inspect` view whose VDI is gone.
 

@@ -49,6 +49,8 @@ class MockXapi(object):
                              ', '.join(sorted(unknown)))
         self._servers = {}
         self.urls = {}
+        #: ``{(pool name, host name): URL}`` of served pool members.
+        self.member_urls = {}
 
     # -- life cycle ------------------------------------------------------
     def start(self):
@@ -66,7 +68,30 @@ class MockXapi(object):
             raise
         return self
 
+    def member_url(self, pool, host):
+        """Serve pool member ``host`` of ``pool``; return its URL.
+
+        The endpoint answers as xapi on a pool member does (see
+        ``pool.Member``): a login fails with ``HOST_IS_SLAVE`` naming the
+        master's address. It stops with the service.
+        """
+        key = (pool, host)
+        if key in self.member_urls:
+            return self.member_urls[key]
+        the_pool = self.pool(pool)
+        with self.world.lock:
+            found = the_pool.db.find('host', name_label=host)
+        if not found or found[0] == the_pool.master:
+            raise ValueError('%s is not a member host of pool %s'
+                             % (host, pool))
+        srv, url = server.bind(pool_mod.Member(the_pool, found[0]))
+        self._servers[key] = srv
+        self.member_urls[key] = url
+        server.serve(srv)
+        return url
+
     def stop(self):
+        self.member_urls.clear()
         for srv in self._servers.values():
             srv.close_all()
         self._servers.clear()
