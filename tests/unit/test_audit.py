@@ -1,0 +1,254 @@
+#    Licensed under the Apache License, Version 2.0 (the "License"); you may
+#    not use this file except in compliance with the License. You may obtain
+#    a copy of the License at
+#
+#         http://www.apache.org/licenses/LICENSE-2.0
+#
+#    Unless required by applicable law or agreed to in writing, software
+#    distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+#    WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+#    License for the specific language governing permissions and limitations
+#    under the License.
+
+"""The audit's verdicts, on records the mock XAPI's builder makes (no
+server: the records are exported as ``get_all_records`` answers them)."""
+
+import os
+
+import fixtures
+
+from nova_xenapi_sr import audit
+from nova_xenapi_sr import naming
+from nova_xenapi_sr_tools.mockxapi import pool as pool_mod
+from nova_xenapi_sr_tools.mockxapi import scenario as scenario_mod
+from tests import base
+
+PORTAL = '192.0.2.10:3260'
+IQN = 'iqn.2010-10.org.openstack:target-1'
+OTHER_PORTAL = '192.0.2.30:3260'
+OTHER_IQN = 'iqn.2010-10.org.openstack:target-2'
+
+
+def states(sc, names=None):
+    """PoolStates of every pool of ``sc``, as the audit would read them."""
+    world = pool_mod.World()
+    scenario_mod.build(world, sc)
+    result = []
+    for name in names or [p['name'] for p in sc.pools]:
+        db = world.pools[name].db
+        records = {method: db.export_all(method.split('.')[0])
+                   for method in audit.READS}
+        result.append(audit.PoolState(name, 'http://%s' % name, records))
+    return result
+
+
+def scenario():
+    sc = scenario_mod.Scenario()
+    sc.add_pool('pool-a', hosts=['host-a'])
+    sc.add_pool('pool-b', hosts=['host-b'])
+    for lun in (1, 2, 3, 4):
+        sc.add_volume('vol-%d' % lun, PORTAL, IQN, lun)
+    sc.add_volume('vol-o', OTHER_PORTAL, OTHER_IQN, 1)
+    return sc
+
+
+def by_device(volumes, instance_id):
+    name = 'instance-%08x' % instance_id
+    return {v.device: v for v in volumes if v.vm == name}
+
+
+class TestVerdicts(base.TestCase):
+
+    def test_uuid5_alone_migrates_with_stock_nova(self):
+        sc = scenario()
+        sc.add_instance('pool-a', 1, volumes=[('vol-1', 'uuid5',
+                                               '/dev/xvdb')])
+        [vol] = audit.audit(states(sc))
+        self.assertEqual(audit.STOCK, vol.verdict)
+        self.assertEqual(naming.UUID5, vol.style)
+        self.assertEqual('%s %s' % (PORTAL, IQN), vol.target)
+        self.assertEqual(sc.instances[0]['nova_uuid'], vol.instance)
+        self.assertEqual(('pool-a', 'host-a', 'xvdb', ''),
+                         (vol.pool, vol.host, vol.device, vol.volume_id))
+        self.assertEqual((), vol.blocked)
+        self.assertEqual((), vol.reasons)
+
+    def test_legacy_needs_both_ends(self):
+        sc = scenario()
+        sc.add_instance('pool-a', 1, volumes=[('vol-1', 'legacy',
+                                               '/dev/xvdb')])
+        [vol] = audit.audit(states(sc))
+        self.assertEqual(audit.BOTH_ENDS, vol.verdict)
+        self.assertEqual(('legacy', 'vol-1', 'FA15E-D15C-vol-1'),
+                         (vol.style, vol.volume_id, vol.sr_uuid))
+        self.assertIn('UUID_INVALID', vol.reasons[0])
+        self.assertIn('conductors', vol.actions[0])
+
+    def test_name_label_without_nova_uuid(self):
+        sc = scenario()
+        sc.add_instance('pool-a', 1, volumes=[('vol-1', 'uuid5',
+                                               '/dev/xvdb')])
+        [state] = states(sc, ['pool-a'])
+        for rec in state.vms.values():
+            rec['other_config'].pop('nova_uuid', None)
+        [vol] = audit.audit([state])
+        self.assertEqual('instance-00000001', vol.instance)
+
+    def test_two_volumes_behind_one_target_need_the_source(self):
+        sc = scenario()
+        sc.add_instance('pool-a', 1, volumes=[
+            ('vol-1', 'uuid5', '/dev/xvdb'), ('vol-2', 'uuid5', '/dev/xvdc'),
+            ('vol-o', 'uuid5', '/dev/xvdd')])
+        vols = by_device(audit.audit(states(sc)), 1)
+        self.assertEqual(audit.SOURCE, vols['xvdb'].verdict)
+        self.assertIn('xvdc', vols['xvdb'].reasons[0])
+        self.assertEqual(audit.SOURCE, vols['xvdc'].verdict)
+        self.assertEqual(audit.STOCK, vols['xvdd'].verdict)
+
+    def test_neighbour_on_the_source_needs_the_source(self):
+        sc = scenario()
+        sc.add_instance('pool-a', 1, volumes=[('vol-1', 'uuid5',
+                                               '/dev/xvdb')])
+        sc.add_instance('pool-a', 2, volumes=[('vol-2', 'uuid5',
+                                               '/dev/xvdb')])
+        volumes = audit.audit(states(sc))
+        one = by_device(volumes, 1)['xvdb']
+        self.assertEqual(audit.SOURCE, one.verdict)
+        self.assertIn(sc.instances[1]['nova_uuid'], one.reasons[0])
+
+    def test_uuid5_of_another_target_cannot_migrate(self):
+        sc = scenario()
+        wrong = naming.target_sr_uuid('192.0.2.99', '3260', 'iqn.x')
+        sc.add_sr('pool-a', 'vol-1', sr_uuid=wrong)
+        sc.add_instance('pool-a', 1, volumes=[('vol-1', 'uuid5',
+                                               '/dev/xvdb')])
+        [state] = states(sc, ['pool-a'])
+        # Point the instance's VBD at the wrongly named SR's VDI.
+        wrong_ref = state.by_uuid[wrong]
+        right_ref = [ref for ref in state.srs if ref != wrong_ref and
+                     state.srs[ref]['type'] == 'iscsi'][0]
+        vdi = state.srs[right_ref]['VDIs'][0]
+        state.srs[wrong_ref]['VDIs'] = [vdi]
+        state.srs[right_ref]['VDIs'] = []
+        state = audit.PoolState('pool-a', state.url, {
+            'host.get_all_records': state.hosts,
+            'VM.get_all_records': state.vms,
+            'VBD.get_all_records': state.vbds,
+            'SR.get_all_records': state.srs,
+            'PBD.get_all_records': state.pbds})
+        [vol] = audit.audit([state])
+        self.assertEqual((naming.UNKNOWN, audit.NOWHERE),
+                         (vol.style, vol.verdict))
+        self.assertIn('not nova\'s name for its target', vol.reasons[0])
+        self.assertTrue(audit.cannot_migrate_anywhere(vol, 1))
+
+    def test_destination_with_other_style_on_the_target_blocks(self):
+        sc = scenario()
+        sc.add_instance('pool-a', 1, volumes=[('vol-1', 'legacy',
+                                               '/dev/xvdb')])
+        sc.add_instance('pool-a', 3, volumes=[('vol-o', 'uuid5',
+                                               '/dev/xvdb')])
+        sc.add_instance('pool-b', 2, volumes=[('vol-2', 'uuid5',
+                                               '/dev/xvdb')])
+        volumes = audit.audit(states(sc))
+        one = by_device(volumes, 1)['xvdb']
+        self.assertEqual(('pool-b',), one.blocked)
+        self.assertEqual(audit.BOTH_ENDS, one.verdict)
+        uuid5 = naming.target_sr_uuid('192.0.2.10', '3260', IQN)
+        self.assertIn('Pool pool-b already reaches target %s %s through '
+                      'uuid5 SR %s' % (PORTAL, IQN, uuid5), one.reasons[1])
+        self.assertIn(sc.instances[2]['nova_uuid'], one.actions[1])
+        self.assertTrue(audit.cannot_migrate_anywhere(one, 2))
+        # The other way round: pool-b's uuid5 volume cannot come to
+        # pool-a, which reaches the target through a legacy SR.
+        two = by_device(volumes, 2)['xvdb']
+        self.assertEqual(('pool-a',), two.blocked)
+        self.assertIn('legacy SR FA15E-D15C-vol-1', two.reasons[0])
+        # An instance on another target is not blocked.
+        self.assertEqual((), by_device(volumes, 3)['xvdb'].blocked)
+
+    def test_unused_sr_in_the_way_says_forget_it(self):
+        sc = scenario()
+        sc.add_instance('pool-a', 1, volumes=[('vol-1', 'uuid5',
+                                               '/dev/xvdb')])
+        sc.add_sr('pool-b', 'vol-3', style='legacy')
+        [vol] = audit.audit(states(sc))
+        self.assertEqual(('pool-b',), vol.blocked)
+        self.assertIn('xe sr-forget uuid=FA15E-D15C-vol-3', vol.actions[0])
+
+    def test_same_sr_on_the_destination_does_not_block(self):
+        sc = scenario()
+        sc.add_instance('pool-a', 1, volumes=[('vol-1', 'uuid5',
+                                               '/dev/xvdb')])
+        sc.add_instance('pool-b', 2, volumes=[('vol-2', 'uuid5',
+                                               '/dev/xvdb')])
+        volumes = audit.audit(states(sc))
+        self.assertEqual([(), ()], [v.blocked for v in volumes])
+
+    def test_stale_sr_of_the_same_name_blocks(self):
+        sc = scenario()
+        sc.add_instance('pool-a', 1, volumes=[('vol-1', 'legacy',
+                                               '/dev/xvdb')])
+        sc.add_sr('pool-b', 'vol-o', sr_uuid='FA15E-D15C-vol-1')
+        [vol] = audit.audit(states(sc))
+        self.assertEqual(('pool-b',), vol.blocked)
+        self.assertIn('points at %s %s' % (OTHER_PORTAL, OTHER_IQN),
+                      vol.reasons[1])
+
+    def test_order_and_control_domains(self):
+        sc = scenario()
+        sc.add_instance('pool-b', 2, volumes=[('vol-2', 'uuid5',
+                                               '/dev/xvdc')])
+        sc.add_instance('pool-a', 1, volumes=[('vol-1', 'uuid5',
+                                               '/dev/xvdb')])
+        volumes = audit.audit(states(sc, ['pool-b', 'pool-a']))
+        self.assertEqual(['pool-b', 'pool-a'], [v.pool for v in volumes])
+
+
+class TestApiVersion(base.TestCase):
+
+    def _hosts(self, major, minor):
+        return {'OpaqueRef:h': {'name_label': 'host-a',
+                                'API_version_major': major,
+                                'API_version_minor': minor}}
+
+    def test_supported(self):
+        for minor in ('5', '16', '21'):
+            audit.check_api_version('http://x', self._hosts('2', minor))
+
+    def test_too_old(self):
+        exc = self.assertRaises(audit.UnsupportedVersion,
+                                audit.check_api_version, 'http://x',
+                                self._hosts('2', '4'))
+        self.assertIn('Host host-a at http://x runs XAPI API 2.4, older '
+                      'than 2.5 (XenServer 7.0)', str(exc))
+
+    def test_too_new(self):
+        exc = self.assertRaises(audit.UnsupportedVersion,
+                                audit.check_api_version, 'http://x',
+                                self._hosts('3', '0'))
+        self.assertIn('API 3.0, newer than 2.21', str(exc))
+
+    def test_missing(self):
+        self.assertRaises(audit.UnsupportedVersion, audit.check_api_version,
+                          'http://x', self._hosts('', ''))
+
+
+class TestPassword(base.TestCase):
+
+    def test_file_first_line(self):
+        path = self.useFixture(fixtures.TempDir()).join('pw')
+        with open(path, 'w') as f:
+            f.write('s3cret\nignored\n')
+        self.assertEqual('s3cret', audit.password_from(
+            path, {audit.PASSWORD_ENV: 'other'}))
+
+    def test_environment(self):
+        self.assertEqual('env', audit.password_from(
+            None, {audit.PASSWORD_ENV: 'env'}))
+        self.assertIsNone(audit.password_from(None, {}))
+
+    def test_missing_file(self):
+        exc = self.assertRaises(audit.AuditError, audit.password_from,
+                                os.path.join('/nonexistent', 'pw'), {})
+        self.assertIn('Cannot read the password file', str(exc))
