@@ -147,6 +147,11 @@ class Session(object):
         self._ref = self._call('session.login_with_password', username,
                                password, '2.0', 'nova-xenapi-sr audit')
 
+    @property
+    def ref(self):
+        """The session's opaque ref."""
+        return self._ref
+
     def call(self, method, *args):
         """Call ``method`` with the session; return its value."""
         return self._call(method, self._ref, *args)

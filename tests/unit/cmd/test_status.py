@@ -12,6 +12,8 @@
 
 import io
 import json
+import socket
+import sys
 from unittest import mock
 
 import fixtures
@@ -87,14 +89,69 @@ class TestChecks(base.TestCase):
         self.assertEqual(Code.SUCCESS, result.code)
 
 
+def closed_port_url():
+    """An http URL on 127.0.0.1 where nothing listens."""
+    sock = socket.socket()
+    sock.bind(('127.0.0.1', 0))
+    port = sock.getsockname()[1]
+    sock.close()
+    return 'http://127.0.0.1:%d' % port
+
+
+def xenserver_opts(conf):
+    """Register the ``[xenserver]`` options the check reads, as nova's."""
+    conf.register_opts([cfg.StrOpt('connection_url'),
+                        cfg.StrOpt('connection_username', default='root'),
+                        cfg.StrOpt('connection_password', secret=True)],
+                       group='xenserver')
+
+
+class TestLegacyVolumesCheck(base.TestCase):
+    """What the check says without a XAPI to read (see the functional
+    tests, tests.functional.test_status, for the counts)."""
+
+    def _check(self, driver, url=None, register=True):
+        conf = cfg.ConfigOpts()
+        conf.register_opt(cfg.StrOpt('compute_driver'))
+        if register:
+            xenserver_opts(conf)
+        conf([])
+        conf.set_override('compute_driver', driver)
+        if url:
+            conf.set_override('connection_url', url, group='xenserver')
+        return status.Checks(conf)._check_legacy_volumes()
+
+    def test_not_a_xenapi_compute(self):
+        result = self._check('libvirt.LibvirtDriver', register=False)
+        self.assertEqual(Code.SUCCESS, result.code)
+        self.assertIn('Not a XenAPI compute', result.details)
+
+    def test_no_connection_url(self):
+        for register in (True, False):
+            result = self._check(status.EXTENSION_DRIVER, register=register)
+            self.assertEqual(Code.FAILURE, result.code)
+            self.assertIn('[xenserver] connection_url is not set',
+                          result.details)
+
+    def test_unreachable(self):
+        url = closed_port_url()
+        result = self._check('xenapi.XenAPIDriver', url)
+        self.assertEqual(Code.FAILURE, result.code)
+        self.assertIn('Cannot reach XAPI at %s' % url, result.details)
+        self.assertNotIn('\n', result.details)
+
+
 class TestMain(base.TestCase):
 
     def _main(self, driver):
         conf = cfg.ConfigOpts()
         conf.register_opt(cfg.StrOpt('compute_driver'))
+        xenserver_opts(conf)
         path = self.useFixture(fixtures.TempDir()).join('nova.conf')
         with open(path, 'w') as f:
-            f.write('[DEFAULT]\ncompute_driver = %s\n' % driver)
+            f.write('[DEFAULT]\ncompute_driver = %s\n'
+                    '[xenserver]\nconnection_url = %s\n'
+                    % (driver, closed_port_url()))
         out = io.StringIO()
         self.useFixture(fixtures.MonkeyPatch('sys.stdout', out))
         # The shim is installed into nova's namespace only by pip; from a
@@ -108,13 +165,34 @@ class TestMain(base.TestCase):
 
     def test_stock_compute_warns(self):
         rc, output = self._main('xenapi.XenAPIDriver')
-        self.assertEqual(Code.WARNING, rc)
+        # FAILURE: nothing listens at its connection_url.
+        self.assertEqual(Code.FAILURE, rc)
         results = {c['check']: c['result'] for c in output['checks']}
         self.assertEqual(Code.WARNING, results['compute_driver'])
         self.assertEqual(Code.SUCCESS,
                          results['nova XenapiLiveMigrateData version'])
 
-    def test_extension_compute_succeeds(self):
+    def test_extension_compute(self):
         rc, output = self._main(status.EXTENSION_DRIVER)
-        self.assertEqual(Code.SUCCESS, rc)
-        self.assertEqual(3, len(output['checks']))
+        results = {c['check']: c['result'] for c in output['checks']}
+        self.assertEqual({'nova XenapiLiveMigrateData version': Code.SUCCESS,
+                          'Compute driver shim': Code.SUCCESS,
+                          'compute_driver': Code.SUCCESS,
+                          # nothing listens at its connection_url
+                          'Volumes on legacy SRs': Code.FAILURE}, results)
+        self.assertEqual(Code.FAILURE, rc)
+
+    def test_nova_cannot_be_imported(self):
+        out = io.StringIO()
+        self.useFixture(fixtures.MonkeyPatch('sys.stdout', out))
+        path = self.useFixture(fixtures.TempDir()).join('empty.conf')
+        open(path, 'w').close()
+        with mock.patch.dict(sys.modules, {'nova.conf': None}):
+            rc = status.main(['--config-file', path, 'upgrade', 'check',
+                              '--json'])
+        self.assertEqual(Code.FAILURE, rc)
+        [check] = json.loads(out.getvalue())['checks']
+        self.assertEqual(('nova', Code.FAILURE),
+                         (check['check'], check['result']))
+        self.assertIn('nova cannot be imported', check['details'])
+        self.assertIn('nova.conf', check['details'])
