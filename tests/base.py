@@ -10,26 +10,43 @@
 #    License for the specific language governing permissions and limitations
 #    under the License.
 
-"""Base test case: every test gets a timeout, captured logs and a clean
-configuration, so the tests themselves stay short."""
+"""Base test case, on oslotest's ``BaseTestCase``.
 
+From oslotest: a per-test timeout (``OS_TEST_TIMEOUT`` seconds, else
+:attr:`TestCase.DEFAULT_TIMEOUT`; 0 disables it), stdout and stderr
+captured when ``OS_STDOUT_CAPTURE`` / ``OS_STDERR_CAPTURE`` are true, a
+private ``TMPDIR`` and ``HOME`` per test, and ``mock.patch.stopall``.
+
+Logs: ``self.logger`` is a ``fixtures.FakeLogger`` at DEBUG level, so a
+test can assert on what was logged. With ``OS_LOG_CAPTURE`` true (tox
+sets it) the log records go only there; otherwise they also reach the
+handlers already configured, so they show while a test runs.
+"""
+
+import logging
 import os
 
 import fixtures
-import testtools
+from oslotest import base
 
-#: Seconds a single test may run; functional tests talk to real servers.
-DEFAULT_TIMEOUT = int(os.environ.get('OS_TEST_TIMEOUT', '120'))
+_TRUE = ('1', 'true', 'yes', 'on')
 
 
-class TestCase(testtools.TestCase):
+class TestCase(base.BaseTestCase):
     """Base class of every nova-xenapi-sr test."""
+
+    #: Seconds a test may run when ``OS_TEST_TIMEOUT`` is not set;
+    #: functional tests talk to real servers.
+    DEFAULT_TIMEOUT = 120
 
     def setUp(self):
         super(TestCase, self).setUp()
-        self.useFixture(fixtures.Timeout(DEFAULT_TIMEOUT, gentle=True))
-        self.logger = self.useFixture(
-            fixtures.FakeLogger(level='DEBUG', format='%(levelname)s '
-                                '%(name)s %(message)s'))
         self.useFixture(fixtures.EnvironmentVariable(
             'OS_NOVA_DISABLE_EVENTLET_PATCHING', '1'))
+
+    def _fake_logs(self):
+        capture = os.environ.get('OS_LOG_CAPTURE', '').lower() in _TRUE
+        self.logger = self.useFixture(fixtures.FakeLogger(
+            level=logging.DEBUG, nuke_handlers=capture,
+            format='%(levelname)s %(name)s %(message)s'))
+        self.log_fixture = self.logger
