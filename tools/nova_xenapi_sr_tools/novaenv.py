@@ -35,8 +35,8 @@ Neutron:
 * :func:`roundtrip` sends an object across a process boundary the way
   nova's RPC does (``NovaObjectSerializer`` to a primitive and back).
 * :class:`ManagerFlow` plays nova's compute manager and conductor around
-  two drivers for one live migration, in nova's order (see
-  ``/work/shared/docs/DESIGN.md`` section 4).
+  two drivers for one live migration, in nova 21's order (nova's
+  ``conductor/tasks/live_migrate.py`` and ``compute/manager.py``).
 """
 
 import copy

@@ -15,8 +15,9 @@
 Unmodified clients (the PyPI ``XenAPI`` SDK, nova 21's os-xenapi session)
 talk to it over HTTP. It serves several pools, each on its own endpoint,
 over one simulated iSCSI array, applies xapi's rules for the calls this
-project uses (see ``/work/shared/docs/XAPI.md``), records every VDI copy a
-migration would make, and lets tests inject faults and latency.
+project uses (each rule names the xapi or SM source it follows), records
+every VDI copy a migration would make, and lets tests inject faults and
+latency.
 
 Modules, by concept:
 
