@@ -347,8 +347,8 @@ def _target_text(target):
 def audit(pools):
     """Judge every nova volume of ``pools`` (a list of PoolState).
 
-    Returns a list of :class:`Volume`, in pool order, then by instance
-    and device.
+    Returns a list of :class:`Volume`, in pool order, then by VM name,
+    instance and device.
     """
     result = []
     for pool in pools:
@@ -359,16 +359,9 @@ def audit(pools):
                         vm.get('is_a_template') or vm.get('is_a_snapshot'):
                     continue
                 result.append(_judge(pool, pools, sr_ref, vm_ref, vbd))
-    result.sort(key=lambda v: (pools.index(_pool_of(pools, v.pool)),
-                               v.instance, v.device))
+    order = {pool.label: index for index, pool in enumerate(pools)}
+    result.sort(key=lambda v: (order[v.pool], v.vm, v.instance, v.device))
     return result
-
-
-def _pool_of(pools, label):
-    for pool in pools:
-        if pool.label == label:
-            return pool
-    raise KeyError(label)
 
 
 def _judge(pool, pools, sr_ref, vm_ref, vbd):

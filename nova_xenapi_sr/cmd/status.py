@@ -148,8 +148,8 @@ class Checks(upgradecheck.UpgradeCommands):
         legacy = [vol for vol in here if vol.style == naming.LEGACY]
         stuck = [vol for vol in here
                  if audit.cannot_migrate_anywhere(vol, 1)]
-        summary = ('%d of the %d volumes attached on this host use legacy '
-                   'SRs' % (len(legacy), len(here)))
+        summary = ('Legacy SRs hold %d of the %d volumes attached on this '
+                   'host' % (len(legacy), len(here)))
         if legacy:
             summary += (' (they live-migrate only between computes that '
                         'both run nova-xenapi-sr)')

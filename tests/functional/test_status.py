@@ -62,8 +62,8 @@ class TestLegacyVolumes(base.TestCase):
     def test_counts_this_hosts_legacy_volumes(self):
         fx, result = self.check(self.scenario())
         self.assertEqual(Code.SUCCESS, result.code)
-        self.assertEqual('2 of the 3 volumes attached on this host use '
-                         'legacy SRs (they live-migrate only between '
+        self.assertEqual('Legacy SRs hold 2 of the 3 volumes attached on '
+                         'this host (they live-migrate only between '
                          'computes that both run nova-xenapi-sr).',
                          result.details)
         for method, _ in fx.calls('pool-a'):
@@ -76,8 +76,8 @@ class TestLegacyVolumes(base.TestCase):
         sc.add_instance('pool-a', 1, volumes=[('vol-1', 'uuid5',
                                                '/dev/xvdb')])
         _, result = self.check(sc)
-        self.assertEqual((Code.SUCCESS, '0 of the 1 volumes attached on '
-                          'this host use legacy SRs.'),
+        self.assertEqual((Code.SUCCESS, 'Legacy SRs hold 0 of the 1 '
+                          'volumes attached on this host.'),
                          (result.code, result.details))
 
     def test_a_volume_that_cannot_migrate_anywhere(self):

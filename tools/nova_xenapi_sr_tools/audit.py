@@ -53,7 +53,11 @@ class Progress(object):
 
 
 def nova_config_target(path):
-    """``(url, username, password)`` from a nova.conf's ``[xenserver]``."""
+    """``(label, url, username, password)`` from a nova.conf.
+
+    The credentials come from ``[xenserver]``; the label is the compute's
+    ``[DEFAULT] host`` when it is set, else the URL's host.
+    """
     parser = configparser.RawConfigParser(strict=False)
     try:
         with open(path) as f:
@@ -68,7 +72,10 @@ def nova_config_target(path):
     get = lambda key, default=None: (  # noqa: E731
         parser.get('xenserver', key) if parser.has_option('xenserver', key)
         else default)
-    return (get('connection_url'), get('connection_username', 'root'),
+    url = get('connection_url')
+    label = (parser.get('DEFAULT', 'host')
+             if parser.has_option('DEFAULT', 'host') else _label(url))
+    return (label, url, get('connection_username', 'root'),
             get('connection_password'))
 
 
@@ -77,7 +84,7 @@ def _label(url):
 
 
 class Audit(lister.Lister):
-    """List every nova volume of XenServer pools and how it can migrate.
+    """List the nova volumes of XenServer pools and how each can migrate.
 
     For every instance with a nova volume: the volume's SR, the SR's naming
     style (legacy, uuid5 or unknown) and iSCSI target, and a verdict:
@@ -130,19 +137,20 @@ class Audit(lister.Lister):
                 targets.append((_label(url), url, parsed_args.username,
                                 password))
         for path in parsed_args.nova_config:
-            url, username, password = nova_config_target(path)
+            label, url, username, password = nova_config_target(path)
             if password is None:
                 raise audit.AuditError('%s has no [xenserver] '
                                        'connection_password.' % path)
-            targets.append((_label(url), url, username, password))
+            targets.append((label, url, username, password))
         if not targets:
             raise audit.AuditError('Nothing to audit: give --url URL or '
                                    '--nova-config FILE.')
         seen = set()
         for label, url, _, _ in targets:
-            if url in seen:
-                raise audit.AuditError('%s is given twice.' % url)
-            seen.add(url)
+            if url in seen or label in seen:
+                raise audit.AuditError('%s is given twice.' % (
+                    url if url in seen else label))
+            seen.update((url, label))
         return targets
 
     def take_action(self, parsed_args):
