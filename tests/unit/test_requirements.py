@@ -75,3 +75,25 @@ class TestNodeRequirements(base.TestCase):
         # The comparison above can fail: a bound above Ussuri's version.
         req = pkg_requirements.Requirement('oslo.utils>=4.2.0')
         self.assertFalse(req.specifier.contains(USSURI['oslo-utils']))
+
+
+def _names(path):
+    names = set()
+    with open(os.path.join(TOP, path)) as f:
+        for line in f:
+            line = line.split('#', 1)[0].strip()
+            if line and not line.startswith('-'):
+                names.add(pkg_utils.canonicalize_name(
+                    pkg_requirements.Requirement(line).name))
+    return names
+
+
+class TestToolsRequirements(base.TestCase):
+    """tox installs the tools distribution with --no-deps, so its
+    third-party requirements must come from test-requirements.txt."""
+
+    def test_tools_requirements_are_test_requirements(self):
+        tools = _names(os.path.join('tools', 'requirements.txt'))
+        provided = (_names('test-requirements.txt') |
+                    _names('requirements.txt') | {'nova-xenapi-sr'})
+        self.assertEqual(set(), tools - provided)
