@@ -512,4 +512,3 @@ def password_from(password_file=None, environ=None):
     if environ is not None and environ.get(PASSWORD_ENV):
         return environ[PASSWORD_ENV]
     return None
-

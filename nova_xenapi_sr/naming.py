@@ -125,9 +125,11 @@ def uuid5_sr_uuid(connection_data):
 
 
 def target_sr_uuid(host, port, iqn):
-    """Return the uuid5 SR name of one iSCSI target (``host``, ``port``,
-    ``iqn`` as nova parsed them, or as an SR's ``device_config`` holds
-    them: ``target``, ``port``, ``targetIQN``)."""
+    """Return the uuid5 SR name of one iSCSI target.
+
+    ``host``, ``port`` and ``iqn`` as nova parsed them, or as an SR's
+    ``device_config`` holds them (``target``, ``port``, ``targetIQN``).
+    """
     identity = '%s/%s/%s' % (host, port, iqn)
     return str(uuid.uuid5(SR_NAMESPACE, identity))
 

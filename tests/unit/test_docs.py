@@ -106,8 +106,8 @@ class TestTroubleshooting(base.TestCase):
             with open(os.path.join(TOP, path)) as f:
                 source = f.read()
             for phrase in phrases:
-                self.assertTrue(phrase in source,
-                                '%s no longer says %r' % (path, phrase))
+                if phrase not in source:
+                    self.fail('%s no longer says %r' % (path, phrase))
                 self.assertTrue(_in_page(phrase, page),
                                 'troubleshooting.rst lacks %r (%s)'
                                 % (phrase, path))

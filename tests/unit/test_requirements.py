@@ -89,8 +89,10 @@ def _names(path):
 
 
 class TestToolsRequirements(base.TestCase):
-    """tox installs the tools distribution with --no-deps, so its
-    third-party requirements must come from test-requirements.txt."""
+    """Every third-party requirement of the tools is a test requirement.
+
+    tox installs the tools distribution with --no-deps.
+    """
 
     def test_tools_requirements_are_test_requirements(self):
         tools = _names(os.path.join('tools', 'requirements.txt'))

@@ -107,8 +107,10 @@ def xenserver_opts(conf):
 
 
 class TestLegacyVolumesCheck(base.TestCase):
-    """What the check says without a XAPI to read (see the functional
-    tests, tests.functional.test_status, for the counts)."""
+    """What the check says without a XAPI to read.
+
+    The counts are tested in tests.functional.test_status.
+    """
 
     def _check(self, driver, url=None, register=True):
         conf = cfg.ConfigOpts()
