@@ -407,7 +407,7 @@ def _judge(pool, pools, sr_ref, vm_ref, vbd):
         same_vm = sorted(rec.get('device') or rec.get('userdevice') or ''
                          for v, rec in others if v == vm_ref)
         neighbours = sorted({pool.instance_of(v) for v, rec in others
-                             if v != vm_ref and
+                             if v != vm_ref and host_ref != NULL_REF and
                              (pool.vms.get(v) or {}).get('resident_on')
                              == host_ref})
         if same_vm:

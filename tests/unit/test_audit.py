@@ -116,6 +116,21 @@ class TestVerdicts(base.TestCase):
         self.assertEqual(audit.SOURCE, one.verdict)
         self.assertIn(sc.instances[1]['nova_uuid'], one.reasons[0])
 
+    def test_halted_vms_are_not_neighbours(self):
+        sc = scenario()
+        sc.add_instance('pool-a', 1, volumes=[('vol-1', 'uuid5',
+                                               '/dev/xvdb')])
+        sc.add_instance('pool-a', 2, volumes=[('vol-2', 'uuid5',
+                                               '/dev/xvdb')])
+        [state] = states(sc, ['pool-a'])
+        for rec in state.vms.values():
+            if not rec['is_control_domain']:
+                rec['resident_on'] = audit.NULL_REF
+                rec['power_state'] = 'Halted'
+        volumes = audit.audit([state])
+        self.assertEqual([audit.STOCK] * 2, [v.verdict for v in volumes])
+        self.assertEqual(['', ''], [v.host for v in volumes])
+
     def test_uuid5_of_another_target_cannot_migrate(self):
         sc = scenario()
         wrong = naming.target_sr_uuid('192.0.2.99', '3260', 'iqn.x')
