@@ -48,6 +48,21 @@ def freeze():
             if line.strip() and not line.startswith('#')}
 
 
+def changes(before, after):
+    """Lines naming each package, other than ours, that the install moved.
+
+    ``before`` and ``after`` map package names to ``pip freeze`` lines.
+    """
+    changed = []
+    for name in sorted(set(before) | set(after)):
+        if name == OURS:
+            continue
+        if before.get(name) != after.get(name):
+            changed.append('%s: %s -> %s' % (name, before.get(name, '-'),
+                                             after.get(name, '-')))
+    return changed
+
+
 def main(argv):
     project = argv[1] if len(argv) > 1 else '.'
     before = freeze()
@@ -58,13 +73,7 @@ def main(argv):
     subprocess.check_call([sys.executable, '-m', 'pip', 'install', '--quiet',
                            project])
     after = freeze()
-    changed = []
-    for name in sorted(set(before) | set(after)):
-        if name == OURS:
-            continue
-        if before.get(name) != after.get(name):
-            changed.append('%s: %s -> %s' % (name, before.get(name, '-'),
-                                             after.get(name, '-')))
+    changed = changes(before, after)
     bindir = os.path.dirname(sys.executable)
     problems = []
     if OURS not in after:

@@ -24,6 +24,7 @@ from packaging import requirements as pkg_requirements
 from packaging import utils as pkg_utils
 
 from tests import base
+from tests import check_node_install
 
 TOP = os.path.join(os.path.dirname(__file__), '..', '..')
 
@@ -99,3 +100,26 @@ class TestToolsRequirements(base.TestCase):
         provided = (_names('test-requirements.txt') |
                     _names('requirements.txt') | {'nova-xenapi-sr'})
         self.assertEqual(set(), tools - provided)
+
+
+class TestNodeInstallCheck(base.TestCase):
+    """The comparison ``tox -e node-install`` makes."""
+
+    def test_freeze_names(self):
+        self.assertEqual('oslo.config',
+                         check_node_install._name('oslo.config==8.0.5'))
+        self.assertEqual('nova-xenapi-sr', check_node_install._name(
+            'nova_xenapi_sr @ file:///src/nova-xenapi-sr'))
+
+    def test_only_our_package_may_change(self):
+        before = {'oslo.utils': 'oslo.utils==4.1.2', 'six': 'six==1.16.0'}
+        after = dict(before, **{'nova-xenapi-sr': 'nova-xenapi-sr==1.0'})
+        self.assertEqual([], check_node_install.changes(before, after))
+        after.update({'oslo.utils': 'oslo.utils==10.2.0',
+                      'cliff': 'cliff==4.17.0'})
+        del after['six']
+        self.assertEqual(['cliff: - -> cliff==4.17.0',
+                          'oslo.utils: oslo.utils==4.1.2 -> '
+                          'oslo.utils==10.2.0',
+                          'six: six==1.16.0 -> -'],
+                         check_node_install.changes(before, after))
