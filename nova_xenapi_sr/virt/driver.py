@@ -171,16 +171,17 @@ class SharedSRAwareVMOps(vmops.VMOps):
         """nova's, but a failure forgets nothing: the caller cleans up."""
         if existing_srs is None:
             existing_srs = set()
+        introduced = set()
         sr_uuid_map = {}
         if block_device_info is not None:
             for bdm in block_device_info['block_device_mapping']:
                 sr_uuid = self._connect_volume(bdm['connection_info'],
-                                               existing_srs)
+                                               existing_srs, introduced)
                 sr_uuid_map[sr_uuid] = self._session.call_xenapi(
                     'SR.get_by_uuid', sr_uuid)
         return sr_uuid_map
 
-    def _connect_volume(self, connection_info, existing_srs):
+    def _connect_volume(self, connection_info, existing_srs, introduced):
         """nova's ``VolumeOps.connect_volume`` without its forget_sr."""
         ops = self._volumeops
         ops._check_is_supported_driver_type(connection_info)
@@ -189,8 +190,10 @@ class SharedSRAwareVMOps(vmops.VMOps):
             connection_data, 'Disk-for:%s' % None)
         sr_ref = volume_utils.find_sr_by_uuid(self._session, sr_uuid)
         if sr_ref:
-            existing_srs.add(sr_uuid)
+            if sr_uuid not in introduced:
+                existing_srs.add(sr_uuid)
         else:
+            introduced.add(sr_uuid)
             sr_ref = volume_utils.introduce_sr(self._session, sr_uuid,
                                                sr_label, sr_params)
         vdi_ref = ops._connect_hypervisor_to_volume(sr_ref, connection_data)
