@@ -90,10 +90,10 @@ class HardeningTestCase(base.TestCase):
             for index, (vol, portal, target, lun) in enumerate(vols):
                 infos.append((sc.add_volume(vol, portal, target, lun),
                               '/dev/xvd%s' % chr(ord('b') + index)))
-            sc.add_instance('pool-a', instance_id,
-                            nova_uuid=nova_uuid(instance_id), volumes=[
-                (vol[0], naming.UUID5, device)
-                for vol, (_, device) in zip(vols, infos)])
+            sc.add_instance(
+                'pool-a', instance_id, nova_uuid=nova_uuid(instance_id),
+                volumes=[(vol[0], naming.UUID5, device)
+                         for vol, (_, device) in zip(vols, infos)])
             self.infos[instance_id] = infos
         if neighbour:
             for vol, portal, target, lun in neighbour:
