@@ -23,6 +23,17 @@ forgotten only while nobody else holds it.
 The claims are this compute's state (one nova-compute process per host), one
 per driver instance, guarded by one lock: claiming and the check-and-forget
 of a rollback are each atomic with respect to the other.
+
+Each claim also records which of its SRs already existed on this host
+before the migration connected them (a neighbour's, or another
+migration's): the migration's own cleanup never forgets those.
+
+The claims live in process memory: a nova-compute restart loses them. A
+rollback then finds no record of its migration (:meth:`SRClaims.knows` is
+False) and the driver falls back to what XAPI shows: it keeps any SR that
+holds a VDI without VBD that is not one of its own volumes (another
+migration may be about to use it), see
+:func:`nova_xenapi_sr.virt.destination.forget_unused_sr`.
 """
 
 import threading
@@ -40,6 +51,7 @@ class SRClaims(object):
         self._lock = threading.Lock()
         self._holders = {}
         self._srs = {}
+        self._existing = {}
 
     def claim(self, instance_uuid, srs):
         """Record that this instance's migration uses ``srs``.
@@ -53,6 +65,21 @@ class SRClaims(object):
                 if sr_uuid not in [name for name, _ in mine]:
                     mine.append((sr_uuid, dict(device_config)))
 
+    def note_existing(self, instance_uuid, sr_uuids):
+        """Record SRs that existed here before this migration used them."""
+        with self._lock:
+            self._existing.setdefault(instance_uuid, set()).update(sr_uuids)
+
+    def existing(self, instance_uuid):
+        """The SRs this migration found already there (a new set)."""
+        with self._lock:
+            return set(self._existing.get(instance_uuid, ()))
+
+    def knows(self, instance_uuid):
+        """Whether this process holds a claim record of this migration."""
+        with self._lock:
+            return instance_uuid in self._srs
+
     def srs_of(self, instance_uuid):
         """Return this instance's claimed ``[(sr_uuid, device_config)]``."""
         with self._lock:
@@ -63,6 +90,7 @@ class SRClaims(object):
         """Drop every claim of this instance's migration."""
         with self._lock:
             self._srs.pop(instance_uuid, None)
+            self._existing.pop(instance_uuid, None)
             for sr_uuid in list(self._holders):
                 holders = self._holders[sr_uuid]
                 holders.discard(instance_uuid)
