@@ -112,7 +112,7 @@ def rst_page(results, command, seconds):
            '``timeout`` (the call is served, its reply is lost) or '
            '``session_invalid`` (the session expires: ``SESSION_INVALID``). '
            'Second-fault rows fail a first call (``VM.migrate_send`` on '
-           'the source, the first ``PBD.plug`` on the destination) and '
+           'the source, the first ``SR.introduce`` on the destination) and '
            'then one call of the rollback that follows.', '',
            'Outcomes: ``migrated`` and ``failed_clean`` as the '
            'verification defines them, judged on XAPI\'s state (nothing '

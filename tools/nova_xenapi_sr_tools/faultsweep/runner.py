@@ -51,7 +51,7 @@ KINDS = collections.OrderedDict([
 
 #: First faults of the second-fault cases: ``(side, method)``, a XenAPI
 #: Failure at the first call of ``method`` on that side.
-FIRSTS = (('source', 'VM.migrate_send'), ('destination', 'PBD.plug'))
+FIRSTS = (('source', 'VM.migrate_send'), ('destination', 'SR.introduce'))
 
 #: Driver methods whose ``block_device_info`` must come back unchanged.
 BDI_METHODS = ('pre_live_migration', 'rollback_live_migration_at_destination',
