@@ -53,11 +53,7 @@ class NovaTestCase(base.TestCase):
                                    stock_registry=cls.stock_registry,
                                    max_concurrent_live_migrations=(
                                        cls.max_concurrent_live_migrations))
-        try:
-            dep.setUp()
-        except Exception:
-            dep.cleanUp()
-            raise
+        dep.setUp()  # cleans up after itself if it fails
         cls.deployment = dep
 
     @classmethod
