@@ -155,10 +155,13 @@ class Deployment(fixtures.Fixture):
     :param stock_registry: start from nova's own object registry, without
         the extension's ``XenapiLiveMigrateData`` 1.5, even if it was
         imported earlier (for a deployment where every node is stock).
+    :param max_concurrent_live_migrations: nova's option of that name for
+        every compute (nova's default 1 runs a compute's migrations one at
+        a time; 0 is unlimited).
     """
 
     def __init__(self, drivers=(EXTENSION, EXTENSION), nodes=DEFAULT_NODES,
-                 stock_registry=False):
+                 stock_registry=False, max_concurrent_live_migrations=1):
         super(Deployment, self).__init__()
         if len(drivers) != len(nodes):
             raise ValueError('one driver per node: %d drivers, %d nodes'
@@ -166,6 +169,7 @@ class Deployment(fixtures.Fixture):
         self.drivers = tuple(drivers)
         self.nodes = tuple(nodes)
         self.stock_registry = stock_registry
+        self.max_concurrent_live_migrations = max_concurrent_live_migrations
         self.computes = collections.OrderedDict()
         self.inflight = _InFlight()
         self._adoptions = {}
@@ -182,6 +186,11 @@ class Deployment(fixtures.Fixture):
         from nova_xenapi_sr_tools.mockxapi import service
         self._compat()
         self._keep_rpc_globals()
+        # os-xenapi 0.3 fails on Python 3 (see nova_xenapi_sr.
+        # os_xenapi_compat); the extension's driver applies the fix itself,
+        # stock nova needs it too to run here at all.
+        from nova_xenapi_sr import os_xenapi_compat
+        os_xenapi_compat.apply()
         self.xapi = service.MockXapi(self.new_scenario())
         self.xapi.start()
         self.addCleanup(self.xapi.stop)
@@ -263,6 +272,8 @@ class Deployment(fixtures.Fixture):
                    connection_username='root', connection_password='mock',
                    independent_compute=True, check_host=False,
                    group='xenserver')
+        case.flags(max_concurrent_live_migrations=(
+            self.max_concurrent_live_migrations))
         for driver, (pool, host) in zip(self.drivers, self.nodes):
             url = self.xapi.urls[pool]
             case.flags(compute_driver=driver)
@@ -370,7 +381,28 @@ class Deployment(fixtures.Fixture):
         with self._adoptions_lock:
             self._adoptions.clear()
         self.xapi.reset(scenario or self.new_scenario())
+        self._rename_scenario_vms()
         self.clear_calls()
+
+    #: Scenario VMs are renamed with this prefix until adopted, so that
+    #: they never clash with nova's instance names (``instance-%08x`` of
+    #: nova's database ids).
+    SCENARIO_PREFIX = 'scenario-'
+
+    def scenario_vm_name(self, instance_id):
+        """The name label of a scenario VM nova has not adopted."""
+        return self.SCENARIO_PREFIX + self.xapi.scenario.instance_name(
+            instance_id)
+
+    def _rename_scenario_vms(self):
+        for pool, _ in self.nodes:
+            p = self.xapi.pool(pool)
+            with p.world.lock:
+                for ref in p.db.refs('VM'):
+                    rec = p.db.get('VM', ref)
+                    if not rec['is_control_domain']:
+                        rec['name_label'] = (self.SCENARIO_PREFIX +
+                                             rec['name_label'])
 
     def clear_calls(self):
         for pool, _ in self.nodes:
@@ -426,8 +458,7 @@ class Deployment(fixtures.Fixture):
         host = host or self.nodes[0][1]
         name = name or 'server-%s' % instance_id
         with self._adoptions_lock:
-            self._adoptions[name] = self.xapi.scenario.instance_name(
-                instance_id)
+            self._adoptions[name] = self.scenario_vm_name(instance_id)
         bdms = []
         for index, (volume_id, device) in enumerate(volumes):
             bdms.append({'uuid': volume_id, 'source_type': 'volume',
@@ -575,7 +606,11 @@ class Deployment(fixtures.Fixture):
         return found[-1] if found else None
 
     def actions(self, server):
-        """``[(action, [(event, result, traceback)])]``, oldest first."""
+        """``[(action, [(event, result, details, traceback)])]``.
+
+        Oldest first; ``details`` is the failure's message (nova's
+        ``exception_to_dict``), ``traceback`` where it was raised.
+        """
         from nova import objects
         result = []
         with self.cell_context() as ctxt:
@@ -585,7 +620,7 @@ class Deployment(fixtures.Fixture):
                 events = objects.InstanceActionEventList.get_by_action(
                     ctxt, action.id)
                 result.append((action.action, [
-                    (e.event, e.result, e.traceback)
+                    (e.event, e.result, e.details, e.traceback)
                     for e in sorted(events, key=lambda e: e.id)]))
         return result
 
@@ -593,13 +628,17 @@ class Deployment(fixtures.Fixture):
         """``[(event, result)]`` of the server's last ``action``."""
         found = [events for name, events in self.actions(server)
                  if name == action]
-        return [(e, r) for e, r, _ in found[-1]] if found else []
+        return [(e, r) for e, r, _, _ in found[-1]] if found else []
 
     def event_errors(self, server, action='live-migration'):
-        """The tracebacks of the failed events of the last ``action``."""
+        """``details`` and traceback of each failed event of ``action``.
+
+        One string per failed event of the server's last ``action``.
+        """
         found = [events for name, events in self.actions(server)
                  if name == action]
-        return [tb for _, r, tb in (found[-1] if found else [])
+        return ['%s: %s\n%s' % (event, details, tb)
+                for event, r, details, tb in (found[-1] if found else [])
                 if r == 'Error']
 
 
