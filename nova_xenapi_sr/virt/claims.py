@@ -65,15 +65,22 @@ class SRClaims(object):
                 if sr_uuid not in [name for name, _ in mine]:
                     mine.append((sr_uuid, dict(device_config)))
 
-    def note_existing(self, instance_uuid, sr_uuids):
-        """Record SRs that existed here before this migration used them."""
+    def note_existing(self, instance_uuid, srs):
+        """Record SRs that existed here before this migration used them.
+
+        :param srs: ``{sr_uuid: [vdi_ref]}``, the VDIs this migration
+            connected in each.
+        """
         with self._lock:
-            self._existing.setdefault(instance_uuid, set()).update(sr_uuids)
+            mine = self._existing.setdefault(instance_uuid, {})
+            for sr_uuid, vdi_refs in srs.items():
+                mine.setdefault(sr_uuid, []).extend(vdi_refs)
 
     def existing(self, instance_uuid):
-        """The SRs this migration found already there (a new set)."""
+        """``{sr_uuid: [vdi_ref]}`` this migration found there (a copy)."""
         with self._lock:
-            return set(self._existing.get(instance_uuid, ()))
+            return {sr_uuid: list(refs) for sr_uuid, refs in
+                    self._existing.get(instance_uuid, {}).items()}
 
     def knows(self, instance_uuid):
         """Whether this process holds a claim record of this migration."""

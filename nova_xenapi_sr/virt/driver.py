@@ -33,6 +33,27 @@ driver overrides only the live-migration steps the fix needs:
 * after the move, the source forgets each of the VM's SRs once and never
   fails the finished migration over it (:class:`SharedSRAwareVMOps`).
 
+Failure handling (``doc/source/hardening.rst`` in the source tree):
+
+* every XAPI call goes through one retry policy
+  (:mod:`nova_xenapi_sr.virt.xapi_retry`): reads and idempotent calls are
+  retried on transient faults, and transport errors name the call and the
+  host;
+* ``pre_live_migration`` connects the volumes without nova's own error
+  handlers, which forget every SR they touched, also a neighbour's: the
+  driver's cleanup forgets only SRs this migration introduced and nobody
+  else uses, and the original fault is raised;
+* ``VM.migrate_send`` failures carry XAPI's code; before nova's recover
+  path runs on the source, both pools are asked where the VM is
+  (:mod:`nova_xenapi_sr.virt.locate`), and a VM that has left the source
+  is never rolled back (a lost ``migrate_send`` reply of a VM that moved
+  finishes as a success);
+* ``post_live_migration_at_destination`` never fails a finished
+  migration; SR cleanups report what they left and what to do
+  (:mod:`nova_xenapi_sr.virt.forget`);
+* a rollback without a claim record (nova-compute restarted) keeps SRs
+  that hold other VDIs without VBDs (:mod:`nova_xenapi_sr.virt.claims`).
+
 It also applies :mod:`nova_xenapi_sr.os_xenapi_compat` before connecting:
 os-xenapi 0.3.4, which nova 21 uses, cannot exchange dom0 plugin arguments
 on Python 3, so stock nova 21's XenAPI driver cannot even start there.
@@ -156,7 +177,7 @@ class SharedSRAwareVMOps(vmops.VMOps):
     def pre_live_migration(self, context, instance, block_device_info,
                            network_info, disk_info, migrate_data,
                            existing_srs=None):
-        """nova's; fills ``existing_srs`` with the SRs already there."""
+        """nova's; fills ``existing_srs`` (see below)."""
         migrate_data.sr_uuid_map = self.connect_block_device_volumes(
             block_device_info, existing_srs=existing_srs)
         migrate_data.vif_uuid_map = self.create_interim_networks(network_info)
@@ -168,9 +189,14 @@ class SharedSRAwareVMOps(vmops.VMOps):
 
     def connect_block_device_volumes(self, block_device_info,
                                      existing_srs=None):
-        """nova's, but a failure forgets nothing: the caller cleans up."""
+        """nova's, but a failure forgets nothing: the caller cleans up.
+
+        :param existing_srs: a dict, filled with ``{sr_uuid: [vdi_ref]}``
+            for the SRs that were already there, and the VDIs connected in
+            them.
+        """
         if existing_srs is None:
-            existing_srs = set()
+            existing_srs = {}
         introduced = set()
         sr_uuid_map = {}
         if block_device_info is not None:
@@ -191,12 +217,14 @@ class SharedSRAwareVMOps(vmops.VMOps):
         sr_ref = volume_utils.find_sr_by_uuid(self._session, sr_uuid)
         if sr_ref:
             if sr_uuid not in introduced:
-                existing_srs.add(sr_uuid)
+                existing_srs.setdefault(sr_uuid, [])
         else:
             introduced.add(sr_uuid)
             sr_ref = volume_utils.introduce_sr(self._session, sr_uuid,
                                                sr_label, sr_params)
         vdi_ref = ops._connect_hypervisor_to_volume(sr_ref, connection_data)
+        if sr_uuid in existing_srs:
+            existing_srs[sr_uuid].append(vdi_ref)
         vdi_uuid = self._session.VDI.get_uuid(vdi_ref)
         LOG.info('Connected volume (vdi_uuid): %s', vdi_uuid)
         return sr_uuid
@@ -346,7 +374,7 @@ class XenAPISRDriver(xenapi_driver.XenAPIDriver):
         # here: rollback gets the source's connection data from nova.
         self._sr_claims.claim(instance.uuid, destination.rollback_srs(
             block_device_info, volume_sr_uuid_map or {}, None))
-        existing = set()
+        existing = {}
         try:
             # Always a copy: parse_sr_info pops keys from the connection
             # data, and nova persists connection_info.
@@ -376,6 +404,7 @@ class XenAPISRDriver(xenapi_driver.XenAPIDriver):
             if sr_uuid in existing:
                 LOG.info('Keeping SR %s: it existed on this host before '
                          'this migration.', sr_uuid, instance=instance)
+                self._forget_own_vdis(instance, sr_uuid, existing[sr_uuid])
                 continue
 
             def forget_it():
@@ -409,6 +438,28 @@ class XenAPISRDriver(xenapi_driver.XenAPIDriver):
                     {'sr': sr_uuid, 'host': host, 'reason': outcome.reason},
                     instance=instance)
         self._sr_claims.release(instance.uuid)
+
+    def _forget_own_vdis(self, instance, sr_uuid, vdi_refs):
+        """Forget the VDIs this migration connected in a kept SR.
+
+        Only those no VBD uses (the SR's next scan shows the LUNs again).
+        """
+        for vdi_ref in vdi_refs:
+            try:
+                if xapi_retry.call(self._session, self._policy,
+                                   'VDI.get_VBDs', vdi_ref):
+                    continue
+                self._session.call_xenapi('VDI.forget', vdi_ref)
+            except Exception as exc:
+                if xapi_retry.xapi_code(exc) == 'HANDLE_INVALID':
+                    continue
+                LOG.warning('Could not forget VDI %(vdi)s that this failed '
+                            'migration connected in SR %(sr)s: %(error)s. '
+                            'It holds no data of its own (the LUN stays); '
+                            'forget it with "xe vdi-forget uuid=<vdi>" if '
+                            'no VBD uses it.',
+                            {'vdi': vdi_ref, 'sr': sr_uuid, 'error': exc},
+                            instance=instance)
 
     def post_live_migration_at_destination(self, context, instance,
                                            network_info,

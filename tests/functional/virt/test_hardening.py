@@ -286,6 +286,13 @@ class NeighbourTestCase(HardeningTestCase):
         self.assertIn('SR_BACKEND_FAILURE_47', str(error))
         self.assertEqual(['recover'], steps)
         self._check_neighbour_kept(new_sr=False)
+        # the VDI this migration connected in the neighbour's SR is gone
+        view = self.xapi.inspect('pool-b')
+        managed = sorted(ref for ref, rec in view['VDI'].items()
+                         if rec['managed'])
+        self.assertEqual(sorted(ref for ref, rec in
+                                self.baseline['pool-b']['VDI'].items()
+                                if rec['managed']), managed)
         self.assert_vm_whole('pool-a', 'instance-00000001')
 
 
