@@ -273,7 +273,7 @@ class SharedSRAwareVMOps(vmops.VMOps):
                      migrate_data=None):
         def guarded_recover(ctxt, inst, dest, data):
             where_now = self._locate(inst, data)
-            if where_now.moved or not where_now.known:
+            if not where_now.safe_to_roll_back:
                 LOG.error(
                     'Not rolling back the live migration to %(dest)s: '
                     '%(what)s (%(where)s). A rollback would detach the '
@@ -287,7 +287,8 @@ class SharedSRAwareVMOps(vmops.VMOps):
                     '--active %(uuid)s".',
                     {'dest': dest, 'where': where_now,
                      'what': ('the VM has already moved' if where_now.moved
-                              else 'XAPI could not say where the VM is'),
+                              else 'XAPI could not say that the VM is not '
+                              'on the destination'),
                      'state': ('runs on the destination' if where_now.moved
                                else 'may run on either pool'),
                      'name': inst['name'], 'uuid': inst['uuid']},
