@@ -65,6 +65,7 @@ import threading
 from nova import conf as nova_conf
 from nova import exception as nova_exception
 from nova.virt.xenapi import driver as xenapi_driver
+from nova.virt.xenapi import vm_utils
 from nova.virt.xenapi import vmops
 from nova.virt.xenapi import volume_utils
 from oslo_log import log as logging
@@ -485,6 +486,33 @@ class XenAPISRDriver(xenapi_driver.XenAPIDriver):
                 'param-key=base_mirror"); network hooks run again on the '
                 'next reboot.', {'error': exc}, instance=instance)
             return None
+
+    def detach_volume(self, context, connection_info, instance, mountpoint,
+                      encryption=None):
+        """nova's, but never during a migration to here of a VM running here.
+
+        nova's recover path detaches the volumes on the destination
+        (``remove_volume_connection``). A source without the extension runs
+        it also after the VM has moved; stripping the running VM of its
+        disks cannot be the right outcome, so the volume stays attached
+        and the operator is told.
+        """
+        if self._sr_claims.knows(instance['uuid']):
+            vm_ref = vm_utils.lookup(self._session, instance['name'])
+            if vm_ref is not None and self._session.call_xenapi(
+                    'VM.get_power_state', vm_ref) == 'Running':
+                LOG.error('Not detaching the volume at %(mountpoint)s: the '
+                          'instance runs on this host while its live '
+                          'migration to here is being rolled back (the '
+                          'source rolled back a migration that had '
+                          'completed). Check where nova records the '
+                          'instance and correct it; its VM and volumes on '
+                          'this host are intact.',
+                          {'mountpoint': mountpoint}, instance=instance)
+                return
+        return super(XenAPISRDriver, self).detach_volume(
+            context, connection_info, instance, mountpoint,
+            encryption=encryption)
 
     def rollback_live_migration_at_destination(self, context, instance,
                                                network_info,

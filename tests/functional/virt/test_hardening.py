@@ -374,6 +374,21 @@ class MovedVMTestCase(HardeningTestCase):
                               if u == self.uuid5(1)})
         self.assertIn('finishing the migration', self.logger.output)
 
+    def test_destination_keeps_a_moved_vm_a_source_rolls_back(self):
+        # A source without the extension runs nova's recover path after
+        # the move; the destination's detach_volume refuses to strip it.
+        def post_method(ctxt, instance, dest, block_migration, md):
+            pass
+        self.src.live_migration(self.ctxt, self.instance(1), 'host-b',
+                                post_method, None, block_migration=True,
+                                migrate_data=self.data)
+        self.assert_vm_whole('pool-b', 'instance-00000001')
+        self.rollback(1, novaenv.roundtrip(self.data))
+        self.assert_vm_whole('pool-b', 'instance-00000001')
+        self.assertIn(self.uuid5(1), self.srs('pool-b'))
+        self.assertIn('Not detaching the volume at /dev/xvdb',
+                      self.logger.output)
+
     def test_unanswered_migrate_send_that_did_not_move_rolls_back(self):
         self.xapi.server.inject_fault('pool-a', 'VM.migrate_send',
                                       kind='drop', times=None)
