@@ -75,6 +75,12 @@ DEFINITIVE_CODES = frozenset([
     'XENAPI_PLUGIN_FAILURE', 'INVALID_VALUE', 'VALUE_NOT_SUPPORTED',
     'MAP_DUPLICATE_KEY', 'FIELD_TYPE_ERROR', 'VM_BAD_POWER_STATE',
     'SR_UUID_EXISTS', 'PBD_EXISTS', 'LOCATION_NOT_UNIQUE',
+    # SM's configuration errors (sm: drivers/XE_SR_ERRORCODES.xml):
+    # ISCSILogin (68: access settings or CHAP), ConfigTargetMissing (95),
+    # ConfigTargetIQNMissing (96), ConfigSCSIid (107). Repeating them only
+    # repeats a refused iSCSI login.
+    'SR_BACKEND_FAILURE_68', 'SR_BACKEND_FAILURE_95',
+    'SR_BACKEND_FAILURE_96', 'SR_BACKEND_FAILURE_107',
 ])
 
 #: Exceptions of the transport: the call may or may not have been served.

@@ -83,6 +83,13 @@ class PolicyTestCase(base.TestCase):
         self.assertIn('connection dropped (RemoteDisconnected: gone)), '
                       'attempt 2 of 3', self.logger.output)
 
+    def test_config_errors_of_sm_are_not_retried(self):
+        session = self.session(fakes.Failure(['SR_BACKEND_FAILURE_68', '',
+                                              'iSCSI login failed']))
+        self.assertRaises(fakes.Failure, session.call_xenapi, 'PBD.plug',
+                          'OpaqueRef:pbd')
+        self.assertEqual(1, len(session.calls))
+
     def test_definitive_answers_are_not_retried(self):
         session = self.session(fakes.Failure(['UUID_INVALID', 'SR', 'u']))
         error = self.assertRaises(fakes.Failure, session.call_xenapi,
