@@ -159,9 +159,10 @@ class SharedSRAwareVMOps(vmops.VMOps):
     * nova's recover path never runs for a VM that has left the source.
     """
 
-    def __init__(self, session, virtapi, policy):
+    def __init__(self, session, virtapi, policy, sr_claims=None):
         super(SharedSRAwareVMOps, self).__init__(session, virtapi)
         self._policy = policy
+        self._sr_claims = sr_claims or claims.SRClaims()
         self._in_flight_lock = threading.Lock()
         #: id(migrate data) -> instance, for the live migrations running.
         self._in_flight = {}
@@ -180,7 +181,8 @@ class SharedSRAwareVMOps(vmops.VMOps):
                            existing_srs=None):
         """nova's; fills ``existing_srs`` (see below)."""
         migrate_data.sr_uuid_map = self.connect_block_device_volumes(
-            block_device_info, existing_srs=existing_srs)
+            block_device_info, existing_srs=existing_srs,
+            instance_uuid=instance['uuid'])
         migrate_data.vif_uuid_map = self.create_interim_networks(network_info)
         LOG.debug('pre_live_migration, vif_uuid_map: %(vif_map)s, '
                   'sr_uuid_map: %(sr_map)s',
@@ -189,12 +191,13 @@ class SharedSRAwareVMOps(vmops.VMOps):
         return migrate_data
 
     def connect_block_device_volumes(self, block_device_info,
-                                     existing_srs=None):
+                                     existing_srs=None, instance_uuid=None):
         """nova's, but a failure forgets nothing: the caller cleans up.
 
         :param existing_srs: a dict, filled with ``{sr_uuid: [vdi_ref]}``
-            for the SRs that were already there, and the VDIs connected in
-            them.
+            for the SRs that were already there (and not introduced by
+            another migration in flight), and the VDIs connected in them.
+        :param instance_uuid: the migrating instance, for the claims.
         """
         if existing_srs is None:
             existing_srs = {}
@@ -203,26 +206,35 @@ class SharedSRAwareVMOps(vmops.VMOps):
         if block_device_info is not None:
             for bdm in block_device_info['block_device_mapping']:
                 sr_uuid = self._connect_volume(bdm['connection_info'],
-                                               existing_srs, introduced)
+                                               existing_srs, introduced,
+                                               instance_uuid)
                 sr_uuid_map[sr_uuid] = self._session.call_xenapi(
                     'SR.get_by_uuid', sr_uuid)
         return sr_uuid_map
 
-    def _connect_volume(self, connection_info, existing_srs, introduced):
-        """nova's ``VolumeOps.connect_volume`` without its forget_sr."""
+    def _connect_volume(self, connection_info, existing_srs, introduced,
+                        instance_uuid):
+        """nova's ``VolumeOps.connect_volume`` without its forget_sr.
+
+        The lookup and the introduce of one SR run under that SR's lock, so
+        two migrations never both introduce it.
+        """
         ops = self._volumeops
         ops._check_is_supported_driver_type(connection_info)
         connection_data = connection_info['data']
         sr_uuid, sr_label, sr_params = volume_utils.parse_sr_info(
             connection_data, 'Disk-for:%s' % None)
-        sr_ref = volume_utils.find_sr_by_uuid(self._session, sr_uuid)
-        if sr_ref:
-            if sr_uuid not in introduced:
-                existing_srs.setdefault(sr_uuid, [])
-        else:
-            introduced.add(sr_uuid)
-            sr_ref = volume_utils.introduce_sr(self._session, sr_uuid,
-                                               sr_label, sr_params)
+        with self._sr_claims.connecting(sr_uuid):
+            sr_ref = volume_utils.find_sr_by_uuid(self._session, sr_uuid)
+            if sr_ref:
+                if (sr_uuid not in introduced and
+                        not self._sr_claims.introduced_in_flight(sr_uuid)):
+                    existing_srs.setdefault(sr_uuid, [])
+            else:
+                introduced.add(sr_uuid)
+                self._sr_claims.note_introduced(instance_uuid, sr_uuid)
+                sr_ref = volume_utils.introduce_sr(self._session, sr_uuid,
+                                                   sr_label, sr_params)
         vdi_ref = ops._connect_hypervisor_to_volume(sr_ref, connection_data)
         if sr_uuid in existing_srs:
             existing_srs[sr_uuid].append(vdi_ref)
@@ -322,9 +334,9 @@ class XenAPISRDriver(xenapi_driver.XenAPIDriver):
         super(XenAPISRDriver, self).__init__(virtapi, read_only=read_only)
         self._policy = xapi_retry.Policy.from_conf(CONF)
         xapi_retry.instrument(self._session, self._policy)
-        self._vmops = SharedSRAwareVMOps(self._session, self.virtapi,
-                                         self._policy)
         self._sr_claims = claims.SRClaims()
+        self._vmops = SharedSRAwareVMOps(self._session, self.virtapi,
+                                         self._policy, self._sr_claims)
 
     # Source side -----------------------------------------------------------
 

@@ -24,6 +24,7 @@ rules. nova's manager itself is not in the loop: ``post_method`` and
 
 import copy
 import http.client
+import threading
 from unittest import mock
 
 from nova import conf as nova_conf
@@ -580,6 +581,46 @@ class RestartTestCase(HardeningTestCase):
                                       error=ERROR, times=2)
         self.migrate(1, data1, dst=restarted)
         self.migrate(2, data2, dst=restarted)
+        self.assert_nothing_new('pool-b')
+        self.assert_vm_whole('pool-a', 'instance-00000001')
+        self.assert_vm_whole('pool-a', 'instance-00000002')
+
+
+class ConcurrentConnectTestCase(HardeningTestCase):
+    """Two migrations to one host connect one new shared SR at once."""
+
+    def test_one_introduce_and_both_rollbacks_leave_nothing(self):
+        self.build({1: [('vol-1', PORTAL, SHARED, 1)],
+                    2: [('vol-2', PORTAL, SHARED, 2)]})
+        # Hold the first introduce long enough for the second lookup.
+        self.xapi.server.set_latency('pool-b', 'SR.introduce', 0.3)
+        results = {}
+
+        def prepare(instance_id):
+            try:
+                results[instance_id] = self.prepare(instance_id)[1]
+            except Exception as exc:    # reported below
+                results[instance_id] = exc
+        workers = [threading.Thread(target=prepare, args=(i,))
+                   for i in (1, 2)]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join(60)
+        self.assertEqual([], [r for r in results.values()
+                              if isinstance(r, Exception)])
+        calls = [m for m, _ in self.xapi.pool('pool-b').calls()]
+        self.assertEqual(1, calls.count('SR.introduce'))
+        self.assertEqual(1, calls.count('PBD.create'))
+        self.assertEqual({nova_uuid(1), nova_uuid(2)},
+                         self.dst._sr_claims.holders(self.uuid5(1)))
+        # Both fail; the second rollback forgets the SR the first one
+        # introduced (it was not there before either migration).
+        self.xapi.server.inject_fault('pool-a', 'VM.migrate_send',
+                                      error=ERROR, times=2)
+        for instance_id in (1, 2):
+            error, steps = self.migrate(instance_id, results[instance_id])
+            self.assertEqual(['recover'], steps)
         self.assert_nothing_new('pool-b')
         self.assert_vm_whole('pool-a', 'instance-00000001')
         self.assert_vm_whole('pool-a', 'instance-00000002')
