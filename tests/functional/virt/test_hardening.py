@@ -25,6 +25,7 @@ rules. nova's manager itself is not in the loop: ``post_method`` and
 import copy
 import http.client
 import threading
+import time
 from unittest import mock
 
 from nova import conf as nova_conf
@@ -603,8 +604,14 @@ class ConcurrentConnectTestCase(HardeningTestCase):
                 results[instance_id] = exc
         workers = [threading.Thread(target=prepare, args=(i,))
                    for i in (1, 2)]
-        for worker in workers:
-            worker.start()
+        workers[0].start()
+        # The second starts once the first is inside SR.introduce.
+        for _ in range(200):
+            if 'SR.introduce' in [m for m, _ in
+                                  self.xapi.pool('pool-b').calls()]:
+                break
+            time.sleep(0.01)
+        workers[1].start()
         for worker in workers:
             worker.join(60)
         self.assertEqual([], [r for r in results.values()
@@ -614,8 +621,9 @@ class ConcurrentConnectTestCase(HardeningTestCase):
         self.assertEqual(1, calls.count('PBD.create'))
         self.assertEqual({nova_uuid(1), nova_uuid(2)},
                          self.dst._sr_claims.holders(self.uuid5(1)))
-        # Both fail; the second rollback forgets the SR the first one
-        # introduced (it was not there before either migration).
+        # Both fail; the first rollback keeps the SR (the second migration
+        # holds it), the second forgets it: it found the SR, but the SR was
+        # not there before either migration.
         self.xapi.server.inject_fault('pool-a', 'VM.migrate_send',
                                       error=ERROR, times=2)
         for instance_id in (1, 2):
