@@ -52,7 +52,12 @@ Failure handling (``doc/source/hardening.rst`` in the source tree):
   migration; SR cleanups report what they left and what to do
   (:mod:`nova_xenapi_sr.virt.forget`);
 * a rollback without a claim record (nova-compute restarted) keeps SRs
-  that hold other VDIs without VBDs (:mod:`nova_xenapi_sr.virt.claims`).
+  that hold other VDIs without VBDs (:mod:`nova_xenapi_sr.virt.claims`);
+* the lookup and introduce of one SR run under a per-SR lock, so two
+  migrations to this host never both introduce it;
+* ``detach_volume`` refuses, while a migration to this host is in flight,
+  to strip a VM that runs here (a stock source's recover path after the
+  move).
 
 It also applies :mod:`nova_xenapi_sr.os_xenapi_compat` before connecting:
 os-xenapi 0.3.4, which nova 21 uses, cannot exchange dom0 plugin arguments

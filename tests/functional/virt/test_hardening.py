@@ -507,6 +507,11 @@ class SecondFaultTestCase(HardeningTestCase):
         self._fail_twice('SR.get_PBDs', times=2, kind='drop')
         self.assert_nothing_new('pool-b')
 
+    def test_expired_session_during_the_rollback(self):
+        # xapi answers SESSION_INVALID; the XenAPI client logs in again.
+        self._fail_twice('SR.forget', kind='session_expiry')
+        self.assert_nothing_new('pool-b')
+
     def test_persistent_forget_failure_says_what_is_left(self):
         self._fail_twice('SR.forget', times=None,
                          error=['INTERNAL_ERROR', 'injected'])
