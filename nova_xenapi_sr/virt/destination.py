@@ -159,9 +159,12 @@ def _check_existing(session, attached, legacy):
     names = {sr_uuid: volume_id for volume_id, sr_uuid in legacy.items()}
     other_style = {attached[volume_id].uuid5: volume_id
                    for volume_id in legacy}
-    srs = session.call_xenapi(
-        'SR.get_all_records_where',
-        where.field_in('uuid', sorted(names) + sorted(other_style)))
+    try:
+        expression = where.field_in('uuid',
+                                    sorted(names) + sorted(other_style))
+    except where.UnsafeWhereValue as exc:
+        raise UntrustedSRUuid(reason='%s. %s' % (exc, _REMEDY))
+    srs = session.call_xenapi('SR.get_all_records_where', expression)
     for sr_rec in srs.values():
         volume_id = other_style.get(sr_rec['uuid'])
         if volume_id is not None:

@@ -33,6 +33,32 @@ driver overrides only the live-migration steps the fix needs:
 * after the move, the source forgets each of the VM's SRs once and never
   fails the finished migration over it (:class:`SharedSRAwareVMOps`).
 
+Failure handling (``doc/source/hardening.rst`` in the source tree):
+
+* every XAPI call goes through one retry policy
+  (:mod:`nova_xenapi_sr.virt.xapi_retry`): reads and idempotent calls are
+  retried on transient faults, and transport errors name the call and the
+  host;
+* ``pre_live_migration`` connects the volumes without nova's own error
+  handlers, which forget every SR they touched, also a neighbour's: the
+  driver's cleanup forgets only SRs this migration introduced and nobody
+  else uses, and the original fault is raised;
+* ``VM.migrate_send`` failures carry XAPI's code; before nova's recover
+  path runs on the source, both pools are asked where the VM is
+  (:mod:`nova_xenapi_sr.virt.locate`), and a VM that has left the source
+  is never rolled back (a lost ``migrate_send`` reply of a VM that moved
+  finishes as a success);
+* ``post_live_migration_at_destination`` never fails a finished
+  migration; SR cleanups report what they left and what to do
+  (:mod:`nova_xenapi_sr.virt.forget`);
+* a rollback without a claim record (nova-compute restarted) keeps SRs
+  that hold other VDIs without VBDs (:mod:`nova_xenapi_sr.virt.claims`);
+* the lookup and introduce of one SR run under a per-SR lock, so two
+  migrations to this host never both introduce it;
+* ``detach_volume`` refuses, while a migration to this host is in flight,
+  to strip a VM that runs here (a stock source's recover path after the
+  move).
+
 It also applies :mod:`nova_xenapi_sr.os_xenapi_compat` before connecting:
 os-xenapi 0.3.4, which nova 21 uses, cannot exchange dom0 plugin arguments
 on Python 3, so stock nova 21's XenAPI driver cannot even start there.
@@ -44,6 +70,7 @@ import threading
 from nova import conf as nova_conf
 from nova import exception as nova_exception
 from nova.virt.xenapi import driver as xenapi_driver
+from nova.virt.xenapi import vm_utils
 from nova.virt.xenapi import vmops
 from nova.virt.xenapi import volume_utils
 from oslo_log import log as logging
@@ -137,9 +164,10 @@ class SharedSRAwareVMOps(vmops.VMOps):
     * nova's recover path never runs for a VM that has left the source.
     """
 
-    def __init__(self, session, virtapi, policy):
+    def __init__(self, session, virtapi, policy, sr_claims=None):
         super(SharedSRAwareVMOps, self).__init__(session, virtapi)
         self._policy = policy
+        self._sr_claims = sr_claims or claims.SRClaims()
         self._in_flight_lock = threading.Lock()
         #: id(migrate data) -> instance, for the live migrations running.
         self._in_flight = {}
@@ -156,9 +184,10 @@ class SharedSRAwareVMOps(vmops.VMOps):
     def pre_live_migration(self, context, instance, block_device_info,
                            network_info, disk_info, migrate_data,
                            existing_srs=None):
-        """nova's; fills ``existing_srs`` with the SRs already there."""
+        """nova's; fills ``existing_srs`` (see below)."""
         migrate_data.sr_uuid_map = self.connect_block_device_volumes(
-            block_device_info, existing_srs=existing_srs)
+            block_device_info, existing_srs=existing_srs,
+            instance_uuid=instance['uuid'])
         migrate_data.vif_uuid_map = self.create_interim_networks(network_info)
         LOG.debug('pre_live_migration, vif_uuid_map: %(vif_map)s, '
                   'sr_uuid_map: %(sr_map)s',
@@ -167,36 +196,53 @@ class SharedSRAwareVMOps(vmops.VMOps):
         return migrate_data
 
     def connect_block_device_volumes(self, block_device_info,
-                                     existing_srs=None):
-        """nova's, but a failure forgets nothing: the caller cleans up."""
+                                     existing_srs=None, instance_uuid=None):
+        """nova's, but a failure forgets nothing: the caller cleans up.
+
+        :param existing_srs: a dict, filled with ``{sr_uuid: [vdi_ref]}``
+            for the SRs that were already there (and not introduced by
+            another migration in flight), and the VDIs connected in them.
+        :param instance_uuid: the migrating instance, for the claims.
+        """
         if existing_srs is None:
-            existing_srs = set()
+            existing_srs = {}
         introduced = set()
         sr_uuid_map = {}
         if block_device_info is not None:
             for bdm in block_device_info['block_device_mapping']:
                 sr_uuid = self._connect_volume(bdm['connection_info'],
-                                               existing_srs, introduced)
+                                               existing_srs, introduced,
+                                               instance_uuid)
                 sr_uuid_map[sr_uuid] = self._session.call_xenapi(
                     'SR.get_by_uuid', sr_uuid)
         return sr_uuid_map
 
-    def _connect_volume(self, connection_info, existing_srs, introduced):
-        """nova's ``VolumeOps.connect_volume`` without its forget_sr."""
+    def _connect_volume(self, connection_info, existing_srs, introduced,
+                        instance_uuid):
+        """nova's ``VolumeOps.connect_volume`` without its forget_sr.
+
+        The lookup and the introduce of one SR run under that SR's lock, so
+        two migrations never both introduce it.
+        """
         ops = self._volumeops
         ops._check_is_supported_driver_type(connection_info)
         connection_data = connection_info['data']
         sr_uuid, sr_label, sr_params = volume_utils.parse_sr_info(
             connection_data, 'Disk-for:%s' % None)
-        sr_ref = volume_utils.find_sr_by_uuid(self._session, sr_uuid)
-        if sr_ref:
-            if sr_uuid not in introduced:
-                existing_srs.add(sr_uuid)
-        else:
-            introduced.add(sr_uuid)
-            sr_ref = volume_utils.introduce_sr(self._session, sr_uuid,
-                                               sr_label, sr_params)
+        with self._sr_claims.connecting(sr_uuid):
+            sr_ref = volume_utils.find_sr_by_uuid(self._session, sr_uuid)
+            if sr_ref:
+                if (sr_uuid not in introduced and
+                        not self._sr_claims.introduced_in_flight(sr_uuid)):
+                    existing_srs.setdefault(sr_uuid, [])
+            else:
+                introduced.add(sr_uuid)
+                self._sr_claims.note_introduced(instance_uuid, sr_uuid)
+                sr_ref = volume_utils.introduce_sr(self._session, sr_uuid,
+                                                   sr_label, sr_params)
         vdi_ref = ops._connect_hypervisor_to_volume(sr_ref, connection_data)
+        if sr_uuid in existing_srs:
+            existing_srs[sr_uuid].append(vdi_ref)
         vdi_uuid = self._session.VDI.get_uuid(vdi_ref)
         LOG.info('Connected volume (vdi_uuid): %s', vdi_uuid)
         return sr_uuid
@@ -245,7 +291,7 @@ class SharedSRAwareVMOps(vmops.VMOps):
                      migrate_data=None):
         def guarded_recover(ctxt, inst, dest, data):
             where_now = self._locate(inst, data)
-            if where_now.moved or not where_now.known:
+            if not where_now.safe_to_roll_back:
                 LOG.error(
                     'Not rolling back the live migration to %(dest)s: '
                     '%(what)s (%(where)s). A rollback would detach the '
@@ -259,7 +305,8 @@ class SharedSRAwareVMOps(vmops.VMOps):
                     '--active %(uuid)s".',
                     {'dest': dest, 'where': where_now,
                      'what': ('the VM has already moved' if where_now.moved
-                              else 'XAPI could not say where the VM is'),
+                              else 'XAPI could not say that the VM is not '
+                              'on the destination'),
                      'state': ('runs on the destination' if where_now.moved
                                else 'may run on either pool'),
                      'name': inst['name'], 'uuid': inst['uuid']},
@@ -292,9 +339,9 @@ class XenAPISRDriver(xenapi_driver.XenAPIDriver):
         super(XenAPISRDriver, self).__init__(virtapi, read_only=read_only)
         self._policy = xapi_retry.Policy.from_conf(CONF)
         xapi_retry.instrument(self._session, self._policy)
-        self._vmops = SharedSRAwareVMOps(self._session, self.virtapi,
-                                         self._policy)
         self._sr_claims = claims.SRClaims()
+        self._vmops = SharedSRAwareVMOps(self._session, self.virtapi,
+                                         self._policy, self._sr_claims)
 
     # Source side -----------------------------------------------------------
 
@@ -346,7 +393,7 @@ class XenAPISRDriver(xenapi_driver.XenAPIDriver):
         # here: rollback gets the source's connection data from nova.
         self._sr_claims.claim(instance.uuid, destination.rollback_srs(
             block_device_info, volume_sr_uuid_map or {}, None))
-        existing = set()
+        existing = {}
         try:
             # Always a copy: parse_sr_info pops keys from the connection
             # data, and nova persists connection_info.
@@ -376,6 +423,7 @@ class XenAPISRDriver(xenapi_driver.XenAPIDriver):
             if sr_uuid in existing:
                 LOG.info('Keeping SR %s: it existed on this host before '
                          'this migration.', sr_uuid, instance=instance)
+                self._forget_own_vdis(instance, sr_uuid, existing[sr_uuid])
                 continue
 
             def forget_it():
@@ -410,6 +458,28 @@ class XenAPISRDriver(xenapi_driver.XenAPIDriver):
                     instance=instance)
         self._sr_claims.release(instance.uuid)
 
+    def _forget_own_vdis(self, instance, sr_uuid, vdi_refs):
+        """Forget the VDIs this migration connected in a kept SR.
+
+        Only those no VBD uses (the SR's next scan shows the LUNs again).
+        """
+        for vdi_ref in vdi_refs:
+            try:
+                if xapi_retry.call(self._session, self._policy,
+                                   'VDI.get_VBDs', vdi_ref):
+                    continue
+                self._session.call_xenapi('VDI.forget', vdi_ref)
+            except Exception as exc:
+                if xapi_retry.xapi_code(exc) == 'HANDLE_INVALID':
+                    continue
+                LOG.warning('Could not forget VDI %(vdi)s that this failed '
+                            'migration connected in SR %(sr)s: %(error)s. '
+                            'It holds no data of its own (the LUN stays); '
+                            'forget it with "xe vdi-forget uuid=<vdi>" if '
+                            'no VBD uses it.',
+                            {'vdi': vdi_ref, 'sr': sr_uuid, 'error': exc},
+                            instance=instance)
+
     def post_live_migration_at_destination(self, context, instance,
                                            network_info,
                                            block_migration=False,
@@ -433,6 +503,33 @@ class XenAPISRDriver(xenapi_driver.XenAPIDriver):
                 'param-key=base_mirror"); network hooks run again on the '
                 'next reboot.', {'error': exc}, instance=instance)
             return None
+
+    def detach_volume(self, context, connection_info, instance, mountpoint,
+                      encryption=None):
+        """nova's, but never during a migration to here of a VM running here.
+
+        nova's recover path detaches the volumes on the destination
+        (``remove_volume_connection``). A source without the extension runs
+        it also after the VM has moved; stripping the running VM of its
+        disks cannot be the right outcome, so the volume stays attached
+        and the operator is told.
+        """
+        if self._sr_claims.knows(instance['uuid']):
+            vm_ref = vm_utils.lookup(self._session, instance['name'])
+            if vm_ref is not None and self._session.call_xenapi(
+                    'VM.get_power_state', vm_ref) == 'Running':
+                LOG.error('Not detaching the volume at %(mountpoint)s: the '
+                          'instance runs on this host while its live '
+                          'migration to here is being rolled back (the '
+                          'source rolled back a migration that had '
+                          'completed). Check where nova records the '
+                          'instance and correct it; its VM and volumes on '
+                          'this host are intact.',
+                          {'mountpoint': mountpoint}, instance=instance)
+                return
+        return super(XenAPISRDriver, self).detach_volume(
+            context, connection_info, instance, mountpoint,
+            encryption=encryption)
 
     def rollback_live_migration_at_destination(self, context, instance,
                                                network_info,

@@ -63,8 +63,11 @@ class Location(object):
         return self.on_source is None and self.on_destination is True
 
     @property
-    def known(self):
-        return self.on_source is not None or self.on_destination is True
+    def safe_to_roll_back(self):
+        """nova's rollback cannot strip a VM running on the destination."""
+        if self.moved or self.on_destination is True:
+            return False
+        return self.on_source is True or self.on_destination is False
 
     def __str__(self):
         def say(value):

@@ -25,8 +25,9 @@ through its ``call_xenapi`` and ``call_plugin``) so that:
   ``VDI.introduce``, ``PBD.create``, ``VM.migrate_send``, ...) are never
   retried here;
 * a dropped connection, a timeout or a malformed reply that remains
-  raises :class:`XapiCallError` naming the call and the host, instead of a
-  bare ``RemoteDisconnected`` or ``TimeoutError``;
+  raises :class:`XapiConnectionError` (a :class:`XapiCallError` and still
+  an ``OSError``) naming the call and the host, instead of a bare
+  ``RemoteDisconnected`` or ``TimeoutError``;
 * a dom0 plugin read that keeps failing raises :class:`XapiCallError`
   instead of a XenAPI ``Failure``: nova's ``host_management`` callers
   turn a ``Failure`` into its second detail string and then fail with a
@@ -74,6 +75,12 @@ DEFINITIVE_CODES = frozenset([
     'XENAPI_PLUGIN_FAILURE', 'INVALID_VALUE', 'VALUE_NOT_SUPPORTED',
     'MAP_DUPLICATE_KEY', 'FIELD_TYPE_ERROR', 'VM_BAD_POWER_STATE',
     'SR_UUID_EXISTS', 'PBD_EXISTS', 'LOCATION_NOT_UNIQUE',
+    # SM's configuration errors (sm: drivers/XE_SR_ERRORCODES.xml):
+    # ISCSILogin (68: access settings or CHAP), ConfigTargetMissing (95),
+    # ConfigTargetIQNMissing (96), ConfigSCSIid (107). Repeating them only
+    # repeats a refused iSCSI login.
+    'SR_BACKEND_FAILURE_68', 'SR_BACKEND_FAILURE_95',
+    'SR_BACKEND_FAILURE_96', 'SR_BACKEND_FAILURE_107',
 ])
 
 #: Exceptions of the transport: the call may or may not have been served.
@@ -104,6 +111,20 @@ class XapiCallError(exception.NovaXenapiSRException):
                 describe(error)))
 
 
+class XapiConnectionError(XapiCallError, ConnectionError):
+    """A transport error of a XAPI call, named; still an ``OSError``.
+
+    Callers that handle ``socket.error`` themselves (os-xenapi's
+    ``call_plugin_serialized_with_retry`` retries on ``ECONNRESET``) keep
+    working: ``errno`` is the original error's.
+    """
+
+    def __init__(self, method, host, error, attempts=1):
+        super(XapiConnectionError, self).__init__(method, host, error,
+                                                  attempts)
+        self.errno = getattr(error, 'errno', None)
+
+
 def xapi_code(error):
     """The XAPI error code of a ``Failure``, else None."""
     details = getattr(error, 'details', None)
@@ -126,8 +147,10 @@ def describe(error):
 
 
 def is_connection_error(error):
-    return isinstance(error, CONNECTION_ERRORS) and \
-        xapi_code(error) is None
+    """A transport error not yet named by :class:`XapiCallError`."""
+    return (isinstance(error, CONNECTION_ERRORS) and
+            not isinstance(error, XapiCallError) and
+            xapi_code(error) is None)
 
 
 def is_transient(error):
@@ -186,7 +209,7 @@ class Policy(object):
                 if not (retry and is_transient(exc) and
                         attempt < self.attempts):
                     if is_connection_error(exc):
-                        raise XapiCallError(what, host, exc, attempt)
+                        raise XapiConnectionError(what, host, exc, attempt)
                     raise
                 LOG.warning('XAPI call %(call)s to %(host)s failed '
                             '(%(error)s), attempt %(n)d of %(max)d; '

@@ -24,6 +24,8 @@ rules. nova's manager itself is not in the loop: ``post_method`` and
 
 import copy
 import http.client
+import threading
+import time
 from unittest import mock
 
 from nova import conf as nova_conf
@@ -286,6 +288,13 @@ class NeighbourTestCase(HardeningTestCase):
         self.assertIn('SR_BACKEND_FAILURE_47', str(error))
         self.assertEqual(['recover'], steps)
         self._check_neighbour_kept(new_sr=False)
+        # the VDI this migration connected in the neighbour's SR is gone
+        view = self.xapi.inspect('pool-b')
+        managed = sorted(ref for ref, rec in view['VDI'].items()
+                         if rec['managed'])
+        self.assertEqual(sorted(ref for ref, rec in
+                                self.baseline['pool-b']['VDI'].items()
+                                if rec['managed']), managed)
         self.assert_vm_whole('pool-a', 'instance-00000001')
 
 
@@ -366,6 +375,21 @@ class MovedVMTestCase(HardeningTestCase):
         self.assertEqual({}, {u: r for u, r in self.srs('pool-a').items()
                               if u == self.uuid5(1)})
         self.assertIn('finishing the migration', self.logger.output)
+
+    def test_destination_keeps_a_moved_vm_a_source_rolls_back(self):
+        # A source without the extension runs nova's recover path after
+        # the move; the destination's detach_volume refuses to strip it.
+        def post_method(ctxt, instance, dest, block_migration, md):
+            pass
+        self.src.live_migration(self.ctxt, self.instance(1), 'host-b',
+                                post_method, None, block_migration=True,
+                                migrate_data=self.data)
+        self.assert_vm_whole('pool-b', 'instance-00000001')
+        self.rollback(1, novaenv.roundtrip(self.data))
+        self.assert_vm_whole('pool-b', 'instance-00000001')
+        self.assertIn(self.uuid5(1), self.srs('pool-b'))
+        self.assertIn('Not detaching the volume at /dev/xvdb',
+                      self.logger.output)
 
     def test_unanswered_migrate_send_that_did_not_move_rolls_back(self):
         self.xapi.server.inject_fault('pool-a', 'VM.migrate_send',
@@ -483,6 +507,11 @@ class SecondFaultTestCase(HardeningTestCase):
         self._fail_twice('SR.get_PBDs', times=2, kind='drop')
         self.assert_nothing_new('pool-b')
 
+    def test_expired_session_during_the_rollback(self):
+        # xapi answers SESSION_INVALID; the XenAPI client logs in again.
+        self._fail_twice('SR.forget', kind='session_expiry')
+        self.assert_nothing_new('pool-b')
+
     def test_persistent_forget_failure_says_what_is_left(self):
         self._fail_twice('SR.forget', times=None,
                          error=['INTERNAL_ERROR', 'injected'])
@@ -558,6 +587,53 @@ class RestartTestCase(HardeningTestCase):
                                       error=ERROR, times=2)
         self.migrate(1, data1, dst=restarted)
         self.migrate(2, data2, dst=restarted)
+        self.assert_nothing_new('pool-b')
+        self.assert_vm_whole('pool-a', 'instance-00000001')
+        self.assert_vm_whole('pool-a', 'instance-00000002')
+
+
+class ConcurrentConnectTestCase(HardeningTestCase):
+    """Two migrations to one host connect one new shared SR at once."""
+
+    def test_one_introduce_and_both_rollbacks_leave_nothing(self):
+        self.build({1: [('vol-1', PORTAL, SHARED, 1)],
+                    2: [('vol-2', PORTAL, SHARED, 2)]})
+        # Hold the first introduce long enough for the second lookup.
+        self.xapi.server.set_latency('pool-b', 'SR.introduce', 0.3)
+        results = {}
+
+        def prepare(instance_id):
+            try:
+                results[instance_id] = self.prepare(instance_id)[1]
+            except Exception as exc:    # reported below
+                results[instance_id] = exc
+        workers = [threading.Thread(target=prepare, args=(i,))
+                   for i in (1, 2)]
+        workers[0].start()
+        # The second starts once the first is inside SR.introduce.
+        for _ in range(200):
+            if 'SR.introduce' in [m for m, _ in
+                                  self.xapi.pool('pool-b').calls()]:
+                break
+            time.sleep(0.01)
+        workers[1].start()
+        for worker in workers:
+            worker.join(60)
+        self.assertEqual([], [r for r in results.values()
+                              if isinstance(r, Exception)])
+        calls = [m for m, _ in self.xapi.pool('pool-b').calls()]
+        self.assertEqual(1, calls.count('SR.introduce'))
+        self.assertEqual(1, calls.count('PBD.create'))
+        self.assertEqual({nova_uuid(1), nova_uuid(2)},
+                         self.dst._sr_claims.holders(self.uuid5(1)))
+        # Both fail; the first rollback keeps the SR (the second migration
+        # holds it), the second forgets it: it found the SR, but the SR was
+        # not there before either migration.
+        self.xapi.server.inject_fault('pool-a', 'VM.migrate_send',
+                                      error=ERROR, times=2)
+        for instance_id in (1, 2):
+            error, steps = self.migrate(instance_id, results[instance_id])
+            self.assertEqual(['recover'], steps)
         self.assert_nothing_new('pool-b')
         self.assert_vm_whole('pool-a', 'instance-00000001')
         self.assert_vm_whole('pool-a', 'instance-00000002')
