@@ -132,20 +132,29 @@ class SweepError(RuntimeError):
 def _run_worker(options):
     """Run the sweep in a child process; return ``(results, status)``."""
     import json
+    import signal
     import subprocess
     import tempfile
 
     from nova_xenapi_sr_tools.faultsweep import runner
+
+    def terminated(signum, frame):
+        raise SweepError('terminated (signal %d)' % signum)
+
     with tempfile.NamedTemporaryFile('r', suffix='.jsonl') as out:
         child = subprocess.Popen(
             [sys.executable, '-m', 'nova_xenapi_sr_tools.faultsweep.worker',
              json.dumps(options), out.name], stdout=2)
+        # the child must not outlive this process (Ctrl-C reaches both)
+        previous = signal.signal(signal.SIGTERM, terminated)
         try:
             status = child.wait()
         except BaseException:
             child.terminate()
             child.wait()
             raise
+        finally:
+            signal.signal(signal.SIGTERM, previous)
         results = [runner.result_from_dict(json.loads(line))
                    for line in out if line.strip()]
     return results, status

@@ -165,10 +165,10 @@ def _nova_problems(dep, server, instance, expected_host, states):
 
 
 def _error_line(dep, server):
-    """The last line of the first failed live-migration event, if any."""
-    for tb in dep.event_errors(server):
-        lines = [line.strip() for line in (tb or '').strip().splitlines()
+    """The first failed live-migration event and its message, if any."""
+    for text in dep.event_errors(server):
+        lines = [line.strip() for line in (text or '').strip().splitlines()
                  if line.strip()]
         if lines:
-            return lines[-1][:300]
+            return lines[0][:300]
     return None

@@ -100,7 +100,7 @@ def start_case(dep, neighbour_state=RUNNING, legacy=True):
     sc = build(dep, neighbour_state, legacy)
     dep.reset(sc)
     if neighbour_state != RUNNING:
-        set_power_state(dep, DEST_POOL, sc.instance_name(NEIGHBOUR),
+        set_power_state(dep, DEST_POOL, neighbour_name(dep),
                         neighbour_state)
     server = dep.boot(MIGRATING, [(vol, device) for vol, _, device in
                                   migrating_volumes(legacy)],
@@ -110,4 +110,5 @@ def start_case(dep, neighbour_state=RUNNING, legacy=True):
 
 
 def neighbour_name(dep):
-    return dep.scenario.instance_name(NEIGHBOUR)
+    """The neighbour VM's name label (a scenario VM nova never adopts)."""
+    return dep.scenario_vm_name(NEIGHBOUR)
