@@ -281,14 +281,18 @@ def configure(dep):
                    group='xenapi_sr')
 
 
-def deployment(flavour):
-    """A :class:`Deployment` (not started) for ``flavour``."""
+def deployment(flavour, **kwargs):
+    """A :class:`Deployment` (not started) for ``flavour``.
+
+    ``kwargs`` go to ``Deployment`` (``max_concurrent_live_migrations``).
+    """
     from nova_xenapi_sr_tools import inprocess
     if flavour == EXTENSION:
-        return inprocess.Deployment(drivers=(inprocess.EXTENSION,) * 2)
+        return inprocess.Deployment(drivers=(inprocess.EXTENSION,) * 2,
+                                    **kwargs)
     if flavour == STOCK:
         return inprocess.Deployment(drivers=(inprocess.STOCK,) * 2,
-                                    stock_registry=True)
+                                    stock_registry=True, **kwargs)
     raise ValueError('unknown flavour %r' % flavour)
 
 
