@@ -74,7 +74,7 @@ class ForgetWatch(object):
         for pool_name in POOLS.values():
             self.dep.xapi.inject_fault(
                 pool_name, 'SR.forget', match=self._checker(pool_name),
-                times=None)
+                error=['NEVER_SENT'], times=None)
 
     def _checker(self, pool_name):
         def check(args):
@@ -103,6 +103,9 @@ class ConcurrencyTestCase(base.SweepTestCase):
     def setUp(self):
         super(ConcurrencyTestCase, self).setUp()
         self.useFixture(fixtures.Timeout(600, gentle=True))
+        # nova's default quota is 10 instances
+        self.dep.case.flags(instances=SERVERS * 2, cores=SERVERS * 2,
+                            group='quota')
 
     # -- the layout ------------------------------------------------------
     def build(self):
