@@ -73,6 +73,14 @@ class FaultSweep(lister.Lister):
                  '(reStructuredText, extension and stock side by side, '
                  'with this command and the totals)')
         parser.add_argument(
+            '--save', metavar='FILE',
+            help='also keep the raw results in FILE (JSON lines), for '
+                 '--load')
+        parser.add_argument(
+            '--load', metavar='FILE', action='append',
+            help='do not run: show the results saved with --save in FILE '
+                 '(repeatable, e.g. one file per flavour)')
+        parser.add_argument(
             '--details', action='store_true',
             help='add each case\'s detail columns')
         return parser
@@ -91,23 +99,36 @@ class FaultSweep(lister.Lister):
                                          ['failure']) if k != 'none'],
             'sample': parsed_args.sample, 'seed': parsed_args.seed}
         stderr = getattr(self.app, 'stderr', None) or sys.stderr
-        started = time.monotonic()
-        results, status = _run_worker(options)
-        elapsed = time.monotonic() - started
-        if status != 0:
-            raise SweepError('the sweep stopped (status %d) after %d cases; '
-                             'see the messages above' % (status,
-                                                         len(results)))
+        if parsed_args.load:
+            results, runs = [], []
+            for path in parsed_args.load:
+                loaded, meta = _load(path)
+                results.extend(loaded)
+                runs.append(meta)
+        else:
+            started = time.monotonic()
+            results, status = _run_worker(options)
+            elapsed = time.monotonic() - started
+            runs = [{'command': _command_line(), 'seconds': elapsed,
+                     'cases': len(results)}]
+            if parsed_args.save:
+                _save(parsed_args.save, results, runs[0])
+            if status != 0:
+                raise SweepError(
+                    'the sweep stopped (status %d) after %d cases; see the '
+                    'messages above' % (status, len(results)))
         for line in report.totals_text(results):
             stderr.write(line + '\n')
-        stderr.write('run time: %.0f s\n' % elapsed)
+        for run in runs:
+            stderr.write('run time: %.0f s (%s)\n' % (run['seconds'],
+                                                       run['command']))
         self.failed = any(
             r['outcome'] not in ('migrated', 'failed_clean')
             for r in results if r['case'].flavour == 'extension')
         if parsed_args.rst_page:
             with open(parsed_args.rst_page, 'w') as f:
-                f.write(report.rst_page(results, _command_line(),
-                                        elapsed))
+                f.write(report.rst_page(results, runs,
+                                        _command_line()))
         columns = report.COLUMNS if parsed_args.details else \
             report.PAGE_COLUMNS
         index = [report.COLUMNS.index(c) for c in columns]
@@ -158,6 +179,40 @@ def _run_worker(options):
         results = [runner.result_from_dict(json.loads(line))
                    for line in out if line.strip()]
     return results, status
+
+
+def _save(path, results, meta):
+    import json
+
+    from nova_xenapi_sr_tools.faultsweep import runner
+    with open(path, 'w') as f:
+        f.write(json.dumps({'meta': meta}) + '\n')
+        for result in results:
+            f.write(json.dumps(runner.result_to_dict(result)) + '\n')
+
+
+def _load(path):
+    import json
+
+    from nova_xenapi_sr_tools.faultsweep import runner
+    results, meta = [], None
+    try:
+        with open(path) as f:
+            for number, line in enumerate(f, 1):
+                if not line.strip():
+                    continue
+                data = json.loads(line)
+                if 'meta' in data:
+                    meta = data['meta']
+                else:
+                    results.append(runner.result_from_dict(data))
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise SweepError('cannot load %s: %s (expected a file written by '
+                         '--save)' % (path, exc))
+    if meta is None:
+        meta = {'command': '(unknown)', 'seconds': 0,
+                'cases': len(results)}
+    return results, meta
 
 
 def _command_line():

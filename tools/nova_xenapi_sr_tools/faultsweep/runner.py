@@ -40,13 +40,20 @@ from nova_xenapi_sr_tools.faultsweep import layout
 EXTENSION = 'extension'
 STOCK = 'stock'
 
-#: Fault kinds of the sweep and the mock fault (kind, error) each injects.
+#: Fault kinds of the sweep: the mock fault rules ``(kind, error, times)``
+#: each injects, in order, at the call index. The XenAPI SDK (Python's
+#: ``xmlrpc.client``) sends a request again, once, when the connection
+#: closes without a reply, so a dropped connection that reaches the caller
+#: is two drops in a row (the call and its resend: ``times=2``), and a lost
+#: reply that reaches the caller is the call served with its reply lost,
+#: then the resend dropped. A ``session_invalid`` is what the SDK itself
+#: handles: it logs in again and repeats the call.
 KINDS = collections.OrderedDict([
-    ('failure', ('failure', ['INTERNAL_ERROR', 'injected by the fault '
-                                               'sweep'])),
-    ('drop', ('drop', None)),
-    ('timeout', ('timeout', None)),
-    ('session_invalid', ('session_expiry', None)),
+    ('failure', [('failure', ['INTERNAL_ERROR', 'injected by the fault '
+                                                'sweep'], 1)]),
+    ('drop', [('drop', None, 2)]),
+    ('timeout', [('timeout', None, 1), ('drop', None, 1)]),
+    ('session_invalid', [('session_expiry', None, 1)]),
 ])
 
 #: First faults of the second-fault cases: ``(side, method)``, a XenAPI
@@ -157,15 +164,19 @@ class Sweep(object):
         rules = []
         fired_before = collections.Counter()
         for fault in faults:
-            kind, error = KINDS[fault.kind]
-            after = fault.index
-            # a rule that fired earlier on the same pool returned before
-            # the later rules saw that call (Injector.pick)
-            after -= fired_before[fault.side]
-            rules.append(dep.xapi.inject_fault(
-                layout.SIDES[fault.side], '*', kind=kind, error=error,
-                after=after, times=1))
-            fired_before[fault.side] += 1
+            offset = 0
+            for kind, error, times in KINDS[fault.kind]:
+                # this rule's first call is the fault's index plus the
+                # calls the kind's earlier rules take; a rule that fired
+                # earlier on the same pool returned before the later rules
+                # saw that call (Injector.pick), so a later rule sees one
+                # call less per earlier firing
+                after = fault.index + offset - fired_before[fault.side]
+                offset += times
+                rules.append(dep.xapi.inject_fault(
+                    layout.SIDES[fault.side], '*', kind=kind, error=error,
+                    after=after, times=times))
+                fired_before[fault.side] += times
         mutations = []
         with _watch_block_device_info(dep, mutations):
             dep.live_migrate(server, host=layout.DEST_HOST)
