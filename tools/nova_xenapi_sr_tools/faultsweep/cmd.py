@@ -120,8 +120,8 @@ class FaultSweep(lister.Lister):
         for line in report.totals_text(results):
             stderr.write(line + '\n')
         for run in runs:
-            stderr.write('run time: %.0f s (%s)\n' % (run['seconds'],
-                                                       run['command']))
+            stderr.write('run time: %.0f s (%s)\n' % (
+                run['seconds'], run['command']))
         self.failed = any(
             r['outcome'] not in ('migrated', 'failed_clean')
             for r in results if r['case'].flavour == 'extension')
@@ -219,4 +219,3 @@ def _command_line():
     args = [a for a in sys.argv[1:]]
     return ' '.join(['nova-xenapi-sr'] + args) if args else \
         'nova-xenapi-sr fault-sweep'
-
