@@ -12,19 +12,25 @@
 
 """Cost of the extension on a live migration, as a ratio to stock nova.
 
-Not a test: run it by hand (root: the mock XAPI binds port 80)::
+Not a test: run it by hand (root: the mock XAPI binds port 80), from the
+tox environment (it needs the test requirements)::
 
-    PYTHONPATH=. OS_NOVA_DISABLE_EVENTLET_PATCHING=1 \\
-        python benchmarks/driver_overhead.py [--runs 15] [--volumes 4]
+    PYTHONPATH=. .tox/py3/bin/python benchmarks/driver_overhead.py \\
+        [--runs 15] [--volumes 4] [--latency-ms 0]
 
-In one process, against a fresh two-pool mock XAPI per run, it live-migrates
-a uuid5-only instance (what stock nova can migrate) with stock nova 21's
-XenAPIDriver on both sides and with XenAPISRDriver on both sides,
-alternating, in nova's manager order (novaenv.ManagerFlow). Reported: the
-median wall time of the flow and the XAPI calls each pool served, for
-both drivers, and extension/stock ratios. Call counts are deterministic;
-times are not, so only the ratio of medians measured in the same run is
-meaningful. Prints JSON on stdout.
+In one process, nova 21.2.4's real services (``nova_xenapi_sr_tools.
+inprocess``: api, conductor, scheduler, placement, four computes) run
+over the mock XAPI: host-a -> host-b with XenAPISRDriver, host-c ->
+host-d with stock nova's XenAPIDriver. Each run serves a fresh scenario
+(a uuid5-only instance with ``--volumes`` volumes: what stock nova can
+migrate), boots it through nova's API, then live-migrates it with
+``os-migrateLive`` (the scheduler checks the requested host) and waits
+until nova has settled; stock and extension alternate. ``--latency-ms``
+delays every XAPI call of both pools. Reported: the median wall time of
+the migration and the XAPI calls each pool served, for both drivers, and
+extension/stock ratios. Call counts are deterministic; times are not, so
+only the ratio of medians measured in the same run is meaningful. Prints
+JSON on stdout.
 """
 
 import argparse
@@ -33,47 +39,45 @@ import statistics
 import sys
 import time
 
-STOCK = 'nova.virt.xenapi.driver.XenAPIDriver'
-EXTENSION = 'nova_xenapi_sr.virt.driver.XenAPISRDriver'
+from nova_xenapi_sr_tools.inprocess import eventlet_setup
+
+eventlet_setup.monkey_patch()
+
+STOCK = 'stock'
+EXTENSION = 'extension'
+#: driver -> (source host, source pool, destination host, pool)
+PAIRS = {EXTENSION: ('host-a', 'pool-a', 'host-b', 'pool-b'),
+         STOCK: ('host-c', 'pool-c', 'host-d', 'pool-d')}
 
 
-def one_migration(driver, volumes):
-    from nova_xenapi_sr_tools.mockxapi import MockXapi
-    from nova_xenapi_sr_tools.mockxapi import Scenario
-    from nova_xenapi_sr_tools import novaenv
-
-    sc = Scenario()
-    sc.add_pool('pool-a', hosts=['host-a'])
-    sc.add_pool('pool-b', hosts=['host-b'])
-    infos = []
+def one_migration(dep, driver, volumes, latency):
+    from nova_xenapi_sr_tools.inprocess import deployment
+    source, src_pool, dest, dst_pool = PAIRS[driver]
+    sc = dep.new_scenario()
+    vols = []
     for index in range(volumes):
-        volume_id = 'vol-%d' % index
-        infos.append((sc.add_volume(
-            volume_id, '192.0.2.10:3260',
-            'iqn.2010-10.org.openstack:%s' % volume_id, 1),
-            '/dev/xvd%s' % chr(ord('b') + index)))
-    uuid = '7d1c2a3e-0000-4000-8000-00000000000%d' % volumes
-    sc.add_instance('pool-a', 1, nova_uuid=uuid, volumes=[
-        ('vol-%d' % i, 'uuid5', dev) for i, (_, dev) in enumerate(infos)])
-    with MockXapi(sc) as srv:
-        src = novaenv.build_driver(driver, srv.urls['pool-a'])
-        dst = novaenv.build_driver(driver, srv.urls['pool-b'])
-        for pool in ('pool-a', 'pool-b'):
-            srv.pool(pool).clear_calls()
-        flow = novaenv.ManagerFlow(src, dst)
-        instance = novaenv.make_instance(1, uuid, 'host-a')
-        started = time.perf_counter()
-        flow.run(novaenv.admin_context(), instance,
-                 novaenv.block_device_info(infos),
-                 novaenv.block_device_info(
-                     [(sc.connection_info(v), d) for v, (_, d) in
-                      zip(['vol-%d' % i for i in range(volumes)], infos)]),
-                 'host-b')
-        elapsed = time.perf_counter() - started
-        if [p for p, _ in srv.find_vm('instance-00000001')] != ['pool-b']:
-            raise RuntimeError('%s did not migrate the instance' % driver)
-        calls = {pool: len(srv.pool(pool).calls())
-                 for pool in ('pool-a', 'pool-b')}
+        volume_id = '7d1c2a3e-0000-4000-8000-%012d' % index
+        sc.add_volume(volume_id, '192.0.2.10:3260',
+                      'iqn.2010-10.org.openstack:vol-%d' % index, 1)
+        vols.append((volume_id, '/dev/xvd%s' % chr(ord('b') + index)))
+    sc.add_instance(src_pool, 1, volumes=[(v, 'uuid5', d) for v, d in vols])
+    dep.reset(sc)
+    server = dep.boot(1, vols, host=source)
+    dep.clear_calls()
+    if latency:
+        for pool in (src_pool, dst_pool):
+            dep.xapi.set_latency(pool, '*', latency)
+    started = time.perf_counter()
+    migration = dep.live_migrate(server, host=dest)
+    elapsed = time.perf_counter() - started
+    if migration.status != 'completed' or \
+            dep.instance(server).host != dest:
+        raise deployment.DeploymentError(
+            '%s did not migrate the instance: migration %s' % (
+                driver, migration.status))
+    calls = {side: len(dep.xapi.pool(pool).calls())
+             for side, pool in (('source', src_pool),
+                                ('destination', dst_pool))}
     return elapsed, calls
 
 
@@ -81,25 +85,40 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--runs', type=int, default=15)
     parser.add_argument('--volumes', type=int, default=4)
+    parser.add_argument('--latency-ms', type=float, default=0.0)
     args = parser.parse_args(argv)
 
-    from nova_xenapi_sr_tools import novaenv
-    novaenv.prepare()
     import logging
     logging.disable(logging.WARNING)
-
-    results = {STOCK: [], EXTENSION: []}
-    calls = {}
-    one_migration(STOCK, args.volumes)          # warm-up, not counted
-    for run in range(args.runs):
-        # alternate which goes first, so neither always runs warmer
-        order = (STOCK, EXTENSION) if run % 2 == 0 else (EXTENSION, STOCK)
-        for driver in order:
-            elapsed, calls[driver] = one_migration(driver, args.volumes)
-            results[driver].append(elapsed)
+    from nova_xenapi_sr_tools import inprocess
+    started = time.perf_counter()
+    dep = inprocess.Deployment(
+        drivers=(inprocess.EXTENSION, inprocess.EXTENSION,
+                 inprocess.STOCK, inprocess.STOCK),
+        nodes=(('pool-a', 'host-a'), ('pool-b', 'host-b'),
+               ('pool-c', 'host-c'), ('pool-d', 'host-d')))
+    dep.setUp()
+    setup = time.perf_counter() - started
+    latency = args.latency_ms / 1000.0
+    try:
+        results = {STOCK: [], EXTENSION: []}
+        calls = {}
+        one_migration(dep, STOCK, args.volumes, latency)  # warm-up
+        for run in range(args.runs):
+            # alternate which goes first, so neither always runs warmer
+            order = (STOCK, EXTENSION) if run % 2 == 0 else (EXTENSION,
+                                                             STOCK)
+            for driver in order:
+                elapsed, calls[driver] = one_migration(
+                    dep, driver, args.volumes, latency)
+                results[driver].append(elapsed)
+    finally:
+        dep.cleanUp()
     median = {d: statistics.median(times) for d, times in results.items()}
     report = {
         'runs': args.runs, 'volumes': args.volumes,
+        'latency_ms': args.latency_ms,
+        'nova_setup_seconds': round(setup, 2),
         'median_seconds': {'stock': round(median[STOCK], 4),
                            'extension': round(median[EXTENSION], 4)},
         'time_ratio_extension_to_stock': round(
@@ -107,8 +126,8 @@ def main(argv=None):
         'xapi_calls': {'stock': calls[STOCK],
                        'extension': calls[EXTENSION]},
         'call_ratio_extension_to_stock': {
-            pool: round(calls[EXTENSION][pool] / float(calls[STOCK][pool]),
-                        3) for pool in calls[STOCK]},
+            side: round(calls[EXTENSION][side] / float(calls[STOCK][side]),
+                        3) for side in calls[STOCK]},
     }
     json.dump(report, sys.stdout, indent=2, sort_keys=True)
     sys.stdout.write('\n')

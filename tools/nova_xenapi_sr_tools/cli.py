@@ -13,8 +13,8 @@
 """``nova-xenapi-sr``: the project's command line (a cliff application).
 
 Its commands are the ``nova_xenapi_sr.cli`` entry points declared in
-setup.cfg (``verify-upgrade``, ``mock-xapi``), so they exist once the
-package is installed. Run without arguments, it prints its help.
+setup.cfg (``verify-upgrade``, ``fault-sweep``, ``mock-xapi``), so they
+exist once the package is installed. Run without arguments, it prints its help.
 """
 
 import sys

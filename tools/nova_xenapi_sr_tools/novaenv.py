@@ -10,12 +10,11 @@
 #    License for the specific language governing permissions and limitations
 #    under the License.
 
-"""Run real nova 21 XenAPI driver code in this process, without services.
+"""Set a process up to run nova 21's XenAPI driver code, without services.
 
-This is what a test (or the upgrade verification) needs to drive nova's
-``XenAPIDriver`` (or a subclass) against a XAPI such as the mock, the way
-nova-compute would, with no database, message broker, Cinder, Glance or
-Neutron:
+What the upgrade verification's node processes need before they build
+nova objects and drivers (nova's real services, for the driver's tests
+and the benchmark, run in :mod:`nova_xenapi_sr_tools.inprocess`):
 
 * :func:`prepare` once per process: checks eventlet is left unpatched
   (``OS_NOVA_DISABLE_EVENTLET_PATCHING=1``), registers nova's objects,
@@ -24,23 +23,11 @@ Neutron:
   applies :mod:`nova_xenapi_sr.os_xenapi_compat` and sets a default socket
   timeout (unpatched, os-xenapi's eventlet login timeout never fires). It
   does not import the extension's objects or driver.
-* :func:`build_driver` sets ``[xenserver] connection_url`` / username /
-  password and constructs the driver class named by its dotted path.
-  nova reads ``connection_url`` again later (``get_host_ip_addr``, used in
-  ``get_volume_connector``), so with several drivers in one process that
-  value follows the last driver built.
 * :func:`make_instance` builds an ``Instance`` with what the driver reads
   (``kernel_id``/``ramdisk_id`` set to '' so nothing lazy-loads from a
-  database); :func:`block_device_info` the dict nova's manager passes.
-* :func:`roundtrip` sends an object across a process boundary the way
-  nova's RPC does (``NovaObjectSerializer`` to a primitive and back).
-* :class:`ManagerFlow` plays nova's compute manager and conductor around
-  two drivers for one live migration, in nova 21's order (nova's
-  ``conductor/tasks/live_migrate.py`` and ``compute/manager.py``).
+  database).
 """
 
-import copy
-import importlib
 import os
 import socket
 import threading
@@ -87,42 +74,6 @@ def prepare(socket_timeout=SOCKET_TIMEOUT):
         _prepared.set()
 
 
-def _import_class(path):
-    module, _, name = path.rpartition('.')
-    return getattr(importlib.import_module(module), name)
-
-
-def build_driver(driver_class, url, username='root', password='mock',
-                 virtapi=None):
-    """Construct ``driver_class`` (dotted path or class) against ``url``.
-
-    :param url: a XAPI URL without a port (os-xenapi resolves the netloc).
-    """
-    prepare()
-    import nova.conf
-    from nova.virt import virtapi as virtapi_mod
-
-    from nova_xenapi_sr import os_xenapi_compat
-    os_xenapi_compat.apply()  # idempotent; a test may have reverted it
-    conf = nova.conf.CONF
-    conf.set_override('connection_url', url, group='xenserver')
-    conf.set_override('connection_username', username, group='xenserver')
-    conf.set_override('connection_password', password, group='xenserver')
-    if not conf.xenserver.ovs_integration_bridge:
-        # a test's config fixture may have reset prepare()'s override
-        conf.set_override('ovs_integration_bridge', 'br-int',
-                          group='xenserver')
-    cls = _import_class(driver_class) if isinstance(driver_class, str) \
-        else driver_class
-    return cls(virtapi or virtapi_mod.VirtAPI())
-
-
-def admin_context():
-    prepare()
-    from nova import context
-    return context.get_admin_context()
-
-
 def make_instance(instance_id, uuid, host, **fields):
     """An ``objects.Instance`` the XenAPI driver can work with."""
     prepare()
@@ -137,157 +88,3 @@ def make_instance(instance_id, uuid, host, **fields):
             flavorid='1', name='m1.small', memory_mb=1024, vcpus=1,
             root_gb=0, ephemeral_gb=0, swap=0, extra_specs={})
     return objects.Instance(**values)
-
-
-def block_device_info(volumes, root_device_name=None):
-    """nova's ``block_device_info`` for ``[(connection_info, mountpoint)]``.
-
-    Connection infos are deep-copied, so the driver can never change the
-    caller's dicts.
-    """
-    mapping = []
-    for index, (connection_info, mount_device) in enumerate(volumes):
-        mapping.append({'connection_info': copy.deepcopy(connection_info),
-                        'mount_device': mount_device,
-                        'delete_on_termination': False,
-                        'boot_index': None, 'disk_bus': None,
-                        'device_type': None, 'guest_format': None,
-                        'attachment_id': None})
-    return {'root_device_name': root_device_name, 'ephemerals': [],
-            'swap': None, 'block_device_mapping': mapping}
-
-
-def to_primitive(obj):
-    """Serialize ``obj`` as nova's RPC layer does."""
-    prepare()
-    from nova.objects import base
-    return base.NovaObjectSerializer().serialize_entity(None, obj)
-
-
-def from_primitive(primitive, context=None):
-    """Deserialize what :func:`to_primitive` made, in this process."""
-    prepare()
-    from nova.objects import base
-    return base.NovaObjectSerializer().deserialize_entity(
-        context or admin_context(), primitive)
-
-
-def roundtrip(obj):
-    """``from_primitive(to_primitive(obj))``: one RPC hop."""
-    return from_primitive(to_primitive(obj))
-
-
-class ManagerFlow(object):
-    """nova's compute manager around two drivers, for one live migration.
-
-    The order is nova 21's, for a block (cross-pool) migration::
-
-        dest  check_can_live_migrate_destination
-        src   check_can_live_migrate_source
-        dest  pre_live_migration (if it fails: the recover path below)
-        src   live_migration(post_method, recover_method)
-          on success (post_method):
-            src  post_live_migration
-            src  get_volume_connector
-            src  post_live_migration_at_source
-            dest post_live_migration_at_destination
-          on failure (recover_method):
-            dest remove_volume_connection (nova's detach_volume there;
-                 InstanceNotFound is swallowed as nova does)
-            dest get_volume_connector
-            dest rollback_live_migration_at_destination
-
-    Every RPC hop of the migrate data goes through ``send`` (default
-    :func:`roundtrip`; a multi-process harness passes its own), including
-    the hops through the conductor: dest->source, source->dest,
-    dest->conductor, conductor->source, source->dest, dest->source (and
-    source->dest for the rollback). ``steps`` records ``(side, call)`` and
-    ``hops`` the hop names, in the order run.
-    """
-
-    def __init__(self, source, destination, send=roundtrip):
-        self.source = source
-        self.destination = destination
-        self.send = send
-        self.steps = []
-        self.hops = []
-
-    def _step(self, side, call):
-        self.steps.append((side, call))
-
-    def _hop(self, obj, hop):
-        self.hops.append(hop)
-        return self.send(obj)
-
-    def run(self, context, instance, source_bdi, dest_bdi, dest_host,
-            network_info=None, block_migration=None):
-        """Run the migration; return the final migrate data.
-
-        Exceptions of the pre-checks and of ``live_migration`` propagate
-        (after the recover path ran, as in nova).
-        """
-        from nova import exception
-        from oslo_utils import excutils
-        network_info = network_info or []
-        src, dst = self.source, self.destination
-
-        self._step('dest', 'check_can_live_migrate_destination')
-        data = dst.check_can_live_migrate_destination(
-            context, instance, None, None, block_migration=block_migration)
-        self._step('source', 'check_can_live_migrate_source')
-        data = src.check_can_live_migrate_source(
-            context, instance, self._hop(data, 'dest->source'),
-            copy.deepcopy(source_bdi))
-        data = self._hop(data, 'source->dest')
-        data = self._hop(data, 'dest->conductor')
-        data = self._hop(data, 'conductor->source')
-
-        def post_method(ctxt, inst, dest, block_migration, migrate_data):
-            self._step('source', 'post_live_migration')
-            src.post_live_migration(ctxt, inst, copy.deepcopy(source_bdi),
-                                    migrate_data)
-            self._step('source', 'get_volume_connector')
-            src.get_volume_connector(inst)
-            self._step('source', 'post_live_migration_at_source')
-            src.post_live_migration_at_source(ctxt, inst, network_info)
-            self._step('dest', 'post_live_migration_at_destination')
-            dst.post_live_migration_at_destination(
-                ctxt, inst, network_info, block_migration,
-                copy.deepcopy(dest_bdi))
-
-        def recover_method(ctxt, inst, dest, migrate_data):
-            migrate_data = self._hop(migrate_data, 'source->dest')
-            for bdm in dest_bdi['block_device_mapping']:
-                self._step('dest', 'remove_volume_connection')
-                try:
-                    dst.detach_volume(ctxt, copy.deepcopy(
-                        bdm['connection_info']), inst, bdm['mount_device'])
-                except exception.InstanceNotFound:
-                    pass
-            self._step('dest', 'get_volume_connector')
-            dst.get_volume_connector(inst)
-            self._step('dest', 'rollback_live_migration_at_destination')
-            # nova restores the source's attachments (and so the source's
-            # connection_info) in the BDMs before this call, and the
-            # destination reads its block device info from them.
-            dst.rollback_live_migration_at_destination(
-                ctxt, inst, network_info, copy.deepcopy(source_bdi),
-                destroy_disks=True, migrate_data=migrate_data)
-
-        self._step('dest', 'pre_live_migration')
-        try:
-            prepared = dst.pre_live_migration(
-                context, instance, copy.deepcopy(dest_bdi), network_info,
-                None, self._hop(data, 'source->dest'))
-        except Exception:
-            # nova's _cleanup_pre_live_migration: the source rolls back
-            # with the migrate data it had before the call.
-            with excutils.save_and_reraise_exception():
-                recover_method(context, instance, dest_host, data)
-        data = self._hop(prepared, 'dest->source')
-
-        self._step('source', 'live_migration')
-        src.live_migration(context, instance, dest_host, post_method,
-                           recover_method, block_migration=True,
-                           migrate_data=data)
-        return data

@@ -81,6 +81,17 @@ class FaultTest(base.MockXapiTestCase):
         self.assertRaises(OSError, self.a.host.get_all)
         self.assertEqual(1, len(self.a.host.get_all()))
 
+    def test_timeout_serves_the_call_and_loses_the_reply(self):
+        before = len(self.a.network.get_all())
+        # the SDK sends again once when the reply is lost: two lost
+        # replies reach the caller, and both calls were served
+        self.srv.inject_fault('pool-a', 'network.create', kind='timeout',
+                              times=2)
+        self.assertRaises(OSError, self.a.network.create,
+                          {'name_label': 'lost', 'other_config': {}})
+        self.assertEqual(before + 2, len(self.a.network.get_all()))
+        self.assertEqual(2, self._count('network.create'))
+
     def test_malformed_envelope(self):
         self.srv.inject_fault('pool-a', 'host.get_all', kind='malformed')
         exc = self.assertRaises(xmlrpc.client.Fault, self.a.host.get_all)

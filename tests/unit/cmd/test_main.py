@@ -129,7 +129,8 @@ class TestEntryPoints(base.TestCase):
 
     def test_cli_commands_are_cliff_commands(self):
         commands = _entry_points(main.COMMAND_NAMESPACE, SETUP_CFGS[1])
-        self.assertEqual({'audit', 'mock-xapi', 'verify-upgrade'},
+        self.assertEqual({'audit', 'fault-sweep', 'mock-xapi',
+                          'verify-upgrade'},
                          set(commands))
         for name, target in sorted(commands.items()):
             cls = self._resolve(target)

@@ -33,12 +33,22 @@ Kinds:
     the calling session is destroyed before the call is served, so the
     call answers ``SESSION_INVALID [ref]`` (the SDK logs in again). With
     ``after=N`` the session expires after N matching calls.
+``timeout``
+    the call is served (its effects happen), then its reply is lost: the
+    connection is closed without a response, as when the client gives up
+    waiting (the caller cannot tell whether the call happened).
+
+By call index: ``FaultRule('*', kind, after=N)`` fires at the pool's call
+number N (0-based, counted from when the rule is added; logins count),
+which is the index of that call in :meth:`Pool.calls` when the log was
+cleared as the rule was added.
 """
 
 import fnmatch
 import threading
 
-KINDS = ('failure', 'http500', 'drop', 'malformed', 'session_expiry')
+KINDS = ('failure', 'http500', 'drop', 'malformed', 'session_expiry',
+         'timeout')
 
 
 class FaultRule(object):

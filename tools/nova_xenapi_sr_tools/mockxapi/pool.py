@@ -191,8 +191,15 @@ class Pool(object):
             if rule.kind == 'session_expiry':
                 if params and not is_login:
                     self.expire_session(params[0])
+            elif rule.kind == 'timeout':
+                # served, then the reply is lost (the HTTP layer drops it)
+                self._serve(method, params, is_login, args)
+                return Outcome('drop')
             else:
                 return Outcome(rule.kind)
+        return self._serve(method, params, is_login, args)
+
+    def _serve(self, method, params, is_login, args):
         try:
             if is_login:
                 return Outcome('success', self._login(method, args))
