@@ -62,6 +62,7 @@ Use (services start once per test class; reset per test)::
 
     from nova_xenapi_sr_tools import inprocess
     inprocess.monkey_patch()          # first thing in the process
+    inprocess.preload()               # before anything parses nova's CONF
 
     dep = inprocess.Deployment(drivers=(inprocess.EXTENSION,) * 2)
     dep.setUp()                       # or useFixture / setUpClass
@@ -95,6 +96,7 @@ from nova_xenapi_sr_tools.inprocess.deployment import Compute  # noqa: F401
 from nova_xenapi_sr_tools.inprocess.deployment import Deployment  # noqa
 from nova_xenapi_sr_tools.inprocess.deployment import DeploymentError  # noqa
 from nova_xenapi_sr_tools.inprocess.deployment import EXTENSION  # noqa
+from nova_xenapi_sr_tools.inprocess.deployment import preload  # noqa
 from nova_xenapi_sr_tools.inprocess.deployment import STOCK  # noqa
 from nova_xenapi_sr_tools.inprocess.eventlet_setup import is_patched  # noqa
 from nova_xenapi_sr_tools.inprocess.eventlet_setup import monkey_patch  # noqa

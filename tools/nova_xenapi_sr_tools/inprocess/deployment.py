@@ -107,6 +107,25 @@ def _instance_uuid(args, kwargs):
     return None
 
 
+def preload():
+    """Import nova's functional-test framework now.
+
+    ``nova.test`` registers oslo.log's command-line options on nova's
+    configuration, which fails once something parsed it (for example
+    ``novaenv.prepare``); a process that does both imports this first.
+    The test suite does it when it loads the test modules.
+    """
+    from oslo_config import cfg
+    try:
+        from nova.tests.functional import integrated_helpers
+    except cfg.ArgsAlreadyParsedError:
+        raise DeploymentError(
+            "nova's configuration was parsed before nova's functional-test "
+            "framework was imported; call nova_xenapi_sr_tools.inprocess."
+            "preload() before anything parses it (novaenv.prepare does)")
+    return integrated_helpers
+
+
 def _services_case_class():
     """nova's ``ProviderUsageBaseTestCase``, as one hidden test case.
 
@@ -115,7 +134,7 @@ def _services_case_class():
     with noauth, Neutron, Glance, conductor, scheduler); the deployment
     runs it once per test class and then starts the computes.
     """
-    from nova.tests.functional import integrated_helpers
+    integrated_helpers = preload()
 
     class NovaServices(integrated_helpers.ProviderUsageBaseTestCase):
         compute_driver = STOCK
