@@ -32,6 +32,9 @@ DEFAULT_NODES = (('pool-a', 'host-a'), ('pool-b', 'host-b'))
 #: Migration statuses after which nova does nothing more.
 FINAL_MIGRATION_STATUSES = ('completed', 'error', 'failed', 'cancelled',
                             'done')
+#: Seconds between two looks at nova's state while waiting (each look
+#: costs an API or database request in this very process).
+POLL = 0.1
 #: Forcing a live-migration host exists up to this microversion.
 FORCE_MICROVERSION = '2.67'
 
@@ -213,6 +216,7 @@ class Deployment(fixtures.Fixture):
         self.xapi = service.MockXapi(self.new_scenario())
         self.xapi.start()
         self.addCleanup(self.xapi.stop)
+        self._fresh_config()
         if self.stock_registry:
             from nova_xenapi_sr_tools import fixture as xs_fixture
             self.useFixture(xs_fixture.ObjectRegistryFixture(stock=True))
@@ -257,6 +261,20 @@ class Deployment(fixtures.Fixture):
         for module in ('placement.policies', 'nova.policies'):
             self.useFixture(fixtures.MonkeyPatch(
                 module + '.list_rules', _unscoped(module)))
+
+    def _fresh_config(self):
+        """Let nova's ConfFixture parse nova's configuration again.
+
+        ``novaenv.prepare()`` (run by other tests in this process) parsed
+        it, and nova's ``config.parse_args`` then fails registering
+        oslo.log's options. At clean-up nova's fixture resets the
+        configuration; ``novaenv`` then sets the process up again on its
+        next ``prepare()``.
+        """
+        import nova.conf
+        from nova_xenapi_sr_tools import novaenv
+        nova.conf.CONF.clear()
+        self.addCleanup(novaenv.forget)
 
     def _keep_rpc_globals(self):
         """Give the rest of the process its RPC set-up back at clean-up."""
@@ -520,7 +538,7 @@ class Deployment(fixtures.Fixture):
                 raise DeploymentError('server %s is %s, not %s, after %ss'
                                       % (found['id'], found['status'],
                                          status, timeout))
-            time.sleep(0.05)
+            time.sleep(POLL)
 
     def delete_all_servers(self, timeout=60):
         from nova.tests.functional.api import client
@@ -537,7 +555,7 @@ class Deployment(fixtures.Fixture):
                 if time.time() > deadline:
                     raise DeploymentError('server %s not deleted after %ss'
                                           % (server['id'], timeout))
-                time.sleep(0.05)
+                time.sleep(POLL)
 
     def vm_name(self, server):
         """The name label of the server's VM (nova's instance name)."""
@@ -581,6 +599,7 @@ class Deployment(fixtures.Fixture):
         uuid = _id(server) if server is not None else None
         deadline = time.time() + timeout
         while True:
+            # the in-flight count is cheap; the database only when idle
             if not self.inflight.busy(uuid):
                 if uuid is None or self.instance(uuid).task_state is None:
                     return
@@ -588,7 +607,7 @@ class Deployment(fixtures.Fixture):
                 raise DeploymentError(
                     'nova did not settle%s within %ss' % (
                         ' for %s' % uuid if uuid else '', timeout))
-            time.sleep(0.02)
+            time.sleep(POLL)
 
     # -- nova's records ---------------------------------------------------
     @contextlib.contextmanager
