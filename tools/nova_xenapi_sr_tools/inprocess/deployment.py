@@ -35,6 +35,8 @@ FINAL_MIGRATION_STATUSES = ('completed', 'error', 'failed', 'cancelled',
 #: Seconds between two looks at nova's state while waiting (each look
 #: costs an API or database request in this very process).
 POLL = 0.1
+#: An image of nova's fake image service (nova.tests.unit.image.fake).
+FAKE_IMAGE = '155d900f-4e14-4e4c-a73d-069cbf4541e6'
 #: Forcing a live-migration host exists up to this microversion.
 FORCE_MICROVERSION = '2.67'
 
@@ -486,7 +488,7 @@ class Deployment(fixtures.Fixture):
         :param instance_id: the scenario instance (``Scenario.add_instance``)
             whose VM, already running, the server becomes.
         :param volumes: ``[(volume id, device)]``; the first is the boot
-            volume.
+            volume. None: the server boots from a fake Glance image.
         :param host: the compute to boot on (default: the first node's).
         :param networks: the API's ``networks`` (default: one port on
             NeutronFixture's network, so the server has a VIF).
@@ -503,10 +505,13 @@ class Deployment(fixtures.Fixture):
                          'boot_index': 0 if index == 0 else -1,
                          'device_name': device,
                          'delete_on_termination': False})
-        body = {'name': name, 'imageRef': '', 'flavorRef': '1',
-                'block_device_mapping_v2': bdms, 'host': host,
+        body = {'name': name, 'flavorRef': '1', 'host': host,
+                # no volume: boot from one of nova's fake Glance images
+                'imageRef': '' if bdms else FAKE_IMAGE,
                 'networks': networks if networks is not None else [
                     {'uuid': self.neutron.network_1['id']}]}
+        if bdms:
+            body['block_device_mapping_v2'] = bdms
         server = self.api.post_server({'server': body})
         if wait:
             server = self.wait_for_server(server, 'ACTIVE')
