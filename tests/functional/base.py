@@ -24,6 +24,10 @@ import uuid
 from nova_xenapi_sr_tools import inprocess
 from tests import base
 
+# Loaded with the test modules, before any test parses nova's
+# configuration (novaenv.prepare does).
+inprocess.preload()
+
 EXTENSION = inprocess.EXTENSION
 STOCK = inprocess.STOCK
 
@@ -92,8 +96,7 @@ class NovaTestCase(base.TestCase):
         self.addCleanup(restore)
 
     def log_problems(self):
-        """The WARNING and ERROR records of this test's log, tracebacks
-        included."""
+        """This test's WARNING and ERROR log records, with tracebacks."""
         keep, records = False, []
         for line in self.logger.output.splitlines():
             head = line.split(' ', 1)[0]

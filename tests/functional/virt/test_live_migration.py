@@ -43,6 +43,8 @@ LOOKUP = (('SR.get_all_records_where', 'field "uuid"'),
           ('VM.get_all_records_where', 'field "name__label"'),
           ('VDI.get_all_records_where', 'field "SR"'))
 SOURCE, DEST = 'host-a', 'host-b'
+#: How a destination's refusal shows in nova's records and logs.
+UNTRUSTED = destination.UntrustedSRUuid.__name__
 
 
 def iqn(name):
@@ -383,6 +385,15 @@ class MigrateTestCase(LiveMigrationTestCase):
                        if 'chapuser' in p['device_config'])
         self.assertEqual(['user', 'user2'], users)
 
+    def test_no_volumes(self):
+        self.build([])
+        self.migrate()
+        self.assertIsNone(self.error)
+        self.assertEqual(['pool-b'], self.vm_pools())
+        self.assertEqual([], self.source_lookup_calls())
+        self.assertEqual((DEST, 'active'), (self.instance.host,
+                                            self.instance.vm_state))
+
     def test_source_lookup_is_constant(self):
         volumes = [Volume('vol-%d' % i, style, portal=PORTAL_A, lun=i)
                    for i, style in enumerate(
@@ -523,8 +534,7 @@ class RefusalTestCase(LiveMigrationTestCase):
         self.assert_nova_rolled_back('active', refused=True)
 
     def _tamper(self, at_source):
-        """Replace vol-1's SR uuid in the map, at the source or in transit.
-        """
+        """Replace vol-1's SR uuid in the map, at the source or in transit."""
         def idle_foreign_sr(sc):
             # another tenant's LUN, with an idle legacy SR on pool-b
             sc.add_volume(volume_uuid('vol-x'), PORTAL_B, iqn('vol-x'), 1)
@@ -555,7 +565,7 @@ class RefusalTestCase(LiveMigrationTestCase):
             # only the copy pre_live_migration receives
             self.wrap_driver(DEST, 'pre_live_migration', tampering)
         self.migrate()
-        self.assertIn('UntrustedSRUuid', self.error)
+        self.assertIn(UNTRUSTED, self.error)
         self.assertIn(vol_1, self.error)
         self.assertIn(self.foreign, self.error)
         self.assert_failed_clean(vm_state='active')
@@ -593,7 +603,7 @@ class RefusalTestCase(LiveMigrationTestCase):
         session.xenapi.session.logout()
         self.server = self.boot()
         self.migrate()
-        self.assertIn('UntrustedSRUuid', self.error)
+        self.assertIn(UNTRUSTED, self.error)
         self.assertIn('cannot arrive in place', self.error)
         self.assert_failed_clean(vm_state='active')
         self.assert_unchanged()
@@ -602,7 +612,7 @@ class RefusalTestCase(LiveMigrationTestCase):
         self.build([Volume('vol-1', naming.UUID5,
                            dest_portal='198.51.100.30:3260')])
         self.migrate()
-        self.assertIn('UntrustedSRUuid', self.error)
+        self.assertIn(UNTRUSTED, self.error)
         self.assertIn('Migrate the instance cold', self.error)
         self.assert_failed_clean(vm_state='active')
 
@@ -613,7 +623,7 @@ class RefusalTestCase(LiveMigrationTestCase):
                       sr_uuid=naming.legacy_sr_uuid(volume_uuid('vol-1')))
         self.build([Volume('vol-1', naming.LEGACY)], extra=impostor)
         self.migrate()
-        self.assertIn('UntrustedSRUuid', self.error)
+        self.assertIn(UNTRUSTED, self.error)
         self.assertIn(iqn('vol-x'), self.error)
         self.assertIn('xe sr-forget', self.error)
         self.assertEqual(['pool-a'], self.vm_pools())

@@ -62,31 +62,44 @@ Use (services start once per test class; reset per test)::
 
     from nova_xenapi_sr_tools import inprocess
     inprocess.monkey_patch()          # first thing in the process
+    inprocess.preload()               # before anything parses nova's CONF
 
     dep = inprocess.Deployment(drivers=(inprocess.EXTENSION,) * 2)
     dep.setUp()                       # or useFixture / setUpClass
     sc = dep.new_scenario()           # pool-a/host-a, pool-b/host-b
-    sc.add_volume('vol-1', '192.0.2.10:3260', IQN, 1)
-    sc.add_instance('pool-a', 1, volumes=[('vol-1', 'legacy',
-                                           '/dev/xvdb')])
+    sc.add_volume(VOL, '192.0.2.10:3260', IQN, 1)   # VOL: a uuid
+    sc.add_instance('pool-a', 1, volumes=[(VOL, 'legacy', '/dev/xvdb')])
     dep.reset(sc)                     # new case, nova keeps running
-    server = dep.boot(1, [('vol-1', '/dev/xvdb')])
+    server = dep.boot(1, [(VOL, '/dev/xvdb')])  # adopts instance 1
     dep.clear_calls()
     migration = dep.live_migrate(server)          # scheduler picks
     dep.live_migrate(server, host='host-a', force=True)
     dep.instance(server).host, .vm_state, .task_state
-    dep.bdms(server)['vol-1'].attachment_id
-    dep.migration(server).status; dep.events(server)
-    dep.cinder.attachments('vol-1'); dep.cinder.ops()
+    dep.bdms(server)[VOL].attachment_id
+    dep.migration(server).status      # nova's migration record
+    dep.events(server)                # [(event, result)] of the action
+    dep.event_errors(server)          # failed events: details, traceback
+    dep.cinder.attachments(VOL); dep.cinder.ops()
     dep.xapi.pool('pool-a').calls(); dep.xapi.inject_fault(...)
     dep.cleanUp()
+
+Volume ids must be UUIDs (nova's notifications require it, as real
+Cinder's are). Until nova adopts it, a scenario VM is named
+``dep.scenario_vm_name(instance_id)`` (nova names its instances after its
+own database ids). ``dep.set_connection_info(volume, host, info)`` makes
+Cinder hand another ``connection_info`` to one host's connector (a
+destination that reaches the LUN through another target).
+``dep.computes[host].driver`` / ``.manager`` are nova's live objects, for
+hooks (wrap a driver method for one test and put it back).
 
 For a fault sweep: ``dep.reset(sc)`` rebuilds the mock world between
 cases (same endpoints, host refs and sessions kept, so the running
 computes carry on), deletes nova's servers and clears the Cinder fake;
 ``dep.xapi.inject_fault``/``set_latency`` then apply to the next case.
 For concurrency: ``dep.boot_many([(instance_id, volumes), ...])`` and
-``dep.live_migrate_many(servers)`` (all started, then waited for);
+``dep.live_migrate_many(servers)`` (all started, then waited for; pass
+``Deployment(max_concurrent_live_migrations=0)``, as nova's default of 1
+runs one migration per source compute at a time);
 :meth:`Deployment.wait_settled` waits until no conductor task, source
 migration or destination rollback (a cast) is in flight.
 """
@@ -95,6 +108,7 @@ from nova_xenapi_sr_tools.inprocess.deployment import Compute  # noqa: F401
 from nova_xenapi_sr_tools.inprocess.deployment import Deployment  # noqa
 from nova_xenapi_sr_tools.inprocess.deployment import DeploymentError  # noqa
 from nova_xenapi_sr_tools.inprocess.deployment import EXTENSION  # noqa
+from nova_xenapi_sr_tools.inprocess.deployment import preload  # noqa
 from nova_xenapi_sr_tools.inprocess.deployment import STOCK  # noqa
 from nova_xenapi_sr_tools.inprocess.eventlet_setup import is_patched  # noqa
 from nova_xenapi_sr_tools.inprocess.eventlet_setup import monkey_patch  # noqa

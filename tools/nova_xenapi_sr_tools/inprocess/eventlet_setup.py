@@ -17,7 +17,8 @@ nova 21's own ``nova.monkey_patch`` ends with
 oslo.service no longer has, so importing nova's functional-test package
 with patching enabled fails. :func:`monkey_patch` does what nova does
 (``eventlet.monkey_patch()``, then nova's fix of ``threading._active`` for
-eventlet issue 592) and skips only ``use_hub``; it sets
+eventlet issue 592) and skips only ``use_hub``; it keeps multiprocessing's
+pipes OS-level (children of a patched process are not patched); it sets
 ``OS_NOVA_DISABLE_EVENTLET_PATCHING=1`` so that nova does not try again.
 
 Call it before anything imports nova, oslo or ``threading``-using code:
@@ -41,6 +42,11 @@ def monkey_patch():
     import __original_module_threading as orig_threading
     import threading
     orig_threading.current_thread.__globals__['_active'] = threading._active
+    # multiprocessing's pipes stay OS sockets: a green socketpair is
+    # non-blocking at the OS level, and a child process (which is not
+    # patched) inherits that flag and fails reading it with EAGAIN.
+    import multiprocessing.connection
+    multiprocessing.connection.socket = eventlet.patcher.original('socket')
     _done.append(True)
 
 
