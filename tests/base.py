@@ -10,29 +10,36 @@
 #    License for the specific language governing permissions and limitations
 #    under the License.
 
-"""Base test case, on oslotest's ``BaseTestCase``.
+"""Base test case in oslotest's manner, on testtools.
 
-From oslotest: a per-test timeout (``OS_TEST_TIMEOUT`` seconds, else
-:attr:`TestCase.DEFAULT_TIMEOUT`; 0 disables it), stdout and stderr
-captured when ``OS_STDOUT_CAPTURE`` / ``OS_STDERR_CAPTURE`` are true, a
-private ``TMPDIR`` and ``HOME`` per test, and ``mock.patch.stopall``.
+What it honours, as oslotest's ``BaseTestCase`` does: a per-test timeout
+(``OS_TEST_TIMEOUT`` seconds, else :attr:`TestCase.DEFAULT_TIMEOUT`; 0
+disables it), stdout and stderr captured when ``OS_STDOUT_CAPTURE`` /
+``OS_STDERR_CAPTURE`` are true, and logs captured in ``self.logger`` (a
+``fixtures.FakeLogger`` at DEBUG level, so a test can assert on what was
+logged); with ``OS_LOG_CAPTURE`` true (tox sets it) the records go only
+there, otherwise they also reach the handlers already configured.
 
-Logs: ``self.logger`` is a ``fixtures.FakeLogger`` at DEBUG level, so a
-test can assert on what was logged. With ``OS_LOG_CAPTURE`` true (tox
-sets it) the log records go only there; otherwise they also reach the
-handlers already configured, so they show while a test runs.
+It is not oslotest's class itself: that one stops every active
+``mock.patch`` after each test (``mock.patch.stopall``), which would also
+stop the patches nova's functional-test fixtures start once per test
+class for the in-process nova services.
 """
 
 import logging
 import os
 
 import fixtures
-from oslotest import base
+import testtools
 
 _TRUE = ('1', 'true', 'yes', 'on')
 
 
-class TestCase(base.BaseTestCase):
+def _env_true(name):
+    return os.environ.get(name, '').lower() in _TRUE
+
+
+class TestCase(testtools.TestCase):
     """Base class of every nova-xenapi-sr test."""
 
     #: Seconds a test may run when ``OS_TEST_TIMEOUT`` is not set;
@@ -41,12 +48,22 @@ class TestCase(base.BaseTestCase):
 
     def setUp(self):
         super(TestCase, self).setUp()
-        self.useFixture(fixtures.EnvironmentVariable(
-            'OS_NOVA_DISABLE_EVENTLET_PATCHING', '1'))
-
-    def _fake_logs(self):
-        capture = os.environ.get('OS_LOG_CAPTURE', '').lower() in _TRUE
+        try:
+            timeout = int(os.environ.get('OS_TEST_TIMEOUT',
+                                         self.DEFAULT_TIMEOUT))
+        except ValueError:
+            timeout = self.DEFAULT_TIMEOUT
+        if timeout > 0:
+            self.useFixture(fixtures.Timeout(timeout, gentle=True))
+        for name, stream in (('OS_STDOUT_CAPTURE', 'stdout'),
+                             ('OS_STDERR_CAPTURE', 'stderr')):
+            if _env_true(name):
+                captured = self.useFixture(fixtures.StringStream(stream))
+                self.useFixture(fixtures.MonkeyPatch('sys.' + stream,
+                                                     captured.stream))
         self.logger = self.useFixture(fixtures.FakeLogger(
-            level=logging.DEBUG, nuke_handlers=capture,
+            level=logging.DEBUG, nuke_handlers=_env_true('OS_LOG_CAPTURE'),
             format='%(levelname)s %(name)s %(message)s'))
         self.log_fixture = self.logger
+        self.useFixture(fixtures.EnvironmentVariable(
+            'OS_NOVA_DISABLE_EVENTLET_PATCHING', '1'))

@@ -28,6 +28,8 @@ and the benchmark, run in :mod:`nova_xenapi_sr_tools.inprocess`):
   database).
 """
 
+import copy
+import importlib
 import os
 import socket
 import threading
@@ -82,6 +84,80 @@ def forget():
     """
     with _prepare_lock:
         _prepared.clear()
+
+
+def _import_class(path):
+    module, _, name = path.rpartition('.')
+    return getattr(importlib.import_module(module), name)
+
+
+def build_driver(driver_class, url, username='root', password='mock',
+                 virtapi=None):
+    """Construct ``driver_class`` (dotted path or class) against ``url``.
+
+    :param url: a XAPI URL without a port (os-xenapi resolves the netloc).
+    """
+    prepare()
+    import nova.conf
+    from nova.virt import virtapi as virtapi_mod
+
+    from nova_xenapi_sr import os_xenapi_compat
+    os_xenapi_compat.apply()  # idempotent; a test may have reverted it
+    conf = nova.conf.CONF
+    conf.set_override('connection_url', url, group='xenserver')
+    conf.set_override('connection_username', username, group='xenserver')
+    conf.set_override('connection_password', password, group='xenserver')
+    if not conf.xenserver.ovs_integration_bridge:
+        # a test's config fixture may have reset prepare()'s override
+        conf.set_override('ovs_integration_bridge', 'br-int',
+                          group='xenserver')
+    cls = _import_class(driver_class) if isinstance(driver_class, str) \
+        else driver_class
+    return cls(virtapi or virtapi_mod.VirtAPI())
+
+
+def admin_context():
+    prepare()
+    from nova import context
+    return context.get_admin_context()
+
+
+def block_device_info(volumes, root_device_name=None):
+    """nova's ``block_device_info`` for ``[(connection_info, mountpoint)]``.
+
+    Connection infos are deep-copied, so the driver can never change the
+    caller's dicts.
+    """
+    mapping = []
+    for index, (connection_info, mount_device) in enumerate(volumes):
+        mapping.append({'connection_info': copy.deepcopy(connection_info),
+                        'mount_device': mount_device,
+                        'delete_on_termination': False,
+                        'boot_index': None, 'disk_bus': None,
+                        'device_type': None, 'guest_format': None,
+                        'attachment_id': None})
+    return {'root_device_name': root_device_name, 'ephemerals': [],
+            'swap': None, 'block_device_mapping': mapping}
+
+
+def to_primitive(obj):
+    """Serialize ``obj`` as nova's RPC layer does."""
+    prepare()
+    from nova.objects import base
+    return base.NovaObjectSerializer().serialize_entity(None, obj)
+
+
+def from_primitive(primitive, context=None):
+    """Deserialize what :func:`to_primitive` made, in this process."""
+    prepare()
+    from nova.objects import base
+    return base.NovaObjectSerializer().deserialize_entity(
+        context or admin_context(), primitive)
+
+
+def roundtrip(obj):
+    """``from_primitive(to_primitive(obj))``: one RPC hop."""
+    return from_primitive(to_primitive(obj))
 
 
 def make_instance(instance_id, uuid, host, **fields):

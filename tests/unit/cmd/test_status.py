@@ -189,9 +189,17 @@ class TestMain(base.TestCase):
         self.useFixture(fixtures.MonkeyPatch('sys.stdout', out))
         path = self.useFixture(fixtures.TempDir()).join('empty.conf')
         open(path, 'w').close()
-        with mock.patch.dict(sys.modules, {'nova.conf': None}):
+        # Only this one entry: patch.dict(sys.modules) would also drop, on
+        # exit, every module imported meanwhile, and a later import would
+        # make second copies of them (keystoneauth's plugin registry among
+        # them) under the tests that follow in this process.
+        saved = sys.modules.get('nova.conf')
+        sys.modules['nova.conf'] = None
+        try:
             rc = status.main(['--config-file', path, 'upgrade', 'check',
                               '--json'])
+        finally:
+            sys.modules['nova.conf'] = saved
         self.assertEqual(Code.FAILURE, rc)
         [check] = json.loads(out.getvalue())['checks']
         self.assertEqual(('nova', Code.FAILURE),
