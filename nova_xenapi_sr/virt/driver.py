@@ -32,6 +32,9 @@ driver overrides only the live-migration steps the fix needs:
   ``post_live_migration_at_destination`` releases the claims.
 * after the move, the source forgets each of the VM's SRs once and never
   fails the finished migration over it (:class:`SharedSRAwareVMOps`).
+* the ``vdi_map`` of ``VM.migrate_send``, the source's iSCSI SRs and the
+  destination's LUN VDIs come from bulk queries, not record-by-record
+  walks (:mod:`nova_xenapi_sr.virt.bulk`).
 
 It also applies :mod:`nova_xenapi_sr.os_xenapi_compat` before connecting:
 os-xenapi 0.3.4, which nova 21 uses, cannot exchange dom0 plugin arguments
@@ -41,7 +44,6 @@ on Python 3, so stock nova 21's XenAPI driver cannot even start there.
 from nova import conf as nova_conf
 from nova import exception as nova_exception
 from nova.virt.xenapi import driver as xenapi_driver
-from nova.virt.xenapi import vmops
 from nova.virt.xenapi import volume_utils
 from oslo_log import log as logging
 from oslo_utils import excutils
@@ -49,6 +51,7 @@ from oslo_utils import excutils
 from nova_xenapi_sr import objects
 from nova_xenapi_sr import opts
 from nova_xenapi_sr import os_xenapi_compat
+from nova_xenapi_sr.virt import bulk
 from nova_xenapi_sr.virt import claims
 from nova_xenapi_sr.virt import destination
 from nova_xenapi_sr.virt import source
@@ -103,7 +106,7 @@ class _SourceSRCleanup(list):
         return iter(())
 
 
-class SharedSRAwareVMOps(vmops.VMOps):
+class SharedSRAwareVMOps(bulk.BulkVMOps):
     """nova's VMOps whose post-migration SR cleanup cannot fail the move.
 
     See :class:`_SourceSRCleanup`.
