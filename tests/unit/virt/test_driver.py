@@ -229,7 +229,7 @@ class SourceSRCleanupTestCase(base.TestCase):
         ops = driver.SharedSRAwareVMOps.__new__(driver.SharedSRAwareVMOps)
         ops._session = self.session
         refs = ['OpaqueRef:a', 'OpaqueRef:b', 'OpaqueRef:a']
-        with mock.patch('nova.virt.xenapi.vmops.VMOps._get_iscsi_srs',
+        with mock.patch('nova_xenapi_sr.virt.bulk.BulkVMOps._get_iscsi_srs',
                         return_value=refs):
             srs = ops._get_iscsi_srs('ctxt', 'instance')
         self.assertEqual(2, len(srs))
