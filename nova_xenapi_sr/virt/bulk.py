@@ -25,7 +25,9 @@ with the square of the volume count:
   ``SR.get_type`` for every VBD;
 * ``volume_utils.introduce_vdi`` (``_get_vdi_ref``) finds a LUN by calling
   ``VDI.get_record`` on the SR's VDIs one after the other, then reads the
-  found record again.
+  found record again;
+* ``vm_utils.strip_base_mirror_from_vdis`` calls ``VBD.get_VDI`` for
+  every VBD of the migrated VM.
 
 The functions here answer the same questions with a constant number of
 ``get_all_records_where`` queries (built by :mod:`nova_xenapi_sr.virt.
@@ -126,6 +128,28 @@ def get_iscsi_srs(session, vm_ref):
             if disks.get(vbd) in sr_of]
 
 
+def strip_base_mirror_from_vdis(session, vm_ref):
+    """Drop ``base_mirror`` from the sm_config of the VM's VDIs.
+
+    Replaces the walk of ``vm_utils.strip_base_mirror_from_vdis`` (nova's
+    workaround for XenServer bug CA-98606): one VBD query in place of
+    ``VM.get_VBDs`` and a ``VBD.get_VDI`` per VBD, then nova's write for
+    each VDI, failures logged and ignored as nova does. Empty VBDs have no
+    VDI to write to (nova's write fails on them).
+    """
+    done = set()
+    for vdi_ref in vm_vdis(session, vm_ref).values():
+        if vdi_ref in done or vdi_ref == 'OpaqueRef:NULL':
+            continue
+        done.add(vdi_ref)
+        try:
+            session.call_xenapi('VDI.remove_from_sm_config', vdi_ref,
+                                'base_mirror')
+        except session.XenAPI.Failure:
+            LOG.debug('Could not remove base_mirror from VDI %s', vdi_ref,
+                      exc_info=True)
+
+
 def _find_lun(session, sr_ref, target_lun):
     """``(ref, record)`` of the SR's VDI of this LUN id, or ``(None, None)``.
 
@@ -208,6 +232,16 @@ class BulkVMOps(vmops.VMOps):
     def __init__(self, session, virtapi):
         super(BulkVMOps, self).__init__(session, virtapi)
         self._volumeops = self.volumeops_class(self._session)
+
+    def post_live_migration_at_destination(self, context, instance,
+                                           network_info, block_migration,
+                                           block_device_info):
+        """nova's steps, with the bulk ``strip_base_mirror_from_vdis``."""
+        self._post_start_actions(instance)
+        vm_utils.create_kernel_and_ramdisk(context, self._session, instance,
+                                           instance['name'])
+        strip_base_mirror_from_vdis(self._session,
+                                    self._get_vm_opaque_ref(instance))
 
     def _get_iscsi_srs(self, ctxt, instance_ref):
         return get_iscsi_srs(self._session,

@@ -421,3 +421,40 @@ class IntroduceVdiTestCase(BulkTestCase):
                                     group='xenserver')
         self.addCleanup(nova.conf.CONF.clear_override,
                         'introduce_vdi_retry_wait', group='xenserver')
+
+
+class StripBaseMirrorTestCase(BulkTestCase):
+    """``strip_base_mirror_from_vdis``: nova's writes, without the walk."""
+
+    def written(self, fn):
+        before = self.calls()
+        fn(self.ext._session, self.vm)
+        calls = self.xapi.calls('pool-a')[before:]
+        return ({args[0] for m, args in calls
+                 if m == 'VDI.remove_from_sm_config' and
+                 args[0] != 'OpaqueRef:NULL'}, len(calls))
+
+    def test_same_vdis_as_nova(self):
+        from nova.virt.xenapi import vm_utils
+        volumes = [('vol-%d' % i, naming.UUID5, 'shared', i + 1)
+                   for i in range(4)]
+        self.build(volumes)
+        self.add_local_disk()
+        self.add_cd()
+        self.add_empty_cd()
+        vdis = {self.db.get('VBD', v)['VDI']
+                for v in self.db.find('VBD', VM=self.vm)} - {
+                    'OpaqueRef:NULL'}
+        for vdi in vdis:
+            self.db.get('VDI', vdi)['sm_config']['base_mirror'] = 'x'
+        ext, ext_calls = self.written(bulk.strip_base_mirror_from_vdis)
+        self.assertEqual(vdis, ext)
+        self.assertEqual(
+            [], [v for v in vdis
+                 if 'base_mirror' in self.db.get('VDI', v)['sm_config']])
+        stock, stock_calls = self.written(
+            vm_utils.strip_base_mirror_from_vdis)
+        self.assertEqual(stock, ext)
+        # one VBD query, one write per VDI; nova also reads every VBD
+        self.assertEqual(1 + len(vdis), ext_calls)
+        self.assertEqual(1 + 2 * (len(vdis) + 1), stock_calls)

@@ -1,0 +1,250 @@
+#    Licensed under the Apache License, Version 2.0 (the "License"); you may
+#    not use this file except in compliance with the License. You may obtain
+#    a copy of the License at
+#
+#         http://www.apache.org/licenses/LICENSE-2.0
+#
+#    Unless required by applicable law or agreed to in writing, software
+#    distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+#    WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+#    License for the specific language governing permissions and limitations
+#    under the License.
+
+"""XAPI calls and wall time of one live migration, extension against stock.
+
+Not a test. Run it with ``tox -e bench`` (root: the mock XAPI binds port 80
+on 127.x.y.z), or by hand::
+
+    PYTHONPATH=. OS_NOVA_DISABLE_EVENTLET_PATCHING=1 \\
+        python benchmarks/migration_calls.py [--volumes 1 4 16 64]
+        [--latency-ms 0 20] [--runs 3] [--runs-64 1] [--json FILE]
+
+For every volume count V, two layouts:
+
+``own``
+    each volume behind its own target, so on its own uuid5 SR (as legacy
+    SRs always are): S = V SRs;
+``shared``
+    all volumes behind one target, LUNs 1..V, on one uuid5 SR: S = 1.
+
+and every injected latency (seconds added by the mock to each XAPI call),
+it live-migrates instance 1 from pool-a to pool-b with
+``XenAPISRDriver`` on both sides and with stock nova 21's ``XenAPIDriver``
+on both sides, alternating which goes first, each run against a fresh
+two-pool mock XAPI, in one process. Stock nova cannot finish the shared
+layout with two or more volumes (its source forgets the shared SR twice and
+rolls back a moved VM); those cells say so. Before counting, each driver's
+connector cache is warmed (``get_volume_connector``), as on any
+nova-compute that has attached a volume since it started.
+
+Reported per cell: the XAPI calls each side served (exact, the same in
+every run), the lower bound of the issue (source 2S + 4: the VM, its
+VBDs and its SRs in one query each, ``migrate_send``, unplug and forget
+per SR; destination 3S + 4: network, default SR, ``migrate_receive``, one
+existence check, introduce, create and plug per SR, no scan as the mock
+needs none), calls/bound, and the median wall time with the ratio
+extension/stock.
+
+The migration itself is :func:`run_one_migration`, the only part that
+knows how nova is driven (today ``novaenv.ManagerFlow``, nova's manager
+order around two drivers); switch it to nova's real managers there.
+"""
+
+import argparse
+import json
+import statistics
+import sys
+import time
+
+STOCK = 'nova.virt.xenapi.driver.XenAPIDriver'
+EXTENSION = 'nova_xenapi_sr.virt.driver.XenAPISRDriver'
+DRIVERS = (('extension', EXTENSION), ('stock', STOCK))
+NOVA_UUID = '7d1c2a3e-0000-4000-8000-0000000000aa'
+PORTAL = '192.0.2.10:3260'
+POOLS = ('pool-a', 'pool-b')
+
+
+def lower_bound(srs):
+    """The issue's lower bound: ``{'pool-a': 2S + 4, 'pool-b': 3S + 4}``."""
+    return {'pool-a': 2 * srs + 4, 'pool-b': 3 * srs + 4}
+
+
+def build_scenario(volumes, layout):
+    """Two pools and instance 1 on pool-a; ``(scenario, source, dest)``.
+
+    ``source``/``dest``: ``[(connection_info, mountpoint)]`` for nova's
+    block device info on each side.
+    """
+    from nova_xenapi_sr_tools.mockxapi import Scenario
+    sc = Scenario()
+    sc.add_pool('pool-a', hosts=['host-a'])
+    sc.add_pool('pool-b', hosts=['host-b'])
+    attached = []
+    for index in range(volumes):
+        volume_id = 'vol-%d' % index
+        if layout == 'shared':
+            iqn, lun = 'iqn.2010-10.org.openstack:shared', index + 1
+        else:
+            iqn, lun = 'iqn.2010-10.org.openstack:%s' % volume_id, 1
+        sc.add_volume(volume_id, PORTAL, iqn, lun)
+        attached.append((volume_id, 'uuid5', device_name(index)))
+    sc.add_instance('pool-a', 1, nova_uuid=NOVA_UUID, volumes=attached)
+    source = [(sc.connection_info(v), d) for v, _, d in attached]
+    dest = [(sc.connection_info(v), d) for v, _, d in attached]
+    return sc, source, dest
+
+
+def device_name(index):
+    """xvdb ... xvdp, then numeric user devices (nova accepts both)."""
+    if index < 15:
+        return '/dev/xvd%s' % chr(ord('b') + index)
+    return '/dev/%d' % (index + 1)
+
+
+def run_one_migration(driver, scenario, source, dest, latency):
+    """Live-migrate instance 1 with ``driver`` on both sides.
+
+    The one place that drives nova. Returns ``(seconds, {pool: calls},
+    migrated)``; ``migrated``: nova finished without an error, the VM is on
+    pool-b only and nothing was copied.
+    """
+    from nova_xenapi_sr_tools.mockxapi import MockXapi
+    from nova_xenapi_sr_tools import novaenv
+
+    with MockXapi(scenario) as srv:
+        src = novaenv.build_driver(driver, srv.urls['pool-a'])
+        dst = novaenv.build_driver(driver, srv.urls['pool-b'])
+        instance = novaenv.make_instance(1, NOVA_UUID, 'host-a')
+        src.get_volume_connector(instance)
+        dst.get_volume_connector(instance)
+        for pool in POOLS:
+            srv.set_latency(pool, '*', latency)
+            srv.pool(pool).clear_calls()
+        flow = novaenv.ManagerFlow(src, dst)
+        started = time.perf_counter()
+        failed = False
+        try:
+            flow.run(novaenv.admin_context(), instance,
+                     novaenv.block_device_info(source),
+                     novaenv.block_device_info(dest), 'host-b')
+        except Exception:
+            failed = True
+        elapsed = time.perf_counter() - started
+        for pool in POOLS:
+            srv.set_latency(pool, '*', 0)
+        calls = {pool: len(srv.pool(pool).calls()) for pool in POOLS}
+        where = [p for p, _ in srv.find_vm('instance-00000001')]
+        migrated = not failed and where == ['pool-b'] and not srv.copies
+    return elapsed, calls, migrated
+
+
+def measure(volumes, layout, latency, runs):
+    """One cell: both drivers, ``runs`` times each, alternating."""
+    times = {name: [] for name, _ in DRIVERS}
+    calls, migrated = {}, {}
+    for run in range(runs):
+        order = DRIVERS if run % 2 == 0 else DRIVERS[::-1]
+        for name, driver in order:
+            if migrated.get(name) is False:
+                continue  # it cannot migrate this cell; once is enough
+            scenario, source, dest = build_scenario(volumes, layout)
+            elapsed, counted, ok = run_one_migration(
+                driver, scenario, source, dest, latency)
+            if name in calls and calls[name] != counted:
+                raise RuntimeError('%s: call counts differ between runs: '
+                                   '%s, %s' % (name, calls[name], counted))
+            calls[name], migrated[name] = counted, ok
+            times[name].append(elapsed)
+    srs = volumes if layout == 'own' else 1
+    bound = lower_bound(srs)
+    cell = {'volumes': volumes, 'layout': layout, 'srs': srs,
+            'latency_ms': int(round(latency * 1000)), 'runs': runs,
+            'lower_bound': bound}
+    for name, _ in DRIVERS:
+        cell[name] = {
+            'migrated': migrated[name], 'calls': calls[name],
+            'calls_to_bound': {p: round(calls[name][p] / float(bound[p]), 2)
+                               for p in POOLS},
+            'median_seconds': round(statistics.median(times[name]), 4)}
+    if migrated['stock'] and migrated['extension']:
+        cell['time_ratio'] = round(cell['extension']['median_seconds'] /
+                                   cell['stock']['median_seconds'], 3)
+    return cell
+
+
+def table(cells):
+    header = ('V', 'layout', 'ms', 'src ext', 'src stock', 'src bound',
+              'ext/bound', 'dst ext', 'dst stock', 'dst bound', 'ext/bound',
+              's ext', 's stock', 'time ext/stock')
+    rows = [header]
+    for c in cells:
+        ext, stock = c['extension'], c['stock']
+
+        def stock_calls(pool):
+            return str(stock['calls'][pool]) if stock['migrated'] else \
+                'fails'
+        rows.append((
+            str(c['volumes']), c['layout'], str(c['latency_ms']),
+            str(ext['calls']['pool-a']), stock_calls('pool-a'),
+            str(c['lower_bound']['pool-a']),
+            '%.2f' % ext['calls_to_bound']['pool-a'],
+            str(ext['calls']['pool-b']), stock_calls('pool-b'),
+            str(c['lower_bound']['pool-b']),
+            '%.2f' % ext['calls_to_bound']['pool-b'],
+            '%.3f' % ext['median_seconds'],
+            '%.3f' % stock['median_seconds'] if stock['migrated'] else '-',
+            '%.3f' % c['time_ratio'] if 'time_ratio' in c else '-'))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
+    return '\n'.join('  '.join(v.rjust(w) for v, w in zip(r, widths))
+                     for r in rows)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--volumes', type=int, nargs='+',
+                        default=[1, 4, 16, 64])
+    parser.add_argument('--layouts', nargs='+', default=['own', 'shared'],
+                        choices=['own', 'shared'])
+    parser.add_argument('--latency-ms', type=float, nargs='+',
+                        default=[0, 20])
+    parser.add_argument('--runs', type=int, default=3,
+                        help='runs per driver and cell (default 3)')
+    parser.add_argument('--runs-64', type=int, default=1,
+                        help='runs per driver for 64 or more volumes with '
+                        'latency (default 1: stock nova needs minutes)')
+    parser.add_argument('--json', help='also write the cells to this file')
+    args = parser.parse_args(argv)
+
+    from nova_xenapi_sr_tools import novaenv
+    novaenv.prepare()
+    import logging
+    logging.disable(logging.WARNING)
+
+    started = time.perf_counter()
+    cells = []
+    for latency_ms in args.latency_ms:
+        for volumes in args.volumes:
+            for layout in args.layouts:
+                if layout == 'shared' and volumes == 1:
+                    continue  # the same as 'own'
+                runs = args.runs
+                if volumes >= 64 and latency_ms:
+                    runs = args.runs_64
+                cell = measure(volumes, layout, latency_ms / 1000.0, runs)
+                cells.append(cell)
+                sys.stderr.write('done: %d volumes, %s, %g ms\n'
+                                 % (volumes, layout, latency_ms))
+    if not all(c['extension']['migrated'] for c in cells):
+        raise SystemExit('the extension failed a migration: %s' % [
+            (c['volumes'], c['layout']) for c in cells
+            if not c['extension']['migrated']])
+    print(table(cells))
+    print('total %.0f s' % (time.perf_counter() - started))
+    if args.json:
+        with open(args.json, 'w') as f:
+            json.dump(cells, f, indent=2, sort_keys=True)
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
