@@ -1,0 +1,110 @@
+#    Licensed under the Apache License, Version 2.0 (the "License"); you may
+#    not use this file except in compliance with the License. You may obtain
+#    a copy of the License at
+#
+#         http://www.apache.org/licenses/LICENSE-2.0
+#
+#    Unless required by applicable law or agreed to in writing, software
+#    distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+#    WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+#    License for the specific language governing permissions and limitations
+#    under the License.
+
+"""Exact XAPI call counts of one migration with the extension on both ends.
+
+The counts come from the mock's call log and are the same in every run.
+As in ``benchmarks/migration_calls.py``, each driver's connector cache is
+warm (a nova-compute that has attached a volume since it started), and
+the volumes are uuid5-named: with V volumes on S SRs,
+
+* source: 31 + 3S (nova's pre-checks and PV-driver steps, the bulk
+  reads, ``migrate_send``, then ``SR.get_PBDs``, ``PBD.unplug`` and
+  ``SR.forget`` per SR);
+* destination: 10 + 4S + 6V on the mock (introduce, create, plug and
+  scan per SR; per volume nova's existence check, the VDI query,
+  ``VDI.introduce`` (the mock's scanned VDIs are unmanaged, real XAPI's are
+  managed), ``VDI.get_uuid``, nova's second ``SR.get_by_uuid`` and the
+  ``base_mirror`` write).
+
+The issue's lower bound is 2S + 4 (source) and 3S + 4 (destination).
+"""
+
+from nova_xenapi_sr import naming
+from nova_xenapi_sr_tools import novaenv
+from tests.functional.virt import test_live_migration as lm
+
+
+def source_calls(srs):
+    return 31 + 3 * srs
+
+
+def dest_calls(srs, volumes):
+    return 10 + 4 * srs + 6 * volumes
+
+
+def bound(srs):
+    return {'pool-a': 2 * srs + 4, 'pool-b': 3 * srs + 4}
+
+
+class CallCountTestCase(lm.LiveMigrationTestCase):
+
+    def counts(self, volumes):
+        self.build(volumes)
+        instance = novaenv.make_instance(1, lm.NOVA_UUID, 'host-a')
+        self.src.get_volume_connector(instance)
+        self.dst.get_volume_connector(instance)
+        for pool in ('pool-a', 'pool-b'):
+            self.xapi.pool(pool).clear_calls()
+        self.run_flow()
+        self.assertIsNone(self.error)
+        self.assertEqual(['pool-b'], self.vm_pools())
+        self.assertEqual([], self.xapi.server.copies)
+        return {pool: len(self.xapi.pool(pool).calls())
+                for pool in ('pool-a', 'pool-b')}
+
+    def own(self, count, style=naming.UUID5):
+        return [lm.Volume('vol-%d' % i, style, target='t-%d' % i)
+                for i in range(count)]
+
+    def shared(self, count):
+        return [lm.Volume('vol-%d' % i, naming.UUID5, target='shared',
+                          lun=i + 1) for i in range(count)]
+
+    def test_own_srs(self):
+        for volumes in (1, 4, 16):
+            got = self.counts(self.own(volumes))
+            self.assertEqual({'pool-a': source_calls(volumes),
+                              'pool-b': dest_calls(volumes, volumes)},
+                             got, volumes)
+
+    def test_one_shared_sr(self):
+        for volumes in (2, 8):
+            got = self.counts(self.shared(volumes))
+            self.assertEqual({'pool-a': source_calls(1),
+                              'pool-b': dest_calls(1, volumes)},
+                             got, volumes)
+
+    def test_source_within_twice_the_bound_at_64_volumes(self):
+        got = self.counts(self.own(64))
+        self.assertEqual(source_calls(64), got['pool-a'])
+        self.assertEqual(dest_calls(64, 64), got['pool-b'])
+        self.assertLessEqual(got['pool-a'], 2 * bound(64)['pool-a'])
+
+    def test_source_grows_at_most_twice_as_fast_as_the_bound(self):
+        # Each SR more costs the source 3 calls; the bound 2.
+        small, large = self.counts(self.own(2)), self.counts(self.own(6))
+        grown = large['pool-a'] - small['pool-a']
+        self.assertEqual(12, grown)
+        self.assertLessEqual(grown, 2 * (bound(6)['pool-a'] -
+                                         bound(2)['pool-a']))
+
+    def test_source_does_not_grow_with_volumes_on_one_sr(self):
+        self.assertEqual(self.counts(self.shared(2))['pool-a'],
+                         self.counts(self.shared(12))['pool-a'])
+
+    def test_legacy_volumes(self):
+        # Legacy SRs are one per volume; the destination checks first that
+        # none of their names exists here (one SR query).
+        got = self.counts(self.own(4, naming.LEGACY))
+        self.assertEqual({'pool-a': source_calls(4),
+                          'pool-b': dest_calls(4, 4) + 1}, got)
