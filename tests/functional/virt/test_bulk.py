@@ -106,7 +106,7 @@ class BulkTestCase(base.TestCase):
         self.db.create('VBD', VM=self.vm, userdevice=userdevice, type='CD',
                        mode='RO', empty=True)
 
-    # -- running both ----------------------------------------------------------
+    # -- running both --------------------------------------------------------
     def calls(self):
         return len(self.xapi.calls('pool-a'))
 
@@ -273,7 +273,7 @@ class IscsiSrsTestCase(BulkTestCase):
         ctxt = novaenv.admin_context()
         before = self.calls()
         ext = bulk.BulkVMOps._get_iscsi_srs(self.ext._vmops, ctxt,
-                                             self.instance)
+                                            self.instance)
         ext_calls = self.calls() - before
         stock = self.stock._vmops._get_iscsi_srs(ctxt, self.instance)
         return stock, ext, ext_calls
@@ -302,10 +302,13 @@ class IscsiSrsTestCase(BulkTestCase):
         self.add_empty_cd()
         ctxt = novaenv.admin_context()
         ext = bulk.BulkVMOps._get_iscsi_srs(self.ext._vmops, ctxt,
-                                             self.instance)
+                                            self.instance)
         self.assertEqual(stock_before, ext)
-        self.assertRaises(Exception, self.stock._vmops._get_iscsi_srs,
-                          ctxt, self.instance)
+        # nova's walk asks for the SR of OpaqueRef:NULL
+        error = self.assertRaises(self.stock._session.XenAPI.Failure,
+                                  self.stock._vmops._get_iscsi_srs,
+                                  ctxt, self.instance)
+        self.assertEqual('HANDLE_INVALID', error.details[0])
 
     def test_no_volumes(self):
         self.build([])
