@@ -48,6 +48,35 @@ nova-xenapi-sr on the destination). Set to False only to reproduce stock
 nova's behaviour: the source then logs a warning and lets the migration
 proceed and fail later. Instances whose volumes are all on uuid5 SRs are not
 affected by this option."""),
+    cfg.IntOpt(
+        'xapi_retry_attempts',
+        default=4,
+        min=1,
+        help="""
+How many times the driver tries a XAPI read or idempotent call (``*.get_*``,
+``SR.scan``, ``PBD.plug``, ``PBD.unplug``, the SR forgets of a migration's
+cleanup, dom0 plugin reads such as ``xenhost.py host_data``) that fails
+transiently: a dropped connection, a timeout, or a XAPI error that is not a
+definitive answer (such as ``HANDLE_INVALID``). 1 disables retrying. Calls
+that change state and are not idempotent are never retried. Each retry is
+logged at WARNING."""),
+    cfg.FloatOpt(
+        'xapi_retry_interval',
+        default=1.0,
+        min=0.0,
+        help="""
+Seconds to wait before the second attempt of a retried XAPI call; the wait
+doubles after each further attempt (at most 10 seconds)."""),
+    cfg.IntOpt(
+        'migration_locate_timeout',
+        default=60,
+        min=0,
+        help="""
+Seconds the source waits, after ``VM.migrate_send`` did not answer (a
+dropped connection or a timeout), for XAPI to show where the VM is before it
+decides whether the migration happened. While XAPI reports the migration
+still running, the source polls; a VM that has left the source pool is never
+rolled back."""),
 ]
 
 

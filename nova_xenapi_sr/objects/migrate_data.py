@@ -49,6 +49,23 @@ class XenapiLiveMigrateData(nova_migrate_data.XenapiLiveMigrateData):
         'volume_sr_uuid_map': fields.DictOfStringsField(),
     }
 
+    @classmethod
+    def _obj_from_primitive(cls, context, objver, primitive):
+        # oslo's Dict field fails on a non-dict with an AttributeError
+        # ("'list' object has no attribute 'items'"), naming neither the
+        # object nor the field: refuse what a broken or hostile peer sends
+        # with a ValueError that says what is wrong.
+        data = cls._obj_primitive_field(primitive, 'data')
+        if isinstance(data, dict) and 'volume_sr_uuid_map' in data:
+            value = data['volume_sr_uuid_map']
+            if not isinstance(value, dict):
+                raise ValueError(
+                    'XenapiLiveMigrateData %s: volume_sr_uuid_map must be a '
+                    'dict of volume id -> SR uuid strings, not a %s'
+                    % (objver, type(value).__name__))
+        return super(XenapiLiveMigrateData, cls)._obj_from_primitive(
+            context, objver, primitive)
+
     def obj_make_compatible(self, primitive, target_version):
         super(XenapiLiveMigrateData, self).obj_make_compatible(
             primitive, target_version)

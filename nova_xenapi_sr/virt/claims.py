@@ -23,6 +23,17 @@ forgotten only while nobody else holds it.
 The claims are this compute's state (one nova-compute process per host), one
 per driver instance, guarded by one lock: claiming and the check-and-forget
 of a rollback are each atomic with respect to the other.
+
+Each claim also records which of its SRs already existed on this host
+before the migration connected them (a neighbour's, or another
+migration's): the migration's own cleanup never forgets those.
+
+The claims live in process memory: a nova-compute restart loses them. A
+rollback then finds no record of its migration (:meth:`SRClaims.knows` is
+False) and the driver falls back to what XAPI shows: it keeps any SR that
+holds a VDI without VBD that is not one of its own volumes (another
+migration may be about to use it), see
+:func:`nova_xenapi_sr.virt.destination.forget_unused_sr`.
 """
 
 import threading
@@ -40,6 +51,9 @@ class SRClaims(object):
         self._lock = threading.Lock()
         self._holders = {}
         self._srs = {}
+        self._existing = {}
+        self._connect_locks = {}
+        self._introduced = {}
 
     def claim(self, instance_uuid, srs):
         """Record that this instance's migration uses ``srs``.
@@ -53,6 +67,53 @@ class SRClaims(object):
                 if sr_uuid not in [name for name, _ in mine]:
                     mine.append((sr_uuid, dict(device_config)))
 
+    def connecting(self, sr_uuid):
+        """A lock held while one migration looks up and introduces an SR.
+
+        Without it, two migrations to this host that both find no SR of a
+        shared iSCSI target both introduce it, and the second gets
+        ``SR_UUID_EXISTS`` (or ``PBD_EXISTS``) from XAPI. Locks are made
+        on first use and kept (one per SR name ever connected).
+        """
+        with self._lock:
+            return self._connect_locks.setdefault(sr_uuid, threading.Lock())
+
+    def note_introduced(self, instance_uuid, sr_uuid):
+        """Record that this migration introduced ``sr_uuid`` here."""
+        with self._lock:
+            self._introduced.setdefault(sr_uuid, set()).add(instance_uuid)
+
+    def introduced_in_flight(self, sr_uuid):
+        """Whether a migration in flight introduced ``sr_uuid``.
+
+        Such an SR is not "there before" for a second migration that finds
+        it: its cleanup may forget it once nobody holds or uses it.
+        """
+        with self._lock:
+            return bool(self._introduced.get(sr_uuid))
+
+    def note_existing(self, instance_uuid, srs):
+        """Record SRs that existed here before this migration used them.
+
+        :param srs: ``{sr_uuid: [vdi_ref]}``, the VDIs this migration
+            connected in each.
+        """
+        with self._lock:
+            mine = self._existing.setdefault(instance_uuid, {})
+            for sr_uuid, vdi_refs in srs.items():
+                mine.setdefault(sr_uuid, []).extend(vdi_refs)
+
+    def existing(self, instance_uuid):
+        """``{sr_uuid: [vdi_ref]}`` this migration found there (a copy)."""
+        with self._lock:
+            return {sr_uuid: list(refs) for sr_uuid, refs in
+                    self._existing.get(instance_uuid, {}).items()}
+
+    def knows(self, instance_uuid):
+        """Whether this process holds a claim record of this migration."""
+        with self._lock:
+            return instance_uuid in self._srs
+
     def srs_of(self, instance_uuid):
         """Return this instance's claimed ``[(sr_uuid, device_config)]``."""
         with self._lock:
@@ -63,6 +124,11 @@ class SRClaims(object):
         """Drop every claim of this instance's migration."""
         with self._lock:
             self._srs.pop(instance_uuid, None)
+            self._existing.pop(instance_uuid, None)
+            for sr_uuid in list(self._introduced):
+                self._introduced[sr_uuid].discard(instance_uuid)
+                if not self._introduced[sr_uuid]:
+                    del self._introduced[sr_uuid]
             for sr_uuid in list(self._holders):
                 holders = self._holders[sr_uuid]
                 holders.discard(instance_uuid)

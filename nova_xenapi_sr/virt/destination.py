@@ -32,13 +32,14 @@ into the SR's ``device_config`` when ``sr_uuid`` is given).
 import copy
 
 from nova import exception as nova_exception
-from nova.virt.xenapi import volume_utils
 from oslo_log import log as logging
 
 from nova_xenapi_sr import exception
 from nova_xenapi_sr import naming
+from nova_xenapi_sr.virt import forget
 from nova_xenapi_sr.virt import volumes
 from nova_xenapi_sr.virt import where
+from nova_xenapi_sr.virt import xapi_retry
 
 LOG = logging.getLogger(__name__)
 
@@ -158,9 +159,12 @@ def _check_existing(session, attached, legacy):
     names = {sr_uuid: volume_id for volume_id, sr_uuid in legacy.items()}
     other_style = {attached[volume_id].uuid5: volume_id
                    for volume_id in legacy}
-    srs = session.call_xenapi(
-        'SR.get_all_records_where',
-        where.field_in('uuid', sorted(names) + sorted(other_style)))
+    try:
+        expression = where.field_in('uuid',
+                                    sorted(names) + sorted(other_style))
+    except where.UnsafeWhereValue as exc:
+        raise UntrustedSRUuid(reason='%s. %s' % (exc, _REMEDY))
+    srs = session.call_xenapi('SR.get_all_records_where', expression)
     for sr_rec in srs.values():
         volume_id = other_style.get(sr_rec['uuid'])
         if volume_id is not None:
@@ -308,7 +312,45 @@ def rollback_srs(block_device_info, volume_sr_uuid_map, sr_uuid_map):
     return result
 
 
-def forget_unused_sr(session, sr_uuid, device_config, known_ref=None):
+def own_vdi_test(session, block_device_info, policy=None):
+    """Return ``f(sr_uuid, vdi_ref)``: is that VDI one of these volumes'?
+
+    A VDI is a volume's when the volume's connection data names its uuid
+    (``vdi_uuid``) or its LUN (``target_lun``, the VDI's ``sm_config``
+    ``LUNid``) and the SR is one of the volume's two possible SRs. A VDI
+    that cannot be read counts as someone else's (the SR is then kept).
+    """
+    policy = policy or xapi_retry.Policy()
+    mine = {}
+    try:
+        attached = volumes.iscsi_volumes(block_device_info)
+    except exception.InvalidConnectionData:
+        attached = []
+    for vol in attached:
+        marks = set()
+        if vol.connection_data.get('vdi_uuid'):
+            marks.add(('uuid', str(vol.connection_data['vdi_uuid'])))
+        if vol.connection_data.get('target_lun') is not None:
+            marks.add(('lun', str(vol.connection_data['target_lun'])))
+        for name in (vol.uuid5, vol.legacy):
+            mine.setdefault(name, set()).update(marks)
+
+    def test(sr_uuid, vdi_ref):
+        marks = mine.get(sr_uuid)
+        if not marks:
+            return False
+        try:
+            rec = xapi_retry.call(session, policy, 'VDI.get_record', vdi_ref)
+        except Exception:
+            return False
+        lun = (rec.get('sm_config') or {}).get('LUNid')
+        return (('uuid', rec.get('uuid')) in marks or
+                (lun is not None and ('lun', str(lun)) in marks))
+    return test
+
+
+def forget_unused_sr(session, sr_uuid, device_config, known_ref=None,
+                     policy=None, own_vdis=None):
     """Forget the SR ``sr_uuid`` if it is this volume's and nothing uses it.
 
     The SR is this volume's when its ref is ``known_ref`` (the ref this
@@ -316,25 +358,60 @@ def forget_unused_sr(session, sr_uuid, device_config, known_ref=None):
     when every PBD points at the target and IQN of ``device_config``; an SR
     without PBD (an introduce that failed half-way) counts as the volume's.
     It is kept when a VBD still uses one of its VDIs (uuid5 SRs are shared
-    by every volume behind one target). Returns True when the SR is gone
-    afterwards.
+    by every volume behind one target).
+
+    :param own_vdis: when given (a rollback that lost its claims, see
+        :mod:`nova_xenapi_sr.virt.claims`), a predicate ``f(vdi_ref)``
+        telling this migration's own VDIs: an SR that also holds another
+        VDI without a VBD may be about to be used by another migration,
+        so it is kept, and only this migration's VDIs are forgotten.
+    :returns: a :class:`nova_xenapi_sr.virt.forget.Outcome`; XAPI faults
+        are reported in it (state LEFT), never raised. Reads are retried by
+        the session's policy, the forget itself by ``policy``.
     """
-    sr_ref = volume_utils.find_sr_by_uuid(session, sr_uuid)
-    if not sr_ref:
-        return True
-    if sr_ref != known_ref:
-        for pbd_ref in session.call_xenapi('SR.get_PBDs', sr_ref):
-            config = session.call_xenapi('PBD.get_device_config', pbd_ref)
-            if (config.get('target') != device_config['target'] or
-                    config.get('targetIQN') != device_config['targetIQN']):
-                LOG.warning('Keeping SR %s: it points at target %s IQN %s, '
-                            'not at the volume\'s.', sr_uuid,
-                            config.get('target'), config.get('targetIQN'))
-                return False
-    for vdi_ref in session.call_xenapi('SR.get_VDIs', sr_ref):
-        if session.call_xenapi('VDI.get_VBDs', vdi_ref):
-            LOG.info('Keeping SR %s: a VBD still uses VDI %s.',
-                     sr_uuid, vdi_ref)
-            return False
-    volume_utils.forget_sr(session, sr_ref)
-    return True
+    policy = policy or xapi_retry.Policy()
+
+    def read(method, *args):
+        return xapi_retry.call(session, policy, method, *args)
+
+    try:
+        try:
+            sr_ref = read('SR.get_by_uuid', sr_uuid)
+        except Exception as exc:
+            if xapi_retry.xapi_code(exc) == 'UUID_INVALID':
+                return forget.Outcome(forget.GONE)
+            raise
+        if sr_ref != known_ref:
+            for pbd_ref in read('SR.get_PBDs', sr_ref):
+                config = read('PBD.get_device_config', pbd_ref)
+                if (config.get('target') != device_config['target'] or
+                        config.get('targetIQN') !=
+                        device_config['targetIQN']):
+                    return forget.Outcome(forget.KEPT, (
+                        'it points at target %s IQN %s, not at the '
+                        'volume\'s' % (config.get('target'),
+                                       config.get('targetIQN'))))
+        unused = []
+        for vdi_ref in read('SR.get_VDIs', sr_ref):
+            if read('VDI.get_VBDs', vdi_ref):
+                return forget.Outcome(forget.KEPT, (
+                    'a VBD still uses its VDI %s' % vdi_ref))
+            unused.append(vdi_ref)
+        if own_vdis is not None:
+            others = [ref for ref in unused if not own_vdis(ref)]
+            if others:
+                for vdi_ref in unused:
+                    if vdi_ref not in others:
+                        policy.run(lambda: session.call_xenapi(
+                            'VDI.forget', vdi_ref), 'VDI.forget',
+                            xapi_retry.host_of(session), retry=False)
+                return forget.Outcome(forget.KEPT, (
+                    'it also holds VDI(s) %s of no VBD, which another '
+                    'migration may be about to use (this compute restarted '
+                    'and lost its claims); this migration\'s own VDIs were '
+                    'forgotten' % ', '.join(others)))
+    except Exception as exc:
+        return forget.Outcome(forget.LEFT, 'checking it failed: %s' % (
+            exc if isinstance(exc, xapi_retry.XapiCallError)
+            else xapi_retry.describe(exc)))
+    return forget.forget_sr(session, policy, sr_ref)

@@ -36,14 +36,44 @@ driver overrides only the live-migration steps the fix needs:
   destination's LUN VDIs come from bulk queries, not record-by-record
   walks (:mod:`nova_xenapi_sr.virt.bulk`).
 
+Failure handling (``doc/source/hardening.rst`` in the source tree):
+
+* every XAPI call goes through one retry policy
+  (:mod:`nova_xenapi_sr.virt.xapi_retry`): reads and idempotent calls are
+  retried on transient faults, and transport errors name the call and the
+  host;
+* ``pre_live_migration`` connects the volumes without nova's own error
+  handlers, which forget every SR they touched, also a neighbour's: the
+  driver's cleanup forgets only SRs this migration introduced and nobody
+  else uses, and the original fault is raised;
+* ``VM.migrate_send`` failures carry XAPI's code; before nova's recover
+  path runs on the source, both pools are asked where the VM is
+  (:mod:`nova_xenapi_sr.virt.locate`), and a VM that has left the source
+  is never rolled back (a lost ``migrate_send`` reply of a VM that moved
+  finishes as a success);
+* ``post_live_migration_at_destination`` never fails a finished
+  migration; SR cleanups report what they left and what to do
+  (:mod:`nova_xenapi_sr.virt.forget`);
+* a rollback without a claim record (nova-compute restarted) keeps SRs
+  that hold other VDIs without VBDs (:mod:`nova_xenapi_sr.virt.claims`);
+* the lookup and introduce of one SR run under a per-SR lock, so two
+  migrations to this host never both introduce it;
+* ``detach_volume`` refuses, while a migration to this host is in flight,
+  to strip a VM that runs here (a stock source's recover path after the
+  move).
+
 It also applies :mod:`nova_xenapi_sr.os_xenapi_compat` before connecting:
 os-xenapi 0.3.4, which nova 21 uses, cannot exchange dom0 plugin arguments
 on Python 3, so stock nova 21's XenAPI driver cannot even start there.
 """
 
+import functools
+import threading
+
 from nova import conf as nova_conf
 from nova import exception as nova_exception
 from nova.virt.xenapi import driver as xenapi_driver
+from nova.virt.xenapi import vm_utils
 from nova.virt.xenapi import volume_utils
 from oslo_log import log as logging
 from oslo_utils import excutils
@@ -54,7 +84,10 @@ from nova_xenapi_sr import os_xenapi_compat
 from nova_xenapi_sr.virt import bulk
 from nova_xenapi_sr.virt import claims
 from nova_xenapi_sr.virt import destination
+from nova_xenapi_sr.virt import forget
+from nova_xenapi_sr.virt import locate
 from nova_xenapi_sr.virt import source
+from nova_xenapi_sr.virt import xapi_retry
 
 LOG = logging.getLogger(__name__)
 CONF = nova_conf.CONF
@@ -75,48 +108,228 @@ class _SourceSRCleanup(list):
     unplug meets ``VDI_IN_USE``, then ``SR.forget`` fails with
     ``SR_HAS_PBD``).
 
-    Iterating this list therefore does the forgetting itself, with the same
-    XAPI calls as nova, logs what it cannot forget instead of raising, and
-    yields nothing, so nova's own loop has nothing left to do. ``len()``
-    still counts the SRs (nova's pre-check uses it).
+    Iterating this list therefore does the forgetting itself
+    (:func:`nova_xenapi_sr.virt.forget.forget_sr`: the same XAPI calls as
+    nova, transient faults retried), tells an SR another VM uses (INFO)
+    from one a fault left behind (WARNING, with what to do) instead of
+    raising, and yields nothing, so nova's own loop has nothing left to
+    do. ``len()`` still counts the SRs (nova's pre-check uses it).
     """
 
-    def __init__(self, session, sr_refs):
+    def __init__(self, session, sr_refs, policy):
         unique = []
         for sr_ref in sr_refs:
             if sr_ref not in unique:
                 unique.append(sr_ref)
         super(_SourceSRCleanup, self).__init__(unique)
         self._session = session
+        self._policy = policy
 
     def __iter__(self):
         for sr_ref in list(super(_SourceSRCleanup, self).__iter__()):
-            try:
-                volume_utils.forget_sr(self._session, sr_ref)
-            except Exception as exc:
-                details = getattr(exc, 'details', None) or [exc]
-                if details[0] == 'SR_HAS_PBD':
-                    LOG.info('Keeping SR %s on the source: another VM still '
-                             'uses it.', sr_ref)
-                else:
-                    LOG.error('The VM has moved, but the source could not '
-                              'forget its SR %(sr)s: %(exc)s. Check it with '
-                              '"xe sr-list" and forget it by hand once no '
-                              'VM uses it.', {'sr': sr_ref, 'exc': exc})
+            outcome = forget.forget_sr(self._session, self._policy, sr_ref)
+            if outcome.state == forget.IN_USE:
+                LOG.info('Keeping SR %s on the source: another VM still '
+                         'uses it.', sr_ref)
+            elif outcome.state == forget.LEFT:
+                sr_uuid = sr_ref
+                try:
+                    sr_uuid = self._session.call_xenapi('SR.get_uuid',
+                                                        sr_ref)
+                except Exception:  # nosec: the ref names it too
+                    pass
+                LOG.warning(
+                    'The VM has moved, but SR %(sr)s is left on the source '
+                    '(%(host)s): %(reason)s. No VM of this migration uses '
+                    'it any more. Once no other VM uses it, unplug its PBDs '
+                    'and forget it: "xe pbd-unplug uuid=<pbd>" for each of '
+                    '"xe pbd-list sr-uuid=%(sr)s", then "xe sr-forget '
+                    'uuid=%(sr)s".',
+                    {'sr': sr_uuid, 'reason': outcome.reason,
+                     'host': xapi_retry.host_of(self._session)})
         return iter(())
 
 
 class SharedSRAwareVMOps(bulk.BulkVMOps):
-    """nova's VMOps whose post-migration SR cleanup cannot fail the move.
+    """nova's VMOps, minus the ways a fault could cost someone storage.
 
-    See :class:`_SourceSRCleanup`.
+    * its post-migration SR cleanup cannot fail the move
+      (:class:`_SourceSRCleanup`);
+    * connecting the volumes in ``pre_live_migration`` never forgets an SR
+      (nova's ``_attach_volume`` and ``connect_block_device_volumes``
+      forget every SR they touched when a later call fails, including SRs
+      that existed before, which a halted neighbour then loses); it
+      records which SRs existed, and the driver's cleanup forgets only the
+      migration's own;
+    * a failed ``VM.migrate_send`` says what XAPI answered; one that did
+      not answer is checked with both pools before anything is rolled
+      back (:mod:`nova_xenapi_sr.virt.locate`);
+    * nova's recover path never runs for a VM that has left the source.
     """
+
+    def __init__(self, session, virtapi, policy, sr_claims=None):
+        super(SharedSRAwareVMOps, self).__init__(session, virtapi)
+        self._policy = policy
+        self._sr_claims = sr_claims or claims.SRClaims()
+        self._in_flight_lock = threading.Lock()
+        #: id(migrate data) -> instance, for the live migrations running.
+        self._in_flight = {}
 
     def _get_iscsi_srs(self, ctxt, instance_ref):
         return _SourceSRCleanup(
             self._session,
             super(SharedSRAwareVMOps, self)._get_iscsi_srs(ctxt,
-                                                           instance_ref))
+                                                           instance_ref),
+            self._policy)
+
+    # Destination: connecting without nova's forgetting -------------------
+
+    def pre_live_migration(self, context, instance, block_device_info,
+                           network_info, disk_info, migrate_data,
+                           existing_srs=None):
+        """nova's; fills ``existing_srs`` (see below)."""
+        migrate_data.sr_uuid_map = self.connect_block_device_volumes(
+            block_device_info, existing_srs=existing_srs,
+            instance_uuid=instance['uuid'])
+        migrate_data.vif_uuid_map = self.create_interim_networks(network_info)
+        LOG.debug('pre_live_migration, vif_uuid_map: %(vif_map)s, '
+                  'sr_uuid_map: %(sr_map)s',
+                  {'vif_map': migrate_data.vif_uuid_map,
+                   'sr_map': migrate_data.sr_uuid_map}, instance=instance)
+        return migrate_data
+
+    def connect_block_device_volumes(self, block_device_info,
+                                     existing_srs=None, instance_uuid=None):
+        """nova's, but a failure forgets nothing: the caller cleans up.
+
+        :param existing_srs: a dict, filled with ``{sr_uuid: [vdi_ref]}``
+            for the SRs that were already there (and not introduced by
+            another migration in flight), and the VDIs connected in them.
+        :param instance_uuid: the migrating instance, for the claims.
+        """
+        if existing_srs is None:
+            existing_srs = {}
+        introduced = set()
+        sr_uuid_map = {}
+        if block_device_info is not None:
+            for bdm in block_device_info['block_device_mapping']:
+                sr_uuid = self._connect_volume(bdm['connection_info'],
+                                               existing_srs, introduced,
+                                               instance_uuid)
+                sr_uuid_map[sr_uuid] = self._session.call_xenapi(
+                    'SR.get_by_uuid', sr_uuid)
+        return sr_uuid_map
+
+    def _connect_volume(self, connection_info, existing_srs, introduced,
+                        instance_uuid):
+        """nova's ``VolumeOps.connect_volume`` without its forget_sr.
+
+        The lookup and the introduce of one SR run under that SR's lock, so
+        two migrations never both introduce it.
+        """
+        ops = self._volumeops
+        ops._check_is_supported_driver_type(connection_info)
+        connection_data = connection_info['data']
+        sr_uuid, sr_label, sr_params = volume_utils.parse_sr_info(
+            connection_data, 'Disk-for:%s' % None)
+        with self._sr_claims.connecting(sr_uuid):
+            sr_ref = volume_utils.find_sr_by_uuid(self._session, sr_uuid)
+            if sr_ref:
+                if (sr_uuid not in introduced and
+                        not self._sr_claims.introduced_in_flight(sr_uuid)):
+                    existing_srs.setdefault(sr_uuid, [])
+            else:
+                introduced.add(sr_uuid)
+                self._sr_claims.note_introduced(instance_uuid, sr_uuid)
+                sr_ref = volume_utils.introduce_sr(self._session, sr_uuid,
+                                                   sr_label, sr_params)
+        vdi_ref = ops._connect_hypervisor_to_volume(sr_ref, connection_data)
+        if sr_uuid in existing_srs:
+            existing_srs[sr_uuid].append(vdi_ref)
+        vdi_uuid = self._session.VDI.get_uuid(vdi_ref)
+        LOG.info('Connected volume (vdi_uuid): %s', vdi_uuid)
+        return sr_uuid
+
+    # Source: migrate_send and the recover path --------------------------
+
+    def _locate(self, instance, migrate_data):
+        send_data = None
+        if migrate_data is not None and 'migrate_send_data' in migrate_data:
+            send_data = migrate_data.migrate_send_data
+        return locate.locate(self._session, self._policy, instance['name'],
+                             send_data,
+                             timeout=CONF.xenapi_sr.migration_locate_timeout)
+
+    def _call_live_migrate_command(self, command_name, vm_ref, migrate_data):
+        with self._in_flight_lock:
+            instance = self._in_flight.get(id(migrate_data))
+        if command_name != 'VM.migrate_send' or instance is None:
+            return super(SharedSRAwareVMOps, self)._call_live_migrate_command(
+                command_name, vm_ref, migrate_data)
+        host = xapi_retry.host_of(self._session)
+        try:
+            return super(SharedSRAwareVMOps, self)._call_live_migrate_command(
+                command_name, vm_ref, migrate_data)
+        except self._session.XenAPI.Failure as exc:
+            LOG.error('VM.migrate_send on %(host)s failed: %(error)s',
+                      {'host': host, 'error': xapi_retry.describe(exc)},
+                      instance=instance)
+            raise nova_exception.MigrationError(reason=(
+                'Migrate Send failed: XAPI VM.migrate_send on %s answered '
+                '%s' % (host, ' '.join(str(d) for d in exc.details))))
+        except xapi_retry.XapiCallError as exc:
+            where_now = self._locate(instance, migrate_data)
+            if where_now.moved:
+                LOG.warning('VM.migrate_send on %(host)s gave no answer '
+                            '(%(error)s), but XAPI shows the VM has moved '
+                            '(%(where)s): finishing the migration.',
+                            {'host': host, 'error': exc, 'where': where_now},
+                            instance=instance)
+                return None
+            raise nova_exception.MigrationError(reason=(
+                'Migrate Send failed: %s; %s' % (exc, where_now)))
+
+    def live_migrate(self, context, instance, destination_hostname,
+                     post_method, recover_method, block_migration,
+                     migrate_data=None):
+        def guarded_recover(ctxt, inst, dest, data):
+            where_now = self._locate(inst, data)
+            if not where_now.safe_to_roll_back:
+                LOG.error(
+                    'Not rolling back the live migration to %(dest)s: '
+                    '%(what)s (%(where)s). A rollback would detach the '
+                    'volumes of a VM that runs on the destination. nova '
+                    'will mark the instance ERROR on this host; its VM '
+                    '%(state)s. Fix the cause of the failure logged above, '
+                    'check the VM with "xe vm-list name-label=%(name)s" on '
+                    'both pools, then make nova\'s record match XAPI (the '
+                    'instance\'s host and node must name the host the VM '
+                    'runs on) and reset its state with "nova reset-state '
+                    '--active %(uuid)s".',
+                    {'dest': dest, 'where': where_now,
+                     'what': ('the VM has already moved' if where_now.moved
+                              else 'XAPI could not say that the VM is not '
+                              'on the destination'),
+                     'state': ('runs on the destination' if where_now.moved
+                               else 'may run on either pool'),
+                     'name': inst['name'], 'uuid': inst['uuid']},
+                    instance=inst)
+                return
+            recover_method(ctxt, inst, dest, data)
+
+        # nova calls _call_live_migrate_command without the instance: keyed
+        # by this migration's own migrate data object, so concurrent
+        # migrations never see each other's.
+        key = id(migrate_data)
+        with self._in_flight_lock:
+            self._in_flight[key] = instance
+        try:
+            return super(SharedSRAwareVMOps, self).live_migrate(
+                context, instance, destination_hostname, post_method,
+                guarded_recover, block_migration, migrate_data=migrate_data)
+        finally:
+            with self._in_flight_lock:
+                self._in_flight.pop(key, None)
 
 
 class XenAPISRDriver(xenapi_driver.XenAPIDriver):
@@ -127,8 +340,11 @@ class XenAPISRDriver(xenapi_driver.XenAPIDriver):
         objects.register_all()
         os_xenapi_compat.apply()
         super(XenAPISRDriver, self).__init__(virtapi, read_only=read_only)
-        self._vmops = SharedSRAwareVMOps(self._session, self.virtapi)
+        self._policy = xapi_retry.Policy.from_conf(CONF)
+        xapi_retry.instrument(self._session, self._policy)
         self._sr_claims = claims.SRClaims()
+        self._vmops = SharedSRAwareVMOps(self._session, self.virtapi,
+                                         self._policy, self._sr_claims)
 
     # Source side -----------------------------------------------------------
 
@@ -180,45 +396,143 @@ class XenAPISRDriver(xenapi_driver.XenAPIDriver):
         # here: rollback gets the source's connection data from nova.
         self._sr_claims.claim(instance.uuid, destination.rollback_srs(
             block_device_info, volume_sr_uuid_map or {}, None))
+        existing = {}
         try:
             # Always a copy: parse_sr_info pops keys from the connection
             # data, and nova persists connection_info.
-            return super(XenAPISRDriver, self).pre_live_migration(
+            result = self._vmops.pre_live_migration(
                 context, instance,
                 self._inject_source_sr_uuids(block_device_info, to_inject),
-                network_info, disk_info, migrate_data)
+                network_info, disk_info, migrate_data, existing_srs=existing)
         except Exception:
             with excutils.save_and_reraise_exception():
+                # The original fault is re-raised: the cleanup logs its own.
                 self._forget_srs(instance,
-                                 self._sr_claims.srs_of(instance.uuid), {})
+                                 self._sr_claims.srs_of(instance.uuid), {},
+                                 existing)
+        self._sr_claims.note_existing(instance.uuid, existing)
+        return result
 
-    def _forget_srs(self, instance, srs, sr_uuid_map):
-        """Forget this migration's SRs that nothing else uses; release."""
+    def _forget_srs(self, instance, srs, sr_uuid_map, existing,
+                    own_vdis=None):
+        """Forget this migration's SRs that nothing else uses; release.
+
+        SRs in ``existing`` were there before this migration: never
+        forgotten by it. Nothing here raises: what is left is logged, with
+        what to do.
+        """
+        host = xapi_retry.host_of(self._session)
         for sr_uuid, device_config in srs:
-            def forget():
+            if sr_uuid in existing:
+                LOG.info('Keeping SR %s: it existed on this host before '
+                         'this migration.', sr_uuid, instance=instance)
+                self._forget_own_vdis(instance, sr_uuid, existing[sr_uuid])
+                continue
+
+            def forget_it():
                 return destination.forget_unused_sr(
                     self._session, sr_uuid, device_config,
-                    known_ref=sr_uuid_map.get(sr_uuid))
+                    known_ref=sr_uuid_map.get(sr_uuid), policy=self._policy,
+                    own_vdis=(functools.partial(own_vdis, sr_uuid)
+                              if own_vdis else None))
             try:
-                if not self._sr_claims.forget_unless_held(
-                        instance.uuid, sr_uuid, forget):
-                    LOG.info('Keeping SR %s: it is still in use.', sr_uuid,
-                             instance=instance)
-            except Exception:
-                LOG.exception('Could not forget SR %(sr)s on this host; '
-                              'check it with "xe sr-list uuid=%(sr)s" and '
-                              'forget it by hand if no VM uses it.',
-                              {'sr': sr_uuid}, instance=instance)
+                outcome = self._sr_claims.forget_unless_held(
+                    instance.uuid, sr_uuid, forget_it)
+            except Exception as exc:  # not expected: forget_unused_sr
+                outcome = forget.Outcome(forget.LEFT, str(exc))
+            if outcome is False:
+                LOG.info('Keeping SR %s: another migration to this host '
+                         'holds it.', sr_uuid, instance=instance)
+            elif outcome.state in (forget.KEPT, forget.IN_USE):
+                LOG.info('Keeping SR %(sr)s: %(why)s.',
+                         {'sr': sr_uuid,
+                          'why': outcome.reason or 'a VM uses it'},
+                         instance=instance)
+            elif outcome.state == forget.LEFT:
+                LOG.warning(
+                    'The failed migration left SR %(sr)s on this host '
+                    '(%(host)s): %(reason)s. Check it with "xe sr-list '
+                    'uuid=%(sr)s" and "xe vbd-list vdi-uuid=<vdi>" for its '
+                    'VDIs; if no VM uses it, unplug its PBDs ("xe '
+                    'pbd-unplug uuid=<pbd>" for each of "xe pbd-list '
+                    'sr-uuid=%(sr)s") and forget it ("xe sr-forget '
+                    'uuid=%(sr)s").',
+                    {'sr': sr_uuid, 'host': host, 'reason': outcome.reason},
+                    instance=instance)
         self._sr_claims.release(instance.uuid)
+
+    def _forget_own_vdis(self, instance, sr_uuid, vdi_refs):
+        """Forget the VDIs this migration connected in a kept SR.
+
+        Only those no VBD uses (the SR's next scan shows the LUNs again).
+        """
+        for vdi_ref in vdi_refs:
+            try:
+                if xapi_retry.call(self._session, self._policy,
+                                   'VDI.get_VBDs', vdi_ref):
+                    continue
+                self._session.call_xenapi('VDI.forget', vdi_ref)
+            except Exception as exc:
+                if xapi_retry.xapi_code(exc) == 'HANDLE_INVALID':
+                    continue
+                LOG.warning('Could not forget VDI %(vdi)s that this failed '
+                            'migration connected in SR %(sr)s: %(error)s. '
+                            'It holds no data of its own (the LUN stays); '
+                            'forget it with "xe vdi-forget uuid=<vdi>" if '
+                            'no VBD uses it.',
+                            {'vdi': vdi_ref, 'sr': sr_uuid, 'error': exc},
+                            instance=instance)
 
     def post_live_migration_at_destination(self, context, instance,
                                            network_info,
                                            block_migration=False,
                                            block_device_info=None):
         self._sr_claims.release(instance.uuid)
-        return super(XenAPISRDriver, self).post_live_migration_at_destination(
-            context, instance, network_info, block_migration=block_migration,
-            block_device_info=block_device_info)
+        try:
+            return super(
+                XenAPISRDriver, self).post_live_migration_at_destination(
+                context, instance, network_info,
+                block_migration=block_migration,
+                block_device_info=block_device_info)
+        except Exception as exc:
+            # The VM runs here: failing now would put a healthy instance
+            # into ERROR. Reads were retried already.
+            LOG.warning(
+                'The instance runs on this host, but the last step after '
+                'its live migration failed: %(error)s. Not failing the '
+                'finished migration. If it was "strip_base_mirror", remove '
+                'the "base_mirror" key from its VDIs\' sm-config by hand '
+                '("xe vdi-param-remove uuid=<vdi> param-name=sm-config '
+                'param-key=base_mirror"); network hooks run again on the '
+                'next reboot.', {'error': exc}, instance=instance)
+            return None
+
+    def detach_volume(self, context, connection_info, instance, mountpoint,
+                      encryption=None):
+        """nova's, but never during a migration to here of a VM running here.
+
+        nova's recover path detaches the volumes on the destination
+        (``remove_volume_connection``). A source without the extension runs
+        it also after the VM has moved; stripping the running VM of its
+        disks cannot be the right outcome, so the volume stays attached
+        and the operator is told.
+        """
+        if self._sr_claims.knows(instance['uuid']):
+            vm_ref = vm_utils.lookup(self._session, instance['name'])
+            if vm_ref is not None and self._session.call_xenapi(
+                    'VM.get_power_state', vm_ref) == 'Running':
+                LOG.error('Not detaching the volume at %(mountpoint)s: the '
+                          'instance runs on this host while its live '
+                          'migration to here is being rolled back (the '
+                          'source rolled back a migration that had '
+                          'completed). Check where nova records the '
+                          'instance and correct it; its VM and volumes on '
+                          'this host are intact.',
+                          {'mountpoint': mountpoint}, instance=instance)
+                return
+        return super(XenAPISRDriver, self).detach_volume(
+            context, connection_info, instance, mountpoint,
+            encryption=encryption)
 
     def rollback_live_migration_at_destination(self, context, instance,
                                                network_info,
@@ -235,12 +549,24 @@ class XenAPISRDriver(xenapi_driver.XenAPIDriver):
         # rollback (the source's: nova restores the source's attachments
         # first), whose SRs the refs this host reported in sr_uuid_map
         # identify when the targets differ.
+        known = self._sr_claims.knows(instance.uuid)
         srs = self._sr_claims.srs_of(instance.uuid)
         for sr_uuid, device_config in destination.rollback_srs(
                 block_device_info, volume_sr_uuid_map, sr_uuid_map):
             if sr_uuid not in [name for name, _ in srs]:
                 srs.append((sr_uuid, device_config))
-        self._forget_srs(instance, srs, sr_uuid_map)
+        own_vdis = None
+        if not known:
+            # nova-compute restarted since pre_live_migration: its claims,
+            # and those of other migrations in flight, are lost.
+            LOG.warning('No claim record of this migration (nova-compute '
+                        'restarted?): keeping SRs that hold VDIs other than '
+                        'this instance\'s.', instance=instance)
+            own_vdis = destination.own_vdi_test(
+                self._session, block_device_info)
+        self._forget_srs(instance, srs, sr_uuid_map,
+                         self._sr_claims.existing(instance.uuid),
+                         own_vdis=own_vdis)
         # nova's own rollback, minus its SR handling (done above, also for
         # a stock source: nova's re-derives names from the source's data
         # and forgets SRs other instances use), deletes the interim

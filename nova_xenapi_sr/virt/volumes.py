@@ -16,10 +16,40 @@ import collections
 
 from nova_xenapi_sr import exception
 from nova_xenapi_sr import naming
+from nova_xenapi_sr.virt import where
 
 #: One iSCSI volume of an instance, with the two names its SR may have.
 Volume = collections.namedtuple(
     'Volume', ['volume_id', 'connection_data', 'uuid5', 'legacy'])
+
+
+def _check(volume_id, data):
+    """Refuse values nova would pass on to XAPI and fail on far later."""
+    iqn = data.get('target_iqn')
+    if iqn is not None and not isinstance(iqn, str):
+        raise exception.InvalidConnectionData(
+            volume_id, 'target_iqn', 'is not a string: %r' % (iqn,))
+    if iqn == '':
+        raise exception.InvalidConnectionData(volume_id, 'target_iqn',
+                                              'is empty')
+    portal = data.get('target_portal')
+    if isinstance(portal, str) and ':' in portal:
+        port = portal.split(':')[1]
+        if not port.isdigit() or not 0 < int(port) < 65536:
+            raise exception.InvalidConnectionData(
+                volume_id, 'target_portal',
+                'has no valid TCP port after ":": %r' % (portal,))
+    if 'target_lun' in data:
+        lun = data['target_lun']
+        if isinstance(lun, bool) or not (
+                isinstance(lun, int) or
+                (isinstance(lun, str) and lun.isdigit())):
+            raise exception.InvalidConnectionData(
+                volume_id, 'target_lun', 'is not a LUN number: %r' % (lun,))
+    if not where.is_safe(volume_id):
+        raise exception.InvalidConnectionData(
+            volume_id, 'volume_id', 'holds characters no Cinder volume id '
+            'has (letters, digits, "-", "_", ".", ":" only)')
 
 
 def iscsi_volumes(block_device_info):
@@ -30,20 +60,34 @@ def iscsi_volumes(block_device_info):
     name does not depend on the naming style. Nothing is modified.
 
     :raises InvalidConnectionData: connection data is malformed; the message
-        names the volume and the key.
+        names the volume (its id, else the attachment's ``serial``, which
+        nova sets to the volume id) and the key.
     """
     result = []
     mappings = (block_device_info or {}).get('block_device_mapping') or []
     for bdm in mappings:
         connection_info = bdm.get('connection_info') or {}
+        if not isinstance(connection_info, dict):
+            raise exception.InvalidConnectionData(
+                None, 'connection_info', 'is a %s, not a dict'
+                % type(connection_info).__name__)
         if connection_info.get('driver_volume_type') != 'iscsi':
             continue
+        serial = connection_info.get('serial')
         data = connection_info.get('data')
         if not isinstance(data, dict):
             raise exception.InvalidConnectionData(
-                None, 'connection_info["data"]', 'is not a dict')
+                serial, 'connection_info["data"]', 'is not a dict')
         if 'sr_uuid' in data:
             continue
-        uuid5, legacy = naming.sr_uuid_candidates(data)
-        result.append(Volume(str(data['volume_id']), data, uuid5, legacy))
+        try:
+            uuid5, legacy = naming.sr_uuid_candidates(data)
+        except exception.InvalidConnectionData as exc:
+            if exc.volume_id is None and serial is not None:
+                raise exception.InvalidConnectionData(serial, exc.key,
+                                                      exc.problem)
+            raise
+        volume_id = str(data['volume_id'])
+        _check(volume_id, data)
+        result.append(Volume(volume_id, data, uuid5, legacy))
     return result

@@ -20,7 +20,13 @@ could change the expression's meaning is refused, never escaped.
 import re
 
 #: Characters a quoted value may contain: uuids, legacy SR names, refs.
-_SAFE_VALUE = re.compile(r'^[A-Za-z0-9:._-]+$')
+#: (Matched whole, with ``fullmatch``: ``$`` would accept a final newline.)
+_SAFE_VALUE = re.compile(r'[A-Za-z0-9:._-]+')
+
+
+def is_safe(value):
+    """Whether ``str(value)`` may be quoted into a where expression."""
+    return bool(_SAFE_VALUE.fullmatch(str(value)))
 
 
 class UnsafeWhereValue(ValueError):
@@ -39,7 +45,7 @@ def field_in(field, values):
     unique = []
     for value in values:
         value = str(value)
-        if not _SAFE_VALUE.match(value):
+        if not _SAFE_VALUE.fullmatch(value):
             raise UnsafeWhereValue(
                 'refusing to query XAPI for %s %r: unexpected characters'
                 % (field, value))

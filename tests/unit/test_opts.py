@@ -60,7 +60,8 @@ class TestOpts(base.TestCase):
         self.assertEqual(1, len(listed))
         group, options = listed[0]
         self.assertEqual('xenapi_sr', group.name)
-        self.assertEqual(['refuse_unsafe_destination'],
+        self.assertEqual(['refuse_unsafe_destination', 'xapi_retry_attempts',
+                          'xapi_retry_interval', 'migration_locate_timeout'],
                          [o.name for o in options])
         for option in options:
             self.assertGreater(len(option.help.strip()), 40, option.name)

@@ -23,9 +23,12 @@ dicts nova handed to the driver are unchanged.
 import copy
 import re
 
+from nova import conf as nova_conf
 from nova import exception as nova_exception
+from oslo_config import fixture as config_fixture
 
 from nova_xenapi_sr import naming
+from nova_xenapi_sr import opts
 from nova_xenapi_sr.virt import destination
 from nova_xenapi_sr_tools import fixture as xs_fixture
 from nova_xenapi_sr_tools.mockxapi import fixture
@@ -33,6 +36,8 @@ from nova_xenapi_sr_tools.mockxapi import Scenario
 from nova_xenapi_sr_tools import novaenv
 from tests import base
 
+CONF = nova_conf.CONF
+opts.register_opts(CONF)
 EXTENSION = 'nova_xenapi_sr.virt.driver.XenAPISRDriver'
 STOCK = 'nova.virt.xenapi.driver.XenAPIDriver'
 NOVA_UUID = '0b5c3f1e-3c55-4a8e-8f0e-5b7e3c1d2a90'
@@ -94,6 +99,9 @@ class LiveMigrationTestCase(base.TestCase):
         novaenv.prepare()
         self.useFixture(xs_fixture.ObjectRegistryFixture(
             register_extension=True))
+        # Retries without waiting: the tests count attempts, not seconds.
+        self.useFixture(config_fixture.Config(CONF)).config(
+            xapi_retry_interval=0, group='xenapi_sr')
 
     def build(self, volumes, source_driver=None, dest_driver=None,
               extra=None):
@@ -535,10 +543,11 @@ class FailureTestCase(LiveMigrationTestCase):
     volumes = (('vol-1', naming.LEGACY, PORTAL_A),
                ('vol-2', naming.UUID5, PORTAL_B))
 
-    def _fail(self, pool, method, volumes=None):
+    def _fail(self, pool, method, volumes=None, times=None):
         self.build(volumes or [Volume(v, style, portal=portal)
                                for v, style, portal in self.volumes])
-        self.xapi.server.inject_fault(pool, method, error=[
+        # Persistent (times=None): the driver retries idempotent calls.
+        self.xapi.server.inject_fault(pool, method, times=times, error=[
             'SR_BACKEND_FAILURE_47', '', 'injected by the test'])
         self.run_flow()
         self.assert_failed_clean()
@@ -556,7 +565,10 @@ class FailureTestCase(LiveMigrationTestCase):
         self._fail('pool-b', 'PBD.plug')
 
     def test_sr_scan(self):
-        self._fail('pool-b', 'SR.scan')
+        # Every attempt of the first scan fails; later scans (nova's host
+        # stats in the recover path scan the default SR) succeed.
+        self._fail('pool-b', 'SR.scan',
+                   times=CONF.xenapi_sr.xapi_retry_attempts)
 
     def test_vdi_introduce(self):
         self._fail('pool-b', 'VDI.introduce')
@@ -564,8 +576,9 @@ class FailureTestCase(LiveMigrationTestCase):
     def test_second_volume_connect(self):
         self.build([Volume('vol-1', naming.LEGACY),
                     Volume('vol-2', naming.UUID5, portal=PORTAL_B)])
-        self.xapi.server.inject_fault('pool-b', 'PBD.plug', after=1, error=[
-            'SR_BACKEND_FAILURE_47', '', 'second plug fails'])
+        self.xapi.server.inject_fault(
+            'pool-b', 'PBD.plug', after=1, times=None,
+            error=['SR_BACKEND_FAILURE_47', '', 'second plug fails'])
         self.run_flow()
         self.assert_failed_clean()
 

@@ -92,3 +92,23 @@ class SRClaimsTestCase(base.TestCase):
         worker.join(10)
         claimer.join(10)
         self.assertEqual(['forgot', 'claimed'], order)
+
+    def test_existing_srs_and_knowing_a_migration(self):
+        self.assertFalse(self.claims.knows('a'))
+        self.claims.claim('a', [('sr-1', {}), ('sr-2', {})])
+        self.assertTrue(self.claims.knows('a'))
+        self.claims.note_existing('a', {'sr-2': ['OpaqueRef:vdi']})
+        got = self.claims.existing('a')
+        self.assertEqual({'sr-2': ['OpaqueRef:vdi']}, got)
+        got['sr-2'].append('changed')     # a copy
+        self.assertEqual({'sr-2': ['OpaqueRef:vdi']},
+                         self.claims.existing('a'))
+        self.assertEqual({}, self.claims.existing('b'))
+        self.claims.release('a')
+        self.assertFalse(self.claims.knows('a'))
+        self.assertEqual({}, self.claims.existing('a'))
+
+    def test_a_new_instance_knows_nothing(self):
+        # What a nova-compute restart does to the claims.
+        self.claims.claim('a', [('sr-1', {})])
+        self.assertFalse(claims.SRClaims().knows('a'))

@@ -14,6 +14,8 @@ import copy
 
 from nova_xenapi_sr import naming
 from nova_xenapi_sr.virt import destination
+from nova_xenapi_sr.virt import forget
+from nova_xenapi_sr.virt import xapi_retry
 from tests import base
 from tests.unit.virt import fakes
 from tests.unit.virt.test_source import bdi
@@ -256,25 +258,30 @@ class RollbackTestCase(base.TestCase):
 
     def forget(self, session):
         return destination.forget_unused_sr(
-            session, self.uuid5, naming.device_config(self.info['data']))
+            session, self.uuid5, naming.device_config(self.info['data']),
+            policy=xapi_retry.Policy(interval=0))
 
     def test_forget_unused_sr_keeps_used_sr(self):
         session = self._session(['OpaqueRef:vbd'])
-        self.assertFalse(self.forget(session))
+        outcome = self.forget(session)
+        self.assertEqual(forget.KEPT, outcome.state)
+        self.assertIn('a VBD still uses its VDI OpaqueRef:vdi',
+                      outcome.reason)
         self.assertNotIn('SR.forget', session.methods())
 
     def test_forget_unused_sr_keeps_sr_of_another_target(self):
         session = self._session([], target='198.51.100.9')
-        self.assertFalse(self.forget(session))
+        outcome = self.forget(session)
+        self.assertEqual(forget.KEPT, outcome.state)
         self.assertNotIn('SR.forget', session.methods())
-        self.assertIn('198.51.100.9', self.logger.output)
+        self.assertIn('198.51.100.9', outcome.reason)
 
     def test_forget_unused_sr_forgets_idle_sr(self):
         session = self._session([])
-        self.assertTrue(self.forget(session))
+        self.assertTrue(self.forget(session).gone)
         self.assertEqual(['PBD.unplug', 'SR.forget'],
                          session.methods()[-2:])
-        self.assertTrue(self.forget(session))
+        self.assertTrue(self.forget(session).gone)
 
 
 class StockSourceSharedSRTestCase(base.TestCase):

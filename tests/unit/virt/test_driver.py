@@ -25,6 +25,9 @@ from nova_xenapi_sr.objects import migrate_data
 from nova_xenapi_sr.virt import claims
 from nova_xenapi_sr.virt import destination
 from nova_xenapi_sr.virt import driver
+from nova_xenapi_sr.virt.forget import GONE
+from nova_xenapi_sr.virt.forget import Outcome
+from nova_xenapi_sr.virt import xapi_retry
 from nova_xenapi_sr_tools import fixture as xs_fixture
 from tests import base
 from tests.unit.virt import fakes
@@ -32,6 +35,8 @@ from tests.unit.virt.test_source import bdi
 from tests.unit.virt.test_source import connection_info
 
 PARENT = xenapi_driver.XenAPIDriver
+POLICY = xapi_retry.Policy(interval=0)
+GONE = Outcome(GONE)
 
 
 class Instance(object):
@@ -51,6 +56,7 @@ class DriverTestCase(base.TestCase):
         self.drv = driver.XenAPISRDriver.__new__(driver.XenAPISRDriver)
         self.drv._session = self.session
         self.drv._sr_claims = claims.SRClaims()
+        self.drv._policy = xapi_retry.Policy(interval=0)
         self.info = connection_info('vol-1')
         self.legacy = naming.legacy_sr_uuid('vol-1')
         self.uuid5 = naming.uuid5_sr_uuid(self.info['data'])
@@ -123,12 +129,12 @@ class DestinationTestCase(DriverTestCase):
         data = migrate_data.XenapiLiveMigrateData()
         if volume_sr_uuid_map is not None:
             data.volume_sr_uuid_map = volume_sr_uuid_map
-        with mock.patch.object(PARENT, 'pre_live_migration',
-                               return_value=data) as parent:
-            got = self.drv.pre_live_migration(
-                'ctxt', Instance(), block_device_info, [], None, data)
+        self.drv._vmops = parent = mock.Mock()
+        parent.pre_live_migration.return_value = data
+        got = self.drv.pre_live_migration(
+            'ctxt', Instance(), block_device_info, [], None, data)
         self.assertIs(data, got)
-        return parent.call_args[0][2]
+        return parent.pre_live_migration.call_args[0][2]
 
     def test_legacy_injected_into_a_copy(self):
         original = bdi(self.info)
@@ -151,13 +157,13 @@ class DestinationTestCase(DriverTestCase):
         self.assertEqual([], self.session.calls)
 
     def test_tampered_map_refused_before_nova_runs(self):
-        with mock.patch.object(PARENT, 'pre_live_migration') as parent:
-            data = migrate_data.XenapiLiveMigrateData(
-                volume_sr_uuid_map={'vol-1': 'FA15E-D15C-someone-else'})
-            self.assertRaises(destination.UntrustedSRUuid,
-                              self.drv.pre_live_migration, 'ctxt',
-                              Instance(), bdi(self.info), [], None, data)
-        parent.assert_not_called()
+        self.drv._vmops = parent = mock.Mock()
+        data = migrate_data.XenapiLiveMigrateData(
+            volume_sr_uuid_map={'vol-1': 'FA15E-D15C-someone-else'})
+        self.assertRaises(destination.UntrustedSRUuid,
+                          self.drv.pre_live_migration, 'ctxt',
+                          Instance(), bdi(self.info), [], None, data)
+        parent.pre_live_migration.assert_not_called()
 
 
 class RollbackTestCase(DriverTestCase):
@@ -170,12 +176,14 @@ class RollbackTestCase(DriverTestCase):
         with mock.patch.object(
                 PARENT, 'rollback_live_migration_at_destination') as parent, \
                 mock.patch.object(destination, 'forget_unused_sr',
-                                  return_value=True) as forget:
+                                  return_value=GONE) as forget:
             self.drv.rollback_live_migration_at_destination(
                 'ctxt', Instance(), [], info, migrate_data=data)
+        # No claim record (as after a restart): own_vdis guards the SR.
         forget.assert_called_once_with(
             self.session, self.uuid5, naming.device_config(self.info['data']),
-            known_ref=None)
+            known_ref=None, policy=self.drv._policy, own_vdis=mock.ANY)
+        self.assertIsNotNone(forget.call_args[1]['own_vdis'])
         parent.assert_called_once_with(
             'ctxt', mock.ANY, [], {'block_device_mapping': []},
             destroy_disks=True, migrate_data=data)
@@ -191,11 +199,13 @@ class RollbackTestCase(DriverTestCase):
         with mock.patch.object(
                 PARENT, 'rollback_live_migration_at_destination'), \
                 mock.patch.object(destination, 'forget_unused_sr',
-                                  return_value=True) as forget:
+                                  return_value=GONE) as forget:
             self.drv.rollback_live_migration_at_destination(
                 'ctxt', Instance(), [], bdi(source_side), migrate_data=data)
         forget.assert_called_once_with(self.session, self.legacy, own,
-                                       known_ref=None)
+                                       known_ref=None,
+                                       policy=self.drv._policy,
+                                       own_vdis=None)
         self.assertEqual([], self.drv._sr_claims.srs_of(Instance.uuid))
 
     def test_with_map_forgets_trusted_srs_then_nova_cleans_networks(self):
@@ -210,8 +220,10 @@ class RollbackTestCase(DriverTestCase):
                 migrate_data=data)
         forget.assert_called_once_with(
             self.session, self.legacy, naming.device_config(self.info["data"]),
-            known_ref=None)
-        self.assertIn('forget it by hand', self.logger.output)
+            known_ref=None, policy=self.drv._policy, own_vdis=mock.ANY)
+        self.assertIn('left SR %s' % self.legacy, self.logger.output)
+        self.assertIn('xe sr-forget uuid=%s' % self.legacy,
+                      self.logger.output)
         parent.assert_called_once_with(
             'ctxt', mock.ANY, ['vif'], {'block_device_mapping': []},
             destroy_disks=True, migrate_data=data)
@@ -228,6 +240,7 @@ class SourceSRCleanupTestCase(base.TestCase):
     def test_nova_pre_check_counts_each_sr_once(self):
         ops = driver.SharedSRAwareVMOps.__new__(driver.SharedSRAwareVMOps)
         ops._session = self.session
+        ops._policy = POLICY
         refs = ['OpaqueRef:a', 'OpaqueRef:b', 'OpaqueRef:a']
         with mock.patch('nova_xenapi_sr.virt.bulk.BulkVMOps._get_iscsi_srs',
                         return_value=refs):
@@ -237,25 +250,50 @@ class SourceSRCleanupTestCase(base.TestCase):
 
     def test_iterating_forgets_each_sr_once_and_yields_nothing(self):
         srs = driver._SourceSRCleanup(
-            self.session, ['OpaqueRef:a', 'OpaqueRef:b', 'OpaqueRef:a'])
+            self.session, ['OpaqueRef:a', 'OpaqueRef:b', 'OpaqueRef:a'],
+            POLICY)
         self.assertEqual([], list(srs))
         forgotten = [args[0] for method, args in self.session.calls
                      if method == 'SR.forget']
         self.assertEqual(['OpaqueRef:a', 'OpaqueRef:b'], forgotten)
 
-    def test_failures_are_logged_not_raised(self):
+    def test_in_use_and_left_behind_are_told_apart(self):
+        self.session.records['SR']['OpaqueRef:a']['PBDs'] = ['OpaqueRef:pa']
+        self.session.add('SR', 'OpaqueRef:d', PBDs=['OpaqueRef:pd'],
+                         uuid='d-uuid')
         real = self.session.call_xenapi
+        forgets = []
 
         def call(method, *args):
-            if method == 'SR.forget' and args[0] == 'OpaqueRef:a':
-                raise fakes.Failure(['SR_HAS_PBD', args[0]])
+            if method == 'SR.forget':
+                forgets.append(args[0])
+            if method == 'PBD.unplug' and args[0] == 'OpaqueRef:pa':
+                raise fakes.Failure(['VDI_IN_USE', 'OpaqueRef:vdi'])
+            if method == 'PBD.unplug' and args[0] == 'OpaqueRef:pd':
+                raise fakes.Failure(['INTERNAL_ERROR', 'unplug boom'])
             if method == 'SR.forget' and args[0] == 'OpaqueRef:b':
                 raise fakes.Failure(['INTERNAL_ERROR', 'boom'])
             return real(method, *args)
         self.session.call_xenapi = call
         srs = driver._SourceSRCleanup(
-            self.session, ['OpaqueRef:a', 'OpaqueRef:b', 'OpaqueRef:c'])
+            self.session, ['OpaqueRef:a', 'OpaqueRef:b', 'OpaqueRef:c',
+                           'OpaqueRef:d'], POLICY)
         self.assertEqual([], list(srs))
         self.assertNotIn('OpaqueRef:c', self.session.records['SR'])
-        self.assertIn('another VM still uses it', self.logger.output)
-        self.assertIn('forget it by hand', self.logger.output)
+        output = self.logger.output
+        self.assertIn('INFO nova_xenapi_sr.virt.driver Keeping SR '
+                      'OpaqueRef:a on the source: another VM still uses it',
+                      output)
+        # Both faults: retried, then a WARNING with what was left.
+        self.assertIn('WARNING nova_xenapi_sr.virt.driver The VM has moved, '
+                      'but SR OpaqueRef:b is left', output)
+        self.assertIn('SR.forget failed: XAPI error INTERNAL_ERROR boom',
+                      output)
+        self.assertIn('but SR d-uuid is left', output)
+        self.assertIn('PBD.unplug of OpaqueRef:pd failed', output)
+        self.assertIn('xe sr-forget uuid=d-uuid', output)
+        self.assertNotIn('OpaqueRef:a on the source: another VM',
+                         output.split('OpaqueRef:b is left')[1])
+        self.assertEqual(POLICY.attempts, forgets.count('OpaqueRef:b'))
+        self.assertNotIn('OpaqueRef:a', forgets)
+        self.assertNotIn('OpaqueRef:d', forgets)

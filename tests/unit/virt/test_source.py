@@ -90,7 +90,9 @@ class DecideSRUuidsTestCase(base.TestCase):
         exc = self.assertRaises(nova_exception.MigrationPreCheckError,
                                 source.decide_sr_uuids, self.session, 'i-1',
                                 bdi(connection_info('v" or field "x')))
-        self.assertIn('unexpected characters', str(exc))
+        self.assertIn('volume_id holds characters no Cinder volume id has',
+                      str(exc))
+        self.assertIn('v" or field "x', str(exc))
         self.assertEqual([], self.session.calls)
 
     def _ambiguous_setup(self, vm_uses_legacy):
