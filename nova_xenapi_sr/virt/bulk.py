@@ -109,7 +109,7 @@ def generate_vdi_map(session, vm_ref, destination_sr_ref, sr_uuid_map):
     return vdi_map
 
 
-def get_iscsi_srs(session, vm_ref):
+def get_iscsi_srs(session, vm_ref, pbds=None):
     """The iSCSI SR of every VBD of the VM, in nova's order (3 calls).
 
     Replaces the walk of ``VMOps._get_iscsi_srs``: one ref per VBD whose
@@ -118,16 +118,23 @@ def get_iscsi_srs(session, vm_ref):
     it with ``HANDLE_INVALID``). The SR query answers every iSCSI SR of the
     pool (its ``VDIs`` field links the VM's VDIs to their SRs): a larger
     reply on a pool with many volumes, in place of three calls per VBD.
+
+    :param pbds: a dict, filled with ``{sr_ref: [pbd_ref]}`` for the SRs
+        returned, from the same query (what ``SR.get_PBDs`` answers).
     """
     order = session.call_xenapi('VM.get_VBDs', vm_ref)
     disks = vm_vdis(session, vm_ref)
     sr_of = {}
-    for sr_ref, rec in session.call_xenapi(
-            'SR.get_all_records_where', 'field "type" = "iscsi"').items():
+    records = session.call_xenapi('SR.get_all_records_where',
+                                  'field "type" = "iscsi"')
+    for sr_ref, rec in records.items():
         for vdi in rec.get('VDIs') or []:
             sr_of[vdi] = sr_ref
-    return [sr_of[disks[vbd]] for vbd in order
-            if disks.get(vbd) in sr_of]
+    srs = [sr_of[disks[vbd]] for vbd in order if disks.get(vbd) in sr_of]
+    if pbds is not None:
+        for sr_ref in srs:
+            pbds[sr_ref] = list(records[sr_ref].get('PBDs') or [])
+    return srs
 
 
 def strip_base_mirror_from_vdis(session, vm_ref):
@@ -152,65 +159,87 @@ def strip_base_mirror_from_vdis(session, vm_ref):
                       exc_info=True)
 
 
-def _find_lun(session, sr_ref, target_lun):
-    """``(ref, record)`` of the SR's VDI of this LUN id, or ``(None, None)``.
+def _find_luns(session, sr_ref, luns):
+    """``{lun: (ref, record)}`` of the SR's VDIs of these LUN ids.
 
-    One VDI query; when several VDIs carry the LUN id, nova's choice (the
+    One VDI query for all of them; a LUN id without a VDI is missing from
+    the answer. When several VDIs carry one LUN id, nova's choice (the
     first in ``SR.get_VDIs`` order) costs one more call.
     """
-    lun = str(target_lun)
-    found = {ref: rec
-             for ref, rec in _records(session, 'VDI', 'SR', [sr_ref]).items()
-             if (rec.get('sm_config') or {}).get('LUNid') == lun}
-    if len(found) > 1:
-        for ref in session.call_xenapi('SR.get_VDIs', sr_ref):
-            if ref in found:
-                return ref, found[ref]
-    for ref, rec in found.items():
-        return ref, rec
-    return None, None
+    wanted = set(luns)
+    found = {}
+    for ref, rec in _records(session, 'VDI', 'SR', [sr_ref]).items():
+        lun = (rec.get('sm_config') or {}).get('LUNid')
+        if lun in wanted:
+            found.setdefault(lun, {})[ref] = rec
+    if any(len(vdis) > 1 for vdis in found.values()):
+        order = session.call_xenapi('SR.get_VDIs', sr_ref)
+        for lun, vdis in found.items():
+            first = [ref for ref in order if ref in vdis][:1] or list(vdis)
+            found[lun] = {first[0]: vdis[first[0]]}
+    return {lun: list(vdis.items())[0] for lun, vdis in found.items()}
+
+
+def introduce_vdis(session, sr_ref, target_luns):
+    """``[(vdi_ref, vdi_uuid)]`` of LUNs ``target_luns`` on ``sr_ref``.
+
+    Replaces ``volume_utils.introduce_vdi`` for LUN ids, for all the
+    volumes of one SR at once: nova's lookup (scan once and look again when
+    a LUN is missing; ``VDI.introduce`` when the VDI is not managed) and
+    nova's errors, with one VDI query in place of a ``VDI.get_record`` per
+    VDI of the SR and per volume. The uuid comes from the record, so no
+    ``VDI.get_uuid`` follows. LUN ids nova treats as absent (0, '') are
+    the caller's to route to nova's own path.
+
+    :raises StorageError: as nova's ``introduce_vdi``.
+    """
+    luns = [str(lun) for lun in target_luns]
+    try:
+        found = _find_luns(session, sr_ref, luns)
+        if any(lun not in found for lun in luns):
+            time.sleep(CONF.xenserver.introduce_vdi_retry_wait)
+            session.call_xenapi('SR.scan', sr_ref)
+            found = _find_luns(session, sr_ref, luns)
+    except session.XenAPI.Failure:
+        LOG.exception('Unable to introduce VDI on SR %s', sr_ref)
+        raise nova_exception.StorageError(
+            reason='Unable to introduce VDI on SR %s' % sr_ref)
+    result = []
+    for lun, target_lun in zip(luns, target_luns):
+        if lun not in found:
+            raise nova_exception.StorageError(
+                reason='VDI not found on SR %s (target_lun %s)'
+                       % (sr_ref, target_lun))
+        vdi_ref, rec = found[lun]
+        if not rec.get('managed'):
+            try:
+                vdi_ref = session.call_xenapi(
+                    'VDI.introduce', rec['uuid'], rec['name_label'],
+                    rec['name_description'], rec['SR'], rec['type'],
+                    rec['sharable'], rec['read_only'], rec['other_config'],
+                    rec['location'], rec['xenstore_data'], rec['sm_config'])
+            except session.XenAPI.Failure:
+                LOG.exception('Unable to introduce VDI for SR %s', sr_ref)
+                raise nova_exception.StorageError(
+                    reason='Unable to introduce VDI for SR %s' % sr_ref)
+            # Introduced now: the next volume of this LUN finds it managed.
+            found[lun] = (vdi_ref, dict(rec, managed=True))
+        result.append((vdi_ref, rec['uuid']))
+    return result
 
 
 def introduce_vdi(session, sr_ref, target_lun):
     """Return the VDI of LUN ``target_lun`` on ``sr_ref``, introduced.
 
-    Replaces ``volume_utils.introduce_vdi`` for a LUN id: nova's lookup
-    (scan once and look again when it is missing; ``VDI.introduce`` when
-    the VDI is not managed) and nova's errors, with one VDI query in place
-    of a ``VDI.get_record`` per VDI of the SR. A LUN id nova treats as
-    absent (0, '') takes nova's own path.
+    :func:`introduce_vdis` for one LUN; a LUN id nova treats as absent
+    (0, '') takes nova's own path.
 
     :raises StorageError: as nova's ``introduce_vdi``.
     """
     if not target_lun:
         return volume_utils.introduce_vdi(session, sr_ref,
                                           target_lun=target_lun)
-    try:
-        vdi_ref, rec = _find_lun(session, sr_ref, target_lun)
-        if vdi_ref is None:
-            time.sleep(CONF.xenserver.introduce_vdi_retry_wait)
-            session.call_xenapi('SR.scan', sr_ref)
-            vdi_ref, rec = _find_lun(session, sr_ref, target_lun)
-    except session.XenAPI.Failure:
-        LOG.exception('Unable to introduce VDI on SR %s', sr_ref)
-        raise nova_exception.StorageError(
-            reason='Unable to introduce VDI on SR %s' % sr_ref)
-    if vdi_ref is None:
-        raise nova_exception.StorageError(
-            reason='VDI not found on SR %s (target_lun %s)'
-                   % (sr_ref, target_lun))
-    if rec.get('managed'):
-        return vdi_ref
-    try:
-        return session.call_xenapi(
-            'VDI.introduce', rec['uuid'], rec['name_label'],
-            rec['name_description'], rec['SR'], rec['type'],
-            rec['sharable'], rec['read_only'], rec['other_config'],
-            rec['location'], rec['xenstore_data'], rec['sm_config'])
-    except session.XenAPI.Failure:
-        LOG.exception('Unable to introduce VDI for SR %s', sr_ref)
-        raise nova_exception.StorageError(
-            reason='Unable to introduce VDI for SR %s' % sr_ref)
+    return introduce_vdis(session, sr_ref, [target_lun])[0][0]
 
 
 class BulkVolumeOps(volumeops.VolumeOps):
@@ -223,6 +252,31 @@ class BulkVolumeOps(volumeops.VolumeOps):
                                  connection_data['target_lun'])
         return super(BulkVolumeOps, self)._connect_hypervisor_to_volume(
             sr_ref, connection_data)
+
+    def connect_hypervisor_to_volumes(self, sr_ref, connection_datas):
+        """``[(vdi_ref, vdi_uuid)]``: ``_connect_hypervisor_to_volume``
+        for every volume of one SR, the LUN ids found in one query.
+
+        Volumes nova finds otherwise (by ``vdi_uuid``, or a LUN id nova
+        treats as absent) take nova's own path, one at a time.
+        """
+        by_lun = [i for i, data in enumerate(connection_datas)
+                  if 'vdi_uuid' not in data and data.get('target_lun')]
+        result = [None] * len(connection_datas)
+        if by_lun:
+            vdis = introduce_vdis(
+                self._session, sr_ref,
+                [connection_datas[i]['target_lun'] for i in by_lun])
+            for i, vdi in zip(by_lun, vdis):
+                result[i] = vdi
+        for i, data in enumerate(connection_datas):
+            if result[i] is None:
+                vdi_ref = super(
+                    BulkVolumeOps, self)._connect_hypervisor_to_volume(
+                    sr_ref, data)
+                result[i] = (vdi_ref, data.get('vdi_uuid') or
+                             self._session.VDI.get_uuid(vdi_ref))
+        return result
 
 
 class BulkVMOps(vmops.VMOps):

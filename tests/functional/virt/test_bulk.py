@@ -20,6 +20,8 @@ SR list of ``_get_iscsi_srs`` and the VDI each finds, then the number of
 calls each made.
 """
 
+import copy
+
 from nova import exception as nova_exception
 from nova import objects
 from nova.virt.xenapi import volume_utils
@@ -418,6 +420,26 @@ class IntroduceVdiTestCase(BulkTestCase):
                 ext._connect_hypervisor_to_volume(self.sr, dict(data)),
                 data)
 
+    def test_introduce_vdis_finds_every_lun_in_one_query(self):
+        self.flags_retry_wait()
+        before = self.calls()
+        got = bulk.introduce_vdis(self.session, self.sr, [6, 2, 4])
+        # query, scan (not scanned yet), query, then VDI.introduce each
+        self.assertEqual(6, self.calls() - before)
+        for lun, (ref, uuid) in zip((6, 2, 4), got):
+            self.assertEqual(self.introduce(self.stock_fn, lun)[0], ref)
+            self.assertEqual(self.db.get('VDI', ref)['uuid'], uuid)
+        before = self.calls()
+        again = bulk.introduce_vdis(self.session, self.sr, [2, 4, 6, 1])
+        # one query; only LUN 1 is not managed yet
+        self.assertEqual(2, self.calls() - before)
+        self.assertEqual([got[1], got[2], got[0]], again[:3])
+
+    def test_introduce_vdis_one_lun_missing_fails_as_nova_does(self):
+        self.flags_retry_wait()
+        self.assertRaises(nova_exception.StorageError, bulk.introduce_vdis,
+                          self.session, self.sr, [1, 42])
+
     def flags_retry_wait(self):
         import nova.conf
         nova.conf.CONF.set_override('introduce_vdi_retry_wait', 0,
@@ -461,3 +483,138 @@ class StripBaseMirrorTestCase(BulkTestCase):
         # one VBD query, one write per VDI; nova also reads every VBD
         self.assertEqual(1 + len(vdis), ext_calls)
         self.assertEqual(1 + 2 * (len(vdis) + 1), stock_calls)
+
+
+class ConnectVolumesTestCase(BulkTestCase):
+    """``connect_block_device_volumes``: nova's SRs and VDIs, SR by SR.
+
+    Stock nova's ``VMOps.connect_block_device_volumes`` and the
+    extension's connect the same ``block_device_info`` on pool-b, one
+    after the other (stock's SRs forgotten in between); both must leave
+    the same SRs, PBDs and VDIs and return the same ``sr_uuid_map`` keys.
+    """
+
+    def connect(self, volumes, neighbour=()):
+        self.build(volumes, luns=neighbour)
+        self.flags_retry_wait()
+        pool_b = self.xapi.pool('pool-b').db
+        kept = set()
+        if neighbour:
+            # An SR that was on pool-b before, holding another VM's VDI.
+            other = novaenv.build_driver(STOCK, self.xapi.urls['pool-b'])
+            other._vmops.connect_block_device_volumes(
+                novaenv.block_device_info(
+                    [(self.scenario.connection_info(v), '/dev/xvdb')
+                     for v, _, _, _ in neighbour]))
+            kept = set(pool_b.find('SR', type='iscsi'))
+        bdi = novaenv.block_device_info(
+            [(self.scenario.connection_info(v), '/dev/xvd%s' % chr(98 + i))
+             for i, (v, _, _, _) in enumerate(volumes)])
+        untouched = repr(bdi)
+        results = []
+        for path in (STOCK, EXTENSION):
+            driver = novaenv.build_driver(path, self.xapi.urls['pool-b'])
+            before = len(self.xapi.calls('pool-b'))
+            existing = {}
+            if path == STOCK:
+                sr_map = driver._vmops.connect_block_device_volumes(
+                    copy.deepcopy(bdi))
+            else:
+                sr_map = driver._vmops.connect_block_device_volumes(
+                    copy.deepcopy(bdi), existing_srs=existing,
+                    instance_uuid=NOVA_UUID)
+            calls = self.xapi.calls('pool-b')[before:]
+            results.append((sorted(sr_map), self.state(pool_b),
+                            existing, calls))
+            for ref in sr_map.values():
+                self.assertEqual(
+                    pool_b.get('SR', ref)['uuid'],
+                    [u for u, r in sr_map.items() if r == ref][0])
+            self.forget(driver, pool_b, set(sr_map.values()) - kept)
+        self.assertEqual(untouched, repr(bdi))
+        (stock_srs, stock_state, _, _), (ext_srs, ext_state, existing,
+                                         calls) = results
+        self.assertEqual(stock_srs, ext_srs)
+        self.assertEqual(stock_state, ext_state)
+        return ext_srs, existing, calls
+
+    def state(self, db):
+        """Each iSCSI SR: uuid, its PBDs' config and state, managed LUNs."""
+        out = {}
+        for ref in db.find('SR', type='iscsi'):
+            rec = db.get('SR', ref)
+            out[rec['uuid']] = (
+                rec['name_label'],
+                sorted((sorted(db.get('PBD', p)['device_config'].items()),
+                        db.get('PBD', p)['currently_attached'])
+                       for p in db.find('PBD', SR=ref)),
+                sorted(db.get('VDI', v)['sm_config'].get('LUNid')
+                       for v in db.find('VDI', SR=ref)
+                       if db.get('VDI', v)['managed']))
+        return out
+
+    def forget(self, driver, db, sr_refs):
+        session = driver._session
+        for ref in sr_refs:
+            for pbd in db.find('PBD', SR=ref):
+                session.call_xenapi('PBD.unplug', pbd)
+            session.call_xenapi('SR.forget', ref)
+
+    def methods(self, calls):
+        return [m for m, _ in calls]
+
+    def test_own_and_shared_srs(self):
+        volumes = [('vol-1', naming.UUID5, 'vol-1', 1),
+                   ('vol-s1', naming.UUID5, 'shared', 1),
+                   ('vol-2', naming.LEGACY, 'vol-2', 1),
+                   ('vol-s2', naming.UUID5, 'shared', 2),
+                   ('vol-s3', naming.UUID5, 'shared', 3)]
+        srs, existing, calls = self.connect(volumes)
+        self.assertEqual(3, len(srs))
+        self.assertEqual({}, existing)
+        methods = self.methods(calls)
+        # once per SR: check, introduce, PBD create and plug, scan, query
+        for method in ('SR.get_by_uuid', 'SR.introduce', 'PBD.create',
+                       'PBD.plug', 'SR.scan', 'VDI.get_all_records_where'):
+            self.assertEqual(3, methods.count(method), method)
+        # per volume only the mock's VDI.introduce (its scan leaves the
+        # VDIs unmanaged)
+        self.assertEqual(5, methods.count('VDI.introduce'))
+        self.assertEqual(23, len(calls))
+        self.assertNotIn('VDI.get_uuid', methods)
+        self.assertNotIn('VDI.get_record', methods)
+
+    def test_sr_already_there_is_reported_with_its_new_vdis(self):
+        volumes = [('vol-s1', naming.UUID5, 'shared', 1),
+                   ('vol-s2', naming.UUID5, 'shared', 2),
+                   ('vol-1', naming.UUID5, 'vol-1', 1)]
+        neighbour = [('vol-n', naming.UUID5, 'shared', 7)]
+        srs, existing, calls = self.connect(volumes, neighbour=neighbour)
+        shared = self.sr_uuid('vol-s1', naming.UUID5)
+        self.assertEqual([shared], list(existing))
+        self.assertEqual(2, len(existing[shared]))
+        methods = self.methods(calls)
+        self.assertEqual(1, methods.count('SR.introduce'))
+        self.assertEqual(2, methods.count('SR.get_by_uuid'))
+
+    def test_unsupported_volume_type_fails_before_any_call(self):
+        volumes = [('vol-1', naming.UUID5, 'vol-1', 1)]
+        self.build(volumes)
+        driver = novaenv.build_driver(EXTENSION, self.xapi.urls['pool-b'])
+        info = self.scenario.connection_info('vol-1')
+        bad = dict(info, driver_volume_type='nfs')
+        before = len(self.xapi.calls('pool-b'))
+        self.assertRaises(
+            nova_exception.VolumeDriverNotFound,
+            driver._vmops.connect_block_device_volumes,
+            novaenv.block_device_info([(info, '/dev/xvdb'),
+                                       (bad, '/dev/xvdc')]),
+            existing_srs={}, instance_uuid=NOVA_UUID)
+        self.assertEqual(before, len(self.xapi.calls('pool-b')))
+
+    def flags_retry_wait(self):
+        import nova.conf
+        nova.conf.CONF.set_override('introduce_vdi_retry_wait', 0,
+                                    group='xenserver')
+        self.addCleanup(nova.conf.CONF.clear_override,
+                        'introduce_vdi_retry_wait', group='xenserver')

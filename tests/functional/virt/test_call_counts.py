@@ -17,14 +17,13 @@ As in ``benchmarks/migration_calls.py``, each driver's connector cache is
 warm (a nova-compute that has attached a volume since it started), and
 the volumes are uuid5-named: with V volumes on S SRs,
 
-* source: 31 + 3S (nova's pre-checks and PV-driver steps, the bulk
-  reads, ``migrate_send``, then ``SR.get_PBDs``, ``PBD.unplug`` and
-  ``SR.forget`` per SR);
-* destination: 10 + 4S + 6V on the mock (introduce, create, plug and
-  scan per SR; per volume nova's existence check, the VDI query,
-  ``VDI.introduce`` (the mock's scanned VDIs are unmanaged, real XAPI's are
-  managed), ``VDI.get_uuid``, nova's second ``SR.get_by_uuid`` and the
-  ``base_mirror`` write).
+* source: 31 + 2S (nova's pre-checks and PV-driver steps, the bulk
+  reads, ``migrate_send``, then ``PBD.unplug`` and ``SR.forget`` per SR,
+  the PBDs taken from the bulk SR query);
+* destination: 10 + 6S + 2V on the mock (per SR one existence check,
+  introduce, PBD create and plug, scan, and one VDI query for all its
+  LUNs; per volume ``VDI.introduce`` (the mock's scanned VDIs are
+  unmanaged, real XAPI's are managed) and the ``base_mirror`` write).
 
 The issue's lower bound is 2S + 4 (source) and 3S + 4 (destination).
 """
@@ -35,11 +34,11 @@ from tests.functional.virt import test_live_migration as lm
 
 
 def source_calls(srs):
-    return 31 + 3 * srs
+    return 31 + 2 * srs
 
 
 def dest_calls(srs, volumes):
-    return 10 + 4 * srs + 6 * volumes
+    return 10 + 6 * srs + 2 * volumes
 
 
 def bound(srs):
@@ -90,13 +89,19 @@ class CallCountTestCase(lm.LiveMigrationTestCase):
         self.assertEqual(dest_calls(64, 64), got['pool-b'])
         self.assertLessEqual(got['pool-a'], 2 * bound(64)['pool-a'])
 
-    def test_source_grows_at_most_twice_as_fast_as_the_bound(self):
-        # Each SR more costs the source 3 calls; the bound 2.
+    def test_each_sr_costs_the_source_what_it_costs_the_bound(self):
+        # Each SR more costs the source 2 calls (unplug, forget), as in
+        # the bound; the destination 8 with its volume, the bound 3.
         small, large = self.counts(self.own(2)), self.counts(self.own(6))
-        grown = large['pool-a'] - small['pool-a']
-        self.assertEqual(12, grown)
-        self.assertLessEqual(grown, 2 * (bound(6)['pool-a'] -
-                                         bound(2)['pool-a']))
+        self.assertEqual(2 * 4, large['pool-a'] - small['pool-a'])
+        self.assertEqual(bound(6)['pool-a'] - bound(2)['pool-a'],
+                         large['pool-a'] - small['pool-a'])
+        self.assertEqual(8 * 4, large['pool-b'] - small['pool-b'])
+
+    def test_destination_volumes_on_one_sr_cost_two_calls_each(self):
+        small, large = self.counts(self.shared(2)), self.counts(
+            self.shared(12))
+        self.assertEqual(2 * 10, large['pool-b'] - small['pool-b'])
 
     def test_source_does_not_grow_with_volumes_on_one_sr(self):
         self.assertEqual(self.counts(self.shared(2))['pool-a'],
