@@ -9,3 +9,10 @@
 #    WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
 #    License for the specific language governing permissions and limitations
 #    under the License.
+
+# Every test process is patched as nova-compute is, before anything
+# imports nova or oslo: the in-process nova deployment's services run on
+# eventlet (as nova's own functional tests do).
+from nova_xenapi_sr_tools.inprocess import eventlet_setup
+
+eventlet_setup.monkey_patch()

@@ -10,12 +10,12 @@
 #    License for the specific language governing permissions and limitations
 #    under the License.
 
-"""Run real nova 21 XenAPI driver code in this process, without services.
+"""Set a process up to run nova 21's XenAPI driver code, without services.
 
-This is what a test (or the upgrade verification) needs to drive nova's
-``XenAPIDriver`` (or a subclass) against a XAPI such as the mock, the way
-nova-compute would, with no database, message broker, Cinder, Glance or
-Neutron:
+What the upgrade verification's node processes, and tests that call one
+driver or nova function directly (no migration flow), need before they
+build nova objects and drivers. A live migration is driven through nova's
+real services only (:mod:`nova_xenapi_sr_tools.inprocess`).
 
 * :func:`prepare` once per process: checks eventlet is left unpatched
   (``OS_NOVA_DISABLE_EVENTLET_PATCHING=1``), registers nova's objects,
@@ -34,9 +34,6 @@ Neutron:
   database); :func:`block_device_info` the dict nova's manager passes.
 * :func:`roundtrip` sends an object across a process boundary the way
   nova's RPC does (``NovaObjectSerializer`` to a primitive and back).
-* :class:`ManagerFlow` plays nova's compute manager and conductor around
-  two drivers for one live migration, in nova's order (see
-  ``/work/shared/docs/DESIGN.md`` section 4).
 """
 
 import copy
@@ -175,119 +172,3 @@ def from_primitive(primitive, context=None):
 def roundtrip(obj):
     """``from_primitive(to_primitive(obj))``: one RPC hop."""
     return from_primitive(to_primitive(obj))
-
-
-class ManagerFlow(object):
-    """nova's compute manager around two drivers, for one live migration.
-
-    The order is nova 21's, for a block (cross-pool) migration::
-
-        dest  check_can_live_migrate_destination
-        src   check_can_live_migrate_source
-        dest  pre_live_migration (if it fails: the recover path below)
-        src   live_migration(post_method, recover_method)
-          on success (post_method):
-            src  post_live_migration
-            src  get_volume_connector
-            src  post_live_migration_at_source
-            dest post_live_migration_at_destination
-          on failure (recover_method):
-            dest remove_volume_connection (nova's detach_volume there;
-                 InstanceNotFound is swallowed as nova does)
-            dest get_volume_connector
-            dest rollback_live_migration_at_destination
-
-    Every RPC hop of the migrate data goes through ``send`` (default
-    :func:`roundtrip`; a multi-process harness passes its own), including
-    the hops through the conductor: dest->source, source->dest,
-    dest->conductor, conductor->source, source->dest, dest->source (and
-    source->dest for the rollback). ``steps`` records ``(side, call)`` and
-    ``hops`` the hop names, in the order run.
-    """
-
-    def __init__(self, source, destination, send=roundtrip):
-        self.source = source
-        self.destination = destination
-        self.send = send
-        self.steps = []
-        self.hops = []
-
-    def _step(self, side, call):
-        self.steps.append((side, call))
-
-    def _hop(self, obj, hop):
-        self.hops.append(hop)
-        return self.send(obj)
-
-    def run(self, context, instance, source_bdi, dest_bdi, dest_host,
-            network_info=None, block_migration=None):
-        """Run the migration; return the final migrate data.
-
-        Exceptions of the pre-checks and of ``live_migration`` propagate
-        (after the recover path ran, as in nova).
-        """
-        from nova import exception
-        from oslo_utils import excutils
-        network_info = network_info or []
-        src, dst = self.source, self.destination
-
-        self._step('dest', 'check_can_live_migrate_destination')
-        data = dst.check_can_live_migrate_destination(
-            context, instance, None, None, block_migration=block_migration)
-        self._step('source', 'check_can_live_migrate_source')
-        data = src.check_can_live_migrate_source(
-            context, instance, self._hop(data, 'dest->source'),
-            copy.deepcopy(source_bdi))
-        data = self._hop(data, 'source->dest')
-        data = self._hop(data, 'dest->conductor')
-        data = self._hop(data, 'conductor->source')
-
-        def post_method(ctxt, inst, dest, block_migration, migrate_data):
-            self._step('source', 'post_live_migration')
-            src.post_live_migration(ctxt, inst, copy.deepcopy(source_bdi),
-                                    migrate_data)
-            self._step('source', 'get_volume_connector')
-            src.get_volume_connector(inst)
-            self._step('source', 'post_live_migration_at_source')
-            src.post_live_migration_at_source(ctxt, inst, network_info)
-            self._step('dest', 'post_live_migration_at_destination')
-            dst.post_live_migration_at_destination(
-                ctxt, inst, network_info, block_migration,
-                copy.deepcopy(dest_bdi))
-
-        def recover_method(ctxt, inst, dest, migrate_data):
-            migrate_data = self._hop(migrate_data, 'source->dest')
-            for bdm in dest_bdi['block_device_mapping']:
-                self._step('dest', 'remove_volume_connection')
-                try:
-                    dst.detach_volume(ctxt, copy.deepcopy(
-                        bdm['connection_info']), inst, bdm['mount_device'])
-                except exception.InstanceNotFound:
-                    pass
-            self._step('dest', 'get_volume_connector')
-            dst.get_volume_connector(inst)
-            self._step('dest', 'rollback_live_migration_at_destination')
-            # nova restores the source's attachments (and so the source's
-            # connection_info) in the BDMs before this call, and the
-            # destination reads its block device info from them.
-            dst.rollback_live_migration_at_destination(
-                ctxt, inst, network_info, copy.deepcopy(source_bdi),
-                destroy_disks=True, migrate_data=migrate_data)
-
-        self._step('dest', 'pre_live_migration')
-        try:
-            prepared = dst.pre_live_migration(
-                context, instance, copy.deepcopy(dest_bdi), network_info,
-                None, self._hop(data, 'source->dest'))
-        except Exception:
-            # nova's _cleanup_pre_live_migration: the source rolls back
-            # with the migrate data it had before the call.
-            with excutils.save_and_reraise_exception():
-                recover_method(context, instance, dest_host, data)
-        data = self._hop(prepared, 'dest->source')
-
-        self._step('source', 'live_migration')
-        src.live_migration(context, instance, dest_host, post_method,
-                           recover_method, block_migration=True,
-                           migrate_data=data)
-        return data

@@ -13,14 +13,17 @@
 """Exact XAPI call counts of one migration with the extension on both ends.
 
 The counts come from the mock's call log and are the same in every run.
-As in ``benchmarks/migration_calls.py``, each driver's connector cache is
-warm (a nova-compute that has attached a volume since it started), and
-the volumes are uuid5-named: with V volumes on S SRs,
+As in ``benchmarks/migration_calls.py``, the server is booted through
+nova's API and live-migrated by nova's real services in this process
+(``nova_xenapi_sr_tools.inprocess``), counted from the migration request
+on; the volumes are uuid5-named: with V volumes on S SRs,
 
-* source: 31 + 2S (nova's pre-checks and PV-driver steps, the bulk
-  reads, ``migrate_send``, then ``PBD.unplug`` and ``SR.forget`` per SR,
-  the PBDs taken from the bulk SR query);
-* destination: 10 + 6S + 2V on the mock (per SR one existence check,
+* source: 70 + 2S (nova's pre-checks, host stats and PV-driver steps, its
+  plugin calls, the bulk reads, ``migrate_send``, then ``PBD.unplug`` and
+  ``SR.forget`` per SR, the PBDs taken from the bulk SR query);
+* destination: 42 + 6S + 2V on the mock (nova's fixed steps: network,
+  default SR, ``migrate_receive``, host stats, plugin calls; per SR one
+  existence check,
   introduce, PBD create and plug, scan, and one VDI query for all its
   LUNs; per volume ``VDI.introduce`` (the mock's scanned VDIs are
   unmanaged, real XAPI's are managed) and the ``base_mirror`` write).
@@ -29,16 +32,15 @@ The issue's lower bound is 2S + 4 (source) and 3S + 4 (destination).
 """
 
 from nova_xenapi_sr import naming
-from nova_xenapi_sr_tools import novaenv
 from tests.functional.virt import test_live_migration as lm
 
 
 def source_calls(srs):
-    return 31 + 2 * srs
+    return 70 + 2 * srs
 
 
 def dest_calls(srs, volumes):
-    return 10 + 6 * srs + 2 * volumes
+    return 42 + 6 * srs + 2 * volumes
 
 
 def bound(srs):
@@ -49,15 +51,9 @@ class CallCountTestCase(lm.LiveMigrationTestCase):
 
     def counts(self, volumes):
         self.build(volumes)
-        instance = novaenv.make_instance(1, lm.NOVA_UUID, 'host-a')
-        self.src.get_volume_connector(instance)
-        self.dst.get_volume_connector(instance)
-        for pool in ('pool-a', 'pool-b'):
-            self.xapi.pool(pool).clear_calls()
-        self.run_flow()
+        self.migrate()
         self.assertIsNone(self.error)
-        self.assertEqual(['pool-b'], self.vm_pools())
-        self.assertEqual([], self.xapi.server.copies)
+        self.assert_nova_migrated()
         return {pool: len(self.xapi.pool(pool).calls())
                 for pool in ('pool-a', 'pool-b')}
 
@@ -70,7 +66,7 @@ class CallCountTestCase(lm.LiveMigrationTestCase):
                           lun=i + 1) for i in range(count)]
 
     def test_own_srs(self):
-        for volumes in (1, 4, 16):
+        for volumes in (1, 4):
             got = self.counts(self.own(volumes))
             self.assertEqual({'pool-a': source_calls(volumes),
                               'pool-b': dest_calls(volumes, volumes)},
@@ -83,11 +79,11 @@ class CallCountTestCase(lm.LiveMigrationTestCase):
                               'pool-b': dest_calls(1, volumes)},
                              got, volumes)
 
-    def test_source_within_twice_the_bound_at_64_volumes(self):
-        got = self.counts(self.own(64))
-        self.assertEqual(source_calls(64), got['pool-a'])
-        self.assertEqual(dest_calls(64, 64), got['pool-b'])
-        self.assertLessEqual(got['pool-a'], 2 * bound(64)['pool-a'])
+    def test_twelve_srs(self):
+        # nova's device names end at xvdp; 64 volumes: the benchmark.
+        got = self.counts(self.own(12))
+        self.assertEqual({'pool-a': source_calls(12),
+                          'pool-b': dest_calls(12, 12)}, got)
 
     def test_each_sr_costs_the_source_what_it_costs_the_bound(self):
         # Each SR more costs the source 2 calls (unplug, forget), as in

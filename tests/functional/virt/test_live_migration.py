@@ -10,44 +10,41 @@
 #    License for the specific language governing permissions and limitations
 #    under the License.
 
-"""XenAPISRDriver through whole live migrations against the mock XAPI.
+"""XenAPISRDriver through whole live migrations, with nova's real services.
 
-Real nova 21.2.4 driver code on both sides (source on pool-a, destination
-on pool-b), real os-xenapi sessions over XML-RPC, nova's manager order
-(``novaenv.ManagerFlow``), and the migrate data crossing between the sides
-only as primitives. After every run: the VM is on exactly one pool, no copy
-was recorded, no volume SR or PBD is left where it should not be, and the
-dicts nova handed to the driver are unchanged.
+nova 21.2.4's api, conductor, scheduler, placement and two nova-computes
+run in this process (``nova_xenapi_sr_tools.inprocess``; Cinder, Neutron,
+Glance, Keystone and spawn are faked, see there), source on pool-a
+(host-a), destination on pool-b (host-b) of the mock XAPI, reached over
+XML-RPC. Each test boots a volume-backed server adopting a scenario VM
+and live-migrates it through the compute API (``os-migrateLive``). After
+every run: the VM is on exactly one pool, no copy was recorded, no volume
+SR or PBD is left where it should not be, the dicts nova handed to the
+driver are unchanged, and nova's own records (instance host and states,
+block device mappings, migration status, instance actions, the Cinder
+fake's attachments) say what happened.
 """
 
 import copy
+import inspect
 import re
 
-from nova import conf as nova_conf
-from nova import exception as nova_exception
-from oslo_config import fixture as config_fixture
-
 from nova_xenapi_sr import naming
-from nova_xenapi_sr import opts
 from nova_xenapi_sr.virt import destination
-from nova_xenapi_sr_tools import fixture as xs_fixture
-from nova_xenapi_sr_tools.mockxapi import fixture
-from nova_xenapi_sr_tools.mockxapi import Scenario
-from nova_xenapi_sr_tools import novaenv
-from tests import base
+from tests.functional import base
 
-CONF = nova_conf.CONF
-opts.register_opts(CONF)
-EXTENSION = 'nova_xenapi_sr.virt.driver.XenAPISRDriver'
-STOCK = 'nova.virt.xenapi.driver.XenAPIDriver'
-NOVA_UUID = '0b5c3f1e-3c55-4a8e-8f0e-5b7e3c1d2a90'
-NAME = 'instance-00000001'
+EXTENSION = base.EXTENSION
+STOCK = base.STOCK
+volume_uuid = base.volume_uuid
 PORTAL_A = '192.0.2.10:3260'
 PORTAL_B = '192.0.2.20:3260'
 #: The source's lookup queries (nova itself queries VMs by domid).
 LOOKUP = (('SR.get_all_records_where', 'field "uuid"'),
           ('VM.get_all_records_where', 'field "name__label"'),
           ('VDI.get_all_records_where', 'field "SR"'))
+SOURCE, DEST = 'host-a', 'host-b'
+#: How a destination's refusal shows in nova's records and logs.
+UNTRUSTED = destination.UntrustedSRUuid.__name__
 
 
 def iqn(name):
@@ -57,12 +54,13 @@ def iqn(name):
 class Volume(object):
     """How one test volume is exported and named on the source."""
 
-    def __init__(self, volume_id, style, portal=PORTAL_A, target=None,
+    def __init__(self, name, style, portal=PORTAL_A, target=None,
                  lun=1, chap=None, dest_portal=None, name_label=None):
-        self.volume_id = volume_id
+        self.name = name
+        self.volume_id = volume_uuid(name)
         self.style = style
         self.portal = portal
-        self.iqn = iqn(target or volume_id)
+        self.iqn = iqn(target or name)
         self.lun = lun
         self.chap = chap
         #: The destination's attachment reaches the same LUN (same serial)
@@ -81,85 +79,92 @@ class Volume(object):
                       if v['id'] == self.volume_id][0]
             host, port = self.dest_portal.split(':')
             dest_iqn = self.iqn + '-dest'
-            xapi.server.array.add_lun(host, int(port), dest_iqn, 9, serial,
-                                      None, self.volume_id)
+            xapi.array.add_lun(host, int(port), dest_iqn, 9, serial, None,
+                               self.volume_id)
             info['data'].update(target_portal=self.dest_portal,
                                 target_iqn=dest_iqn, target_lun=9)
         return info
 
 
-class LiveMigrationTestCase(base.TestCase):
-    """Builds the two pools, the drivers and the flow for one migration."""
+class LiveMigrationTestCase(base.NovaTestCase):
+    """Boots the server on the source; migrates it through nova's API."""
 
-    source_driver = EXTENSION
-    dest_driver = EXTENSION
+    drivers = (EXTENSION, EXTENSION)
 
     def setUp(self):
         super(LiveMigrationTestCase, self).setUp()
-        novaenv.prepare()
-        self.useFixture(xs_fixture.ObjectRegistryFixture(
-            register_extension=True))
         # Retries without waiting: the tests count attempts, not seconds.
-        self.useFixture(config_fixture.Config(CONF)).config(
-            xapi_retry_interval=0, group='xenapi_sr')
+        for compute in self.dep.computes.values():
+            policy = getattr(compute.driver, '_policy', None)
+            if policy is not None:
+                self.addCleanup(setattr, policy, 'interval',
+                                policy.interval)
+                policy.interval = 0
 
-    def build(self, volumes, source_driver=None, dest_driver=None,
-              extra=None):
-        sc = Scenario()
-        sc.add_pool('pool-a', hosts=['host-a'])
-        sc.add_pool('pool-b', hosts=['host-b'])
+    def build(self, volumes, extra=None, boot=True):
+        sc = self.dep.new_scenario()
+        self.volumes = volumes
         self.source_infos = []
         for index, vol in enumerate(volumes):
             self.source_infos.append((sc.add_volume(
                 vol.volume_id, vol.portal, vol.iqn, vol.lun, chap=vol.chap),
                 '/dev/xvd%s' % chr(ord('b') + index)))
-        sc.add_instance('pool-a', 1, nova_uuid=NOVA_UUID, volumes=[
+        sc.add_instance('pool-a', 1, volumes=[
             (vol.volume_id, vol.style, device)
             for vol, (_, device) in zip(volumes, self.source_infos)])
         if extra:
             extra(sc)
         self.scenario = sc
-        self.xapi = self.useFixture(fixture.MockXapiFixture(sc))
+        self.dep.reset(sc)
+        self.xapi = self.dep.xapi
+        for vol in volumes:
+            if vol.dest_portal or vol.name_label:
+                self.dep.set_connection_info(
+                    vol.volume_id, DEST,
+                    vol.dest_connection_info(sc, self.xapi))
+        if boot:
+            self.server = self.boot()
+
+    def boot(self):
+        server = self.dep.boot(1, [(vol.volume_id, device) for vol, (
+            _, device) in zip(self.volumes, self.source_infos)])
+        self.name = self.dep.vm_name(server)
+        self.source_attachments = {
+            vol_id: bdm.attachment_id
+            for vol_id, bdm in self.dep.bdms(server).items()}
         self.baseline = {pool: self.xapi.pool(pool).inspect()
                          for pool in ('pool-a', 'pool-b')}
-        self.src = novaenv.build_driver(source_driver or self.source_driver,
-                                        self.xapi.urls['pool-a'])
-        self.dst = novaenv.build_driver(dest_driver or self.dest_driver,
-                                        self.xapi.urls['pool-b'])
-        for pool in ('pool-a', 'pool-b'):
-            self.xapi.pool(pool).clear_calls()
-        self.source_bdi = novaenv.block_device_info(self.source_infos)
-        # The destination gets a fresh attachment: a new connection_info.
-        self.dest_bdi = novaenv.block_device_info(
-            [(vol.dest_connection_info(sc, self.xapi), device)
-             for vol, (_, device) in zip(volumes, self.source_infos)])
-        self.snapshots = (copy.deepcopy(self.source_bdi),
-                          copy.deepcopy(self.dest_bdi))
-        self.flow = novaenv.ManagerFlow(self.src, self.dst)
+        self.dep.clear_calls()
+        self.dep.cinder.events[:] = []
         self.watch_driver_arguments()
         self.watch_source_check()
+        return server
 
     def watch_source_check(self):
         """Note where the source's pre-check starts and ends in its log."""
         self.check_window = window = []
         pool = self.xapi.pool('pool-a')
-        method = self.src.check_can_live_migrate_source
 
-        def call(*args, **kwargs):
-            window[:] = [len(pool.calls())]
-            try:
-                return method(*args, **kwargs)
-            finally:
-                window.append(len(pool.calls()))
-        self.src.check_can_live_migrate_source = call
+        def watching(method):
+            def call(*args, **kwargs):
+                window[:] = [len(pool.calls())]
+                try:
+                    return method(*args, **kwargs)
+                finally:
+                    window.append(len(pool.calls()))
+            return call
+        self.wrap_driver(SOURCE, 'check_can_live_migrate_source', watching)
 
     def watch_driver_arguments(self):
         """Fail the test if a driver changes a dict nova handed to it."""
         seen = self.handed = []
 
-        def watching(method, position):
+        def watching(method):
+            sig = inspect.signature(method)
+
             def call(*args, **kwargs):
-                arg = args[position]
+                arg = sig.bind(*args, **kwargs).arguments.get(
+                    'block_device_info')
                 before = copy.deepcopy(arg)
                 try:
                     return method(*args, **kwargs)
@@ -167,30 +172,30 @@ class LiveMigrationTestCase(base.TestCase):
                     seen.append((method.__name__, before == arg))
             return call
 
-        for drv, name, position in (
-                (self.src, 'check_can_live_migrate_source', 3),
-                (self.dst, 'pre_live_migration', 2),
-                (self.dst, 'rollback_live_migration_at_destination', 3)):
-            setattr(drv, name, watching(getattr(drv, name), position))
+        for host, name in ((SOURCE, 'check_can_live_migrate_source'),
+                           (DEST, 'pre_live_migration'),
+                           (DEST, 'rollback_live_migration_at_destination')):
+            self.wrap_driver(host, name, watching)
 
-    def run_flow(self):
-        instance = novaenv.make_instance(1, NOVA_UUID, 'host-a')
-        self.error = None
-        try:
-            self.result = self.flow.run(novaenv.admin_context(), instance,
-                                        self.source_bdi, self.dest_bdi,
-                                        'host-b')
-        except Exception as exc:
-            self.error = exc
-        self.assertEqual(self.snapshots, (self.source_bdi, self.dest_bdi))
+    def migrate(self, **kwargs):
+        self.migration = self.dep.live_migrate(self.server, **kwargs)
+        self.instance = self.dep.instance(self.server)
         self.assertTrue(self.handed)
         self.assertEqual([], [name for name, same in self.handed
                               if not same])
-        return self.error
+        return self.migration
+
+    @property
+    def error(self):
+        """What nova recorded of the failure, or None if it migrated."""
+        if self.migration.status == 'completed':
+            return None
+        return '\n'.join(self.dep.event_errors(self.server) +
+                         [self.log_problems()])
 
     # -- state checks ---------------------------------------------------------
-    def vm_pools(self):
-        return [pool for pool, _ in self.xapi.server.find_vm(NAME)]
+    def vm_pools(self, name=None):
+        return [pool for pool, _ in self.xapi.find_vm(name or self.name)]
 
     def volume_srs(self, pool):
         view = self.xapi.pool(pool).inspect()
@@ -210,7 +215,7 @@ class LiveMigrationTestCase(base.TestCase):
     def assert_migrated(self, expected_sr_uuids, source_kept=()):
         self.assertIsNone(self.error, 'migration failed: %s' % self.error)
         self.assertEqual(['pool-b'], self.vm_pools())
-        self.assertEqual([], self.xapi.server.copies)
+        self.assertEqual([], self.xapi.copies)
         self.assertEqual(sorted(source_kept),
                          sorted(self.volume_srs('pool-a')))
         srs = self.volume_srs('pool-b')
@@ -225,29 +230,72 @@ class LiveMigrationTestCase(base.TestCase):
             self.assertTrue(pbds[0]['currently_attached'])
         # every volume VBD of the VM points at its LUN's VDI (the same
         # uuid through any target: it comes from the LUN serial)
-        vm = [r for r in view['VM'].values() if r['name_label'] == NAME][0]
+        vm = [r for r in view['VM'].values()
+              if r['name_label'] == self.name][0]
         got = sorted(view['VDI'][view['VBD'][v]['VDI']]['uuid']
                      for v in vm['VBDs'])
         want = sorted(self.lun_vdi(info) for info, _ in self.source_infos)
         self.assertEqual(want, got)
+        self.assert_nova_migrated()
+
+    def assert_nova_migrated(self):
+        """nova's records: on the destination, new attachments only."""
+        self.assertEqual('completed', self.migration.status)
+        self.assertEqual((DEST, 'active', None),
+                         (self.instance.host, self.instance.vm_state,
+                          self.instance.task_state))
+        bdms = self.dep.bdms(self.server)
+        attachments = self.dep.cinder.attachments()
+        for vol in self.volumes:
+            bdm = bdms[vol.volume_id]
+            self.assertNotEqual(self.source_attachments[vol.volume_id],
+                                bdm.attachment_id)
+            self.assertEqual({bdm.attachment_id}, {
+                a['id'] for a in attachments.values()
+                if a['volume_id'] == vol.volume_id})
+            self.assertEqual(DEST, attachments[bdm.attachment_id]['host'])
+            self.assertEqual([('create', vol.volume_id),
+                              ('complete', vol.volume_id),
+                              ('delete', vol.volume_id)],
+                             self.dep.cinder.ops(vol.volume_id))
 
     def lun_vdi(self, info):
         data = info['data']
         host, port = data['target_portal'].split(':')
-        return self.xapi.server.array.target(
+        return self.xapi.array.target(
             host, int(port), data['target_iqn']).luns[
                 data['target_lun']].vdi_uuid
 
-    def assert_failed_clean(self):
+    def assert_failed_clean(self, vm_state='error', refused=False):
         self.assertIsNotNone(self.error)
         self.assertEqual(['pool-a'], self.vm_pools())
-        self.assertEqual([], self.xapi.server.copies)
+        self.assertEqual([], self.xapi.copies)
         for cls in ('SR', 'PBD', 'VDI', 'VBD', 'secret'):
             self.assertEqual([], self.new_objects('pool-b', cls), cls)
         source = self.xapi.pool('pool-a').inspect()
         for cls in ('SR', 'PBD', 'VDI', 'VBD', 'VM'):
             self.assertEqual(sorted(self.baseline['pool-a'][cls]),
                              sorted(source[cls]), cls)
+        self.assert_nova_rolled_back(vm_state, refused)
+
+    def assert_nova_rolled_back(self, vm_state, refused=False):
+        """nova's records: on the source, on its own attachments again."""
+        self.assertEqual('error', self.migration.status)
+        self.assertEqual((SOURCE, vm_state, None),
+                         (self.instance.host, self.instance.vm_state,
+                          self.instance.task_state))
+        self.assertEqual(self.source_attachments, {
+            vol_id: bdm.attachment_id
+            for vol_id, bdm in self.dep.bdms(self.server).items()})
+        self.assertEqual(sorted(self.source_attachments.values()),
+                         sorted(self.dep.cinder.attachments()))
+        if refused:
+            self.assertEqual([], self.dep.cinder.ops())
+        else:
+            events = dict(self.dep.events(self.server))
+            self.assertEqual(
+                'Success',
+                events.get('compute_rollback_live_migration_at_destination'))
 
     def assert_unchanged(self):
         for pool in ('pool-a', 'pool-b'):
@@ -259,7 +307,7 @@ class LiveMigrationTestCase(base.TestCase):
     def source_lookup_calls(self):
         """The source lookup's calls (in the source's pre-check)."""
         calls = self.xapi.pool('pool-a').calls()
-        if self.check_window:
+        if getattr(self, 'check_window', None):
             calls = calls[self.check_window[0]:self.check_window[-1]]
         return [m for m, args in calls
                 for method, clause in LOOKUP
@@ -270,17 +318,17 @@ class MigrateTestCase(LiveMigrationTestCase):
 
     def test_legacy_only(self):
         self.build([Volume('vol-1', naming.LEGACY)])
-        self.run_flow()
-        self.assert_migrated([naming.legacy_sr_uuid('vol-1')])
+        self.migrate()
+        self.assert_migrated([naming.legacy_sr_uuid(volume_uuid('vol-1'))])
         self.assertEqual(['SR.get_all_records_where'],
                          self.source_lookup_calls())
         label = [r['name_label'] for r in
                  self.volume_srs('pool-b').values()]
-        self.assertEqual(['tempSR-vol-1'], label)
+        self.assertEqual(['tempSR-%s' % volume_uuid('vol-1')], label)
 
     def test_uuid5_only(self):
         self.build([Volume('vol-1', naming.UUID5)])
-        self.run_flow()
+        self.migrate()
         self.assert_migrated(
             [naming.uuid5_sr_uuid(self.source_infos[0][0]['data'])])
 
@@ -288,9 +336,9 @@ class MigrateTestCase(LiveMigrationTestCase):
         self.build([Volume('vol-1', naming.LEGACY, name_label='mine'),
                     Volume('vol-2', naming.UUID5, portal=PORTAL_B,
                            name_label='mine-too')])
-        self.run_flow()
+        self.migrate()
         self.assert_migrated(
-            [naming.legacy_sr_uuid('vol-1'),
+            [naming.legacy_sr_uuid(volume_uuid('vol-1')),
              naming.uuid5_sr_uuid(self.source_infos[1][0]['data'])])
         self.assertEqual(['SR.get_all_records_where'],
                          self.source_lookup_calls())
@@ -301,35 +349,35 @@ class MigrateTestCase(LiveMigrationTestCase):
     def test_legacy_through_another_target_on_the_destination(self):
         self.build([Volume('vol-1', naming.LEGACY,
                            dest_portal='198.51.100.30:3260')])
-        self.run_flow()
-        self.assert_migrated([naming.legacy_sr_uuid('vol-1')])
+        self.migrate()
+        self.assert_migrated([naming.legacy_sr_uuid(volume_uuid('vol-1'))])
         pbd = list(self.xapi.pool('pool-b').inspect()['PBD'].values())
         self.assertIn('198.51.100.30',
                       [p['device_config'].get('target') for p in pbd])
 
     def test_neighbour_on_the_source_keeps_the_shared_sr(self):
         def neighbour(sc):
-            sc.add_volume('vol-n', PORTAL_A, iqn('shared'), 5)
+            sc.add_volume(volume_uuid('vol-n'), PORTAL_A, iqn('shared'), 5)
             sc.add_instance('pool-a', 2, volumes=[
-                ('vol-n', naming.UUID5, '/dev/xvdb')])
+                (volume_uuid('vol-n'), naming.UUID5, '/dev/xvdb')])
         self.build([Volume('vol-1', naming.UUID5, target='shared', lun=1)],
                    extra=neighbour)
-        self.run_flow()
+        self.migrate()
         uuid5 = naming.uuid5_sr_uuid(self.source_infos[0][0]['data'])
         self.assert_migrated([uuid5], source_kept=[uuid5])
-        self.assertNotIn(('dest', 'rollback_live_migration_at_destination'),
-                         self.flow.steps)
+        self.assertNotIn('compute_rollback_live_migration_at_destination',
+                         dict(self.dep.events(self.server)))
         self.assertIn('another VM still uses it', self.logger.output)
         view = self.xapi.pool('pool-a').inspect()
         neighbour_vm = [r for r in view['VM'].values()
-                        if r['name_label'] == 'instance-00000002'][0]
+                        if r['name_label'] == self.dep.scenario_vm_name(2)][0]
         self.assertEqual(1, len(neighbour_vm['VBDs']))
 
     def test_volumes_sharing_one_uuid5_sr(self):
         self.build([Volume('vol-1', naming.UUID5, target='shared', lun=1),
                     Volume('vol-2', naming.UUID5, target='shared', lun=2),
                     Volume('vol-3', naming.UUID5, target='shared', lun=3)])
-        self.run_flow()
+        self.migrate()
         self.assert_migrated(
             [naming.uuid5_sr_uuid(self.source_infos[0][0]['data'])])
 
@@ -338,27 +386,27 @@ class MigrateTestCase(LiveMigrationTestCase):
         # on the same target, brought the uuid5 SR: both names of vol-1's
         # SR exist on the source, and the VM's own VBDs decide.
         def neighbour(sc):
-            sc.add_volume('vol-2', PORTAL_A, iqn('shared'), 2)
+            sc.add_volume(volume_uuid('vol-2'), PORTAL_A, iqn('shared'), 2)
             sc.add_instance('pool-a', 2, volumes=[
-                ('vol-2', naming.UUID5, '/dev/xvdb')])
+                (volume_uuid('vol-2'), naming.UUID5, '/dev/xvdb')])
         self.build([Volume('vol-1', naming.LEGACY, target='shared', lun=1)],
                    extra=neighbour)
-        self.run_flow()
+        self.migrate()
         # the neighbour keeps its SR and stays where it was
         uuid5 = naming.uuid5_sr_uuid(self.source_infos[0][0]['data'])
-        self.assert_migrated([naming.legacy_sr_uuid('vol-1')],
+        self.assert_migrated([naming.legacy_sr_uuid(volume_uuid('vol-1'))],
                              source_kept=[uuid5])
         self.assertEqual([m for m, _ in LOOKUP], self.source_lookup_calls())
-        self.assertEqual(['pool-a'], [
-            p for p, _ in self.xapi.server.find_vm('instance-00000002')])
+        self.assertEqual(['pool-a'],
+                         self.vm_pools(self.dep.scenario_vm_name(2)))
 
     def test_chap(self):
         self.build([Volume('vol-1', naming.LEGACY, chap=('user', 'pw-1')),
                     Volume('vol-2', naming.UUID5, portal=PORTAL_B,
                            chap=('user2', 'pw-2'))])
-        self.run_flow()
+        self.migrate()
         self.assert_migrated(
-            [naming.legacy_sr_uuid('vol-1'),
+            [naming.legacy_sr_uuid(volume_uuid('vol-1')),
              naming.uuid5_sr_uuid(self.source_infos[1][0]['data'])])
         view = self.xapi.pool('pool-b').inspect()
         users = sorted(p['device_config'].get('chapuser')
@@ -366,64 +414,91 @@ class MigrateTestCase(LiveMigrationTestCase):
                        if 'chapuser' in p['device_config'])
         self.assertEqual(['user', 'user2'], users)
 
-    def test_no_volumes(self):
-        self.build([])
-        self.run_flow()
-        self.assertIsNone(self.error)
-        self.assertEqual(['pool-b'], self.vm_pools())
-        self.assertEqual([], self.source_lookup_calls())
-
     def test_source_lookup_is_constant(self):
         volumes = [Volume('vol-%d' % i, style, portal=PORTAL_A, lun=i)
                    for i, style in enumerate(
                        [naming.LEGACY, naming.UUID5] * 4, 1)]
         self.build(volumes)
-        self.run_flow()
+        self.migrate()
         self.assertEqual(8, len(self.volume_srs('pool-b')))
         self.assertEqual(['SR.get_all_records_where'],
                          self.source_lookup_calls())
+        self.assert_nova_migrated()
 
 
 class DoNoHarmTestCase(LiveMigrationTestCase):
-    """uuid5-only: the extension changes what stock nova changes."""
+    """uuid5-only: the extension changes what stock nova changes.
 
-    def _calls(self, driver):
-        self.build([Volume('vol-1', naming.UUID5, target='shared', lun=1),
-                    Volume('vol-2', naming.UUID5, portal=PORTAL_B)],
-                   source_driver=driver, dest_driver=driver)
-        self.run_flow()
-        return {pool: [(m, self.mask(args))
-                       for m, args in self.xapi.pool(pool).calls()
+    Four computes: host-a -> host-b run the extension, host-c -> host-d
+    stock nova; the same case migrates once on each pair (the scheduler
+    checks the requested destination).
+    """
+
+    drivers = (EXTENSION, EXTENSION, STOCK, STOCK)
+    nodes = (('pool-a', 'host-a'), ('pool-b', 'host-b'),
+             ('pool-c', 'host-c'), ('pool-d', 'host-d'))
+
+    def _calls(self, source, dest):
+        src_pool, dst_pool = 'pool-' + source[-1], 'pool-' + dest[-1]
+        sc = self.dep.new_scenario()
+        sc.add_volume(volume_uuid('vol-1'), PORTAL_A, iqn('shared'), 1)
+        sc.add_volume(volume_uuid('vol-2'), PORTAL_B, iqn('vol-2'), 1)
+        sc.add_instance(src_pool, 1, volumes=[
+            (volume_uuid('vol-1'), naming.UUID5, '/dev/xvdb'),
+            (volume_uuid('vol-2'), naming.UUID5, '/dev/xvdc')])
+        self.dep.reset(sc)
+        server = self.dep.boot(1, [(volume_uuid('vol-1'), '/dev/xvdb'),
+                                   (volume_uuid('vol-2'), '/dev/xvdc')],
+                               host=source)
+        self.dep.clear_calls()
+        migration = self.dep.live_migrate(server, host=dest)
+        self.assertEqual('completed', migration.status)
+        self.assertEqual(dest, self.dep.instance(server).host)
+        masks = self.masks(server, (src_pool, dst_pool))
+        return {side: [(m, self.mask(args, masks))
+                       for m, args in self.dep.xapi.pool(pool).calls()
                        if not m.startswith('session.')]
-                for pool in ('pool-a', 'pool-b')}
+                for side, pool in (('source', src_pool),
+                                   ('dest', dst_pool))}
 
-    def mask(self, args):
-        """Arguments, with what differs between two runs masked.
+    def masks(self, server, pools):
+        """What differs between two runs: ids of the server and nodes."""
+        masks = [(server['id'], 'SERVER'), (self.dep.vm_name(server),
+                                            'instance-*')]
+        port = self.dep.neutron.list_ports(True, device_id=server['id'])
+        for p in port['ports']:
+            # nova names the interim network and devices after the port
+            masks += [(p['id'], 'PORT'), (p['id'][:11], 'PORT'),
+                      (p['mac_address'], 'MAC')]
+        for side, pool in zip(('source', 'dest'), pools):
+            for rec in self.dep.xapi.pool(pool).inspect()['host'].values():
+                masks += [(rec['uuid'], side + '-host-uuid'),
+                          (rec['name_label'], side + '-host'),
+                          (rec['address'], side + '-address')]
+            masks.append((pool, side + '-pool'))
+        return masks
 
-        Refs, the pools' loopback addresses, host uuids, domain ids.
-        """
+    def mask(self, args, masks):
         text = repr(args)
         text = re.sub(r'OpaqueRef:[0-9a-f-]+', 'OpaqueRef:*', text)
         text = re.sub(r"'dom_id': '\d+'", "'dom_id': '*'", text)
         text = re.sub(r'127\.\d+\.\d+\.\d+', '127.*', text)
-        for ref in self.xapi.pool('pool-a').inspect()['host'].values():
-            text = text.replace(ref['uuid'], 'host-a-uuid')
-        for ref in self.xapi.pool('pool-b').inspect()['host'].values():
-            text = text.replace(ref['uuid'], 'host-b-uuid')
+        # the bridge xapi names the interim network's (a counter)
+        text = re.sub(r'xapi\d+', 'xapi*', text)
+        for value, name in masks:
+            text = text.replace(value, name)
         return text
 
     def test_same_writes_as_stock_with_fewer_reads(self):
-        stock = self._calls(STOCK)
-        self.assertIsNone(self.error)
-        extension = self._calls(EXTENSION)
-        self.assertIsNone(self.error)
-        for pool in ('pool-a', 'pool-b'):
+        stock = self._calls('host-c', 'host-d')
+        extension = self._calls('host-a', 'host-b')
+        for side in ('source', 'dest'):
             # Every call that changes something (and every plugin call),
             # with its arguments, in order: the vdi_map of migrate_send
             # included. Only the reads differ (nova_xenapi_sr.virt.bulk).
-            self.assertEqual(self.writes(stock[pool]),
-                             self.writes(extension[pool]), pool)
-            self.assertLess(len(extension[pool]), len(stock[pool]), pool)
+            self.assertEqual(self.writes(stock[side]),
+                             self.writes(extension[side]), side)
+            self.assertLess(len(extension[side]), len(stock[side]), side)
 
     def writes(self, calls):
         return [(m, args) for m, args in calls
@@ -433,56 +508,103 @@ class DoNoHarmTestCase(LiveMigrationTestCase):
 class RefusalTestCase(LiveMigrationTestCase):
 
     def test_stock_destination_refused_for_legacy_before_any_change(self):
-        self.build([Volume('vol-1', naming.LEGACY)], dest_driver=STOCK)
+        self.build([Volume('vol-1', naming.LEGACY)])
 
-        def as_stock_destination(obj):
-            # A stock destination knows only 1.4: everything it sends is
-            # 1.4, and the conductor backports what is sent to it.
-            return novaenv.from_primitive(
-                obj.obj_to_primitive(target_version='1.4'))
-        self.flow.send = as_stock_destination
-        self.run_flow()
-        self.assertIsInstance(self.error,
-                              nova_exception.MigrationPreCheckError)
-        self.assertIn('vol-1', str(self.error))
+        # A stock destination knows only 1.4: what it sends is 1.4. (One
+        # process has one object registry; the destination's reply is
+        # backported as a stock node's would be.)
+        def as_stock_destination(method):
+            def check(*args, **kwargs):
+                data = method(*args, **kwargs)
+                return type(data).obj_from_primitive(
+                    data.obj_to_primitive(target_version='1.4'))
+            return check
+        self.wrap_driver(DEST, 'check_can_live_migrate_destination',
+                         as_stock_destination)
+        self.migrate(host=DEST, force=True)
+        # nova keeps 255 characters of the message in the event; the
+        # conductor logs it whole
+        failure = self.dep.event_errors(self.server)[0]
+        self.assertIn('Migration pre-check error', failure)
+        self.assertIn(volume_uuid('vol-1'), failure)
         self.assertIn('Install nova-xenapi-sr on the destination',
-                      str(self.error))
-        self.assertEqual([('dest', 'check_can_live_migrate_destination'),
-                          ('source', 'check_can_live_migrate_source')],
-                         self.flow.steps)
+                      self.error)
+        self.assertEqual([('conductor_live_migrate_instance', 'Error'),
+                          ('compute_check_can_live_migrate_destination',
+                           'Error'),
+                          ('compute_check_can_live_migrate_source',
+                           'Error')],
+                         self.dep.events(self.server))
         self.assert_unchanged()
+        self.assert_nova_rolled_back('active', refused=True)
 
-    def _tamper(self, hop, step=None):
-        """Replace vol-1's SR uuid in the map on one hop of the flow."""
+    def test_stock_destination_refused_when_the_scheduler_picks(self):
+        self.build([Volume('vol-1', naming.LEGACY)])
+
+        def as_stock_destination(method):
+            def check(*args, **kwargs):
+                data = method(*args, **kwargs)
+                return type(data).obj_from_primitive(
+                    data.obj_to_primitive(target_version='1.4'))
+            return check
+        self.wrap_driver(DEST, 'check_can_live_migrate_destination',
+                         as_stock_destination)
+        self.migrate()
+        # the conductor skips the refused host; no other host is left
+        self.assertIn('No valid host', self.dep.event_errors(
+            self.server)[0])
+        self.assertIn('Install nova-xenapi-sr on the destination',
+                      self.logger.output)
+        self.assert_unchanged()
+        self.assert_nova_rolled_back('active', refused=True)
+
+    def _tamper(self, at_source):
+        """Replace vol-1's SR uuid in the map, at the source or in transit."""
         def idle_foreign_sr(sc):
             # another tenant's LUN, with an idle legacy SR on pool-b
-            sc.add_volume('vol-x', PORTAL_B, iqn('vol-x'), 1)
-            sc.add_sr('pool-b', 'vol-x', naming.LEGACY)
+            sc.add_volume(volume_uuid('vol-x'), PORTAL_B, iqn('vol-x'), 1)
+            sc.add_sr('pool-b', volume_uuid('vol-x'), naming.LEGACY)
         self.build([Volume('vol-1', naming.LEGACY)], extra=idle_foreign_sr)
-        self.foreign = naming.legacy_sr_uuid('vol-x')
+        self.foreign = naming.legacy_sr_uuid(volume_uuid('vol-x'))
+        vol_1 = volume_uuid('vol-1')
 
-        def tamper(obj):
-            if (self.flow.hops[-1] == hop and
-                    (step is None or self.flow.steps[-1] == step)):
-                obj.volume_sr_uuid_map = {'vol-1': self.foreign}
-            return novaenv.roundtrip(obj)
-        self.flow.send = tamper
-        self.run_flow()
-        self.assertIsInstance(self.error, destination.UntrustedSRUuid)
-        self.assertIn('vol-1', str(self.error))
-        self.assertIn(self.foreign, str(self.error))
-        self.assert_failed_clean()
+        def tampering(method):
+            def call(*args, **kwargs):
+                data = [a for a in list(args) + list(kwargs.values())
+                        if type(a).__name__ == 'XenapiLiveMigrateData'][0]
+                data.volume_sr_uuid_map = {vol_1: self.foreign}
+                return method(*args, **kwargs)
+            return call
+
+        if at_source:
+            # every later copy, the one rollback gets included
+            def tampered_source(method):
+                def check(*args, **kwargs):
+                    data = method(*args, **kwargs)
+                    data.volume_sr_uuid_map = {vol_1: self.foreign}
+                    return data
+                return check
+            self.wrap_driver(SOURCE, 'check_can_live_migrate_source',
+                             tampered_source)
+        else:
+            # only the copy pre_live_migration receives
+            self.wrap_driver(DEST, 'pre_live_migration', tampering)
+        self.migrate()
+        self.assertIn(UNTRUSTED, self.error)
+        self.assertIn(vol_1, self.error)
+        self.assertIn(self.foreign, self.error)
+        self.assert_failed_clean(vm_state='active')
         self.assertIn(self.foreign, [
             r['uuid'] for r in
             self.xapi.pool('pool-b').inspect()['SR'].values()])
+        self.assertEqual('Error', dict(self.dep.events(self.server))[
+            'compute_pre_live_migration'])
 
     def test_map_tampered_in_transit_refused(self):
-        self._tamper('source->dest', ('dest', 'pre_live_migration'))
+        self._tamper(at_source=False)
 
     def test_map_tampered_at_source_refused_and_rollback_ignores_it(self):
-        # every later copy, the one rollback gets included, is tampered
-        self._tamper('source->dest',
-                     ('source', 'check_can_live_migrate_source'))
+        self._tamper(at_source=True)
         self.assertIn('Rollback ignores SR %s' % self.foreign,
                       self.logger.output)
 
@@ -491,50 +613,55 @@ class RefusalTestCase(LiveMigrationTestCase):
         # legacy volume's target: it holds the LUN, so no legacy SR there
         # can show it (XAPI keeps a LUN in one SR per pool).
         def bystander(sc):
-            sc.add_volume('vol-b', PORTAL_A, iqn('shared'), 2)
+            sc.add_volume(volume_uuid('vol-b'), PORTAL_A, iqn('shared'), 2)
             sc.add_instance('pool-b', 9, volumes=[
-                ('vol-b', naming.UUID5, '/dev/xvdb')])
+                (volume_uuid('vol-b'), naming.UUID5, '/dev/xvdb')])
         self.build([Volume('vol-1', naming.LEGACY, target='shared', lun=1)],
-                   extra=bystander)
+                   extra=bystander, boot=False)
         # As on a real host, a scan of that SR lists every LUN behind the
         # target, vol-1's included.
-        session = self.xapi.session('pool-b')
+        import XenAPI
+        session = XenAPI.Session(self.xapi.urls['pool-b'])
+        session.login_with_password('root', 'mock', '2.1', 'test')
         session.xenapi.SR.scan(session.xenapi.SR.get_by_uuid(
             naming.uuid5_sr_uuid(self.source_infos[0][0]['data'])))
-        self.baseline['pool-b'] = self.xapi.pool('pool-b').inspect()
-        self.run_flow()
-        self.assertIsInstance(self.error, destination.UntrustedSRUuid)
-        self.assertIn('cannot arrive in place', str(self.error))
-        self.assert_failed_clean()
+        session.xenapi.session.logout()
+        self.server = self.boot()
+        self.migrate()
+        self.assertIn(UNTRUSTED, self.error)
+        self.assertIn('cannot arrive in place', self.error)
+        self.assert_failed_clean(vm_state='active')
         self.assert_unchanged()
 
     def test_uuid5_through_another_target_refused_with_advice(self):
         self.build([Volume('vol-1', naming.UUID5,
                            dest_portal='198.51.100.30:3260')])
-        self.run_flow()
-        self.assertIsInstance(self.error, destination.UntrustedSRUuid)
-        self.assertIn('Migrate the instance cold', str(self.error))
-        self.assert_failed_clean()
+        self.migrate()
+        self.assertIn(UNTRUSTED, self.error)
+        self.assertIn('Migrate the instance cold', self.error)
+        self.assert_failed_clean(vm_state='active')
 
     def test_existing_sr_with_the_name_but_another_target_refused(self):
         def impostor(sc):
-            sc.add_volume('vol-x', PORTAL_B, iqn('vol-x'), 1)
-            sc.add_sr('pool-b', 'vol-x',
-                      sr_uuid=naming.legacy_sr_uuid('vol-1'))
+            sc.add_volume(volume_uuid('vol-x'), PORTAL_B, iqn('vol-x'), 1)
+            sc.add_sr('pool-b', volume_uuid('vol-x'),
+                      sr_uuid=naming.legacy_sr_uuid(volume_uuid('vol-1')))
         self.build([Volume('vol-1', naming.LEGACY)], extra=impostor)
-        self.run_flow()
-        self.assertIsInstance(self.error, destination.UntrustedSRUuid)
-        self.assertIn(iqn('vol-x'), str(self.error))
-        self.assertIn('xe sr-forget', str(self.error))
+        self.migrate()
+        self.assertIn(UNTRUSTED, self.error)
+        self.assertIn(iqn('vol-x'), self.error)
+        self.assertIn('xe sr-forget', self.error)
         self.assertEqual(['pool-a'], self.vm_pools())
-        self.assertEqual([], self.xapi.server.copies)
+        self.assertEqual([], self.xapi.copies)
         # refused before any write, and rollback saw that the SR named
         # like the volume's points elsewhere: the impostor was not touched
         writes = [m for m, _ in self.xapi.pool('pool-b').calls()
                   if m.split('.')[-1] in ('introduce', 'create', 'plug',
                                           'forget', 'unplug')]
-        self.assertEqual([], writes)
+        self.assertEqual([], [m for m in writes
+                              if not m.startswith(('VIF.', 'network.'))])
         self.assert_unchanged()
+        self.assert_nova_rolled_back('active')
 
 
 class FailureTestCase(LiveMigrationTestCase):
@@ -543,18 +670,17 @@ class FailureTestCase(LiveMigrationTestCase):
     volumes = (('vol-1', naming.LEGACY, PORTAL_A),
                ('vol-2', naming.UUID5, PORTAL_B))
 
-    def _fail(self, pool, method, volumes=None, times=None):
+    def _fail(self, pool, method, volumes=None, vm_state='active',
+              times=None):
         self.build(volumes or [Volume(v, style, portal=portal)
                                for v, style, portal in self.volumes])
         # Persistent (times=None): the driver retries idempotent calls.
-        self.xapi.server.inject_fault(pool, method, times=times, error=[
+        self.xapi.inject_fault(pool, method, times=times, error=[
             'SR_BACKEND_FAILURE_47', '', 'injected by the test'])
-        self.run_flow()
-        self.assert_failed_clean()
-        self.assertEqual(
-            ('dest', 'rollback_live_migration_at_destination'),
-            self.flow.steps[-1])
+        self.migrate()
+        self.assert_failed_clean(vm_state=vm_state)
 
+    # pre_live_migration fails: nova puts the instance back to ACTIVE
     def test_sr_introduce(self):
         self._fail('pool-b', 'SR.introduce')
 
@@ -567,8 +693,8 @@ class FailureTestCase(LiveMigrationTestCase):
     def test_sr_scan(self):
         # Every attempt of the first scan fails; later scans (nova's host
         # stats in the recover path scan the default SR) succeed.
-        self._fail('pool-b', 'SR.scan',
-                   times=CONF.xenapi_sr.xapi_retry_attempts)
+        self._fail('pool-b', 'SR.scan', times=self.compute(
+            DEST).driver._policy.attempts)
 
     def test_vdi_introduce(self):
         self._fail('pool-b', 'VDI.introduce')
@@ -576,42 +702,22 @@ class FailureTestCase(LiveMigrationTestCase):
     def test_second_volume_connect(self):
         self.build([Volume('vol-1', naming.LEGACY),
                     Volume('vol-2', naming.UUID5, portal=PORTAL_B)])
-        self.xapi.server.inject_fault(
+        self.xapi.inject_fault(
             'pool-b', 'PBD.plug', after=1, times=None,
             error=['SR_BACKEND_FAILURE_47', '', 'second plug fails'])
-        self.run_flow()
-        self.assert_failed_clean()
+        self.migrate()
+        self.assert_failed_clean(vm_state='active')
 
+    # the driver's live_migration fails: nova puts the instance to ERROR
     def test_migrate_send(self):
-        self._fail('pool-a', 'VM.migrate_send')
-        self.assertIn('Migrate Send failed', str(self.error))
+        self._fail('pool-a', 'VM.migrate_send', vm_state='error')
+        self.assertIn('Migrate Send failed', self.error)
 
     def test_migrate_send_destination_through_another_target(self):
         # nova gives rollback the source's connection data; the SR this
         # host introduced points at its own target, found by its ref.
-        self._fail('pool-a', 'VM.migrate_send', volumes=[
+        self._fail('pool-a', 'VM.migrate_send', vm_state='error', volumes=[
             Volume('vol-1', naming.LEGACY, dest_portal='198.51.100.30:3260')])
-
-
-class StockSourceTestCase(LiveMigrationTestCase):
-    """An upgraded destination, a source that still runs stock nova."""
-
-    def test_uuid5_migrates(self):
-        self.build([Volume('vol-1', naming.UUID5)], source_driver=STOCK)
-        self.run_flow()
-        self.assert_migrated(
-            [naming.uuid5_sr_uuid(self.source_infos[0][0]['data'])])
-
-    def test_legacy_fails_and_leaves_nothing_behind(self):
-        # Stock nova's source fails with UUID_INVALID (bug 1566622); nova
-        # hands the destination's rollback the source's connection data,
-        # which names another target than the SR this host introduced.
-        self.build([Volume('vol-1', naming.LEGACY,
-                           dest_portal='198.51.100.30:3260')],
-                   source_driver=STOCK)
-        self.run_flow()
-        self.assertIn('Migrate Send failed', str(self.error))
-        self.assert_failed_clean()
 
 
 class UUID5FirstFailureTestCase(FailureTestCase):
@@ -621,96 +727,122 @@ class UUID5FirstFailureTestCase(FailureTestCase):
                ('vol-1', naming.LEGACY, PORTAL_A))
 
 
-class SharedSRSourceCleanupTestCase(LiveMigrationTestCase):
+class StockSourceTestCase(LiveMigrationTestCase):
+    """An upgraded destination, a source whose driver is stock nova's."""
+
+    drivers = (STOCK, EXTENSION)
+
+    def test_uuid5_migrates(self):
+        self.build([Volume('vol-1', naming.UUID5)])
+        self.migrate()
+        self.assert_migrated(
+            [naming.uuid5_sr_uuid(self.source_infos[0][0]['data'])])
+
+    def test_legacy_fails_and_leaves_nothing_behind(self):
+        # Stock nova's source fails with UUID_INVALID (bug 1566622); nova
+        # hands the destination's rollback the source's connection data,
+        # which names another target than the SR this host introduced.
+        self.build([Volume('vol-1', naming.LEGACY,
+                           dest_portal='198.51.100.30:3260')])
+        self.migrate()
+        self.assertIn('Migrate Send failed', self.error)
+        self.assert_failed_clean(vm_state='error')
+
+    def test_shared_uuid5_sr_refused_by_the_destination(self):
+        self.build([Volume('vol-1', naming.UUID5, target='shared', lun=1),
+                    Volume('vol-2', naming.UUID5, target='shared', lun=2)])
+        self.migrate()
+        self.assertIn('Install nova-xenapi-sr on the source compute',
+                      self.error)
+        self.assert_failed_clean(vm_state='active')
+
+
+class StockSharedSRTestCase(LiveMigrationTestCase):
     """Why the driver lists each shared SR once after a migration."""
 
-    def _run(self, driver):
-        self.build([Volume('vol-1', naming.UUID5, target='shared', lun=1),
-                    Volume('vol-2', naming.UUID5, target='shared', lun=2)],
-                   source_driver=driver, dest_driver=driver)
-        self.run_flow()
+    drivers = (STOCK, STOCK)
 
     def test_stock_nova_rolls_back_a_finished_migration(self):
-        self._run(STOCK)
+        self.build([Volume('vol-1', naming.UUID5, target='shared', lun=1),
+                    Volume('vol-2', naming.UUID5, target='shared', lun=2)])
+        self.migrate()
         # The VM did move, but nova forgot the shared SR twice, the second
         # SR.forget failed and the recover path ran after the move.
         self.assertIsNotNone(self.error)
         self.assertEqual(['pool-b'], self.vm_pools())
-        self.assertIn(('dest', 'rollback_live_migration_at_destination'),
-                      self.flow.steps)
+        self.assertIn('compute_rollback_live_migration_at_destination',
+                      dict(self.dep.events(self.server)))
+        # nova believes the instance is still on the source, in ERROR
+        self.assertEqual('error', self.migration.status)
+        self.assertEqual((SOURCE, 'error'), (self.instance.host,
+                                             self.instance.vm_state))
 
-    def test_extension_destination_refuses_a_stock_source(self):
-        self.build([Volume('vol-1', naming.UUID5, target='shared', lun=1),
-                    Volume('vol-2', naming.UUID5, target='shared', lun=2)],
-                   source_driver=STOCK, dest_driver=EXTENSION)
-        self.run_flow()
-        self.assertIn('Install nova-xenapi-sr on the source compute',
-                      str(self.error))
-        self.assert_failed_clean()
+
+class ExtensionSharedSRTestCase(LiveMigrationTestCase):
 
     def test_extension_completes(self):
-        self._run(EXTENSION)
+        self.build([Volume('vol-1', naming.UUID5, target='shared', lun=1),
+                    Volume('vol-2', naming.UUID5, target='shared', lun=2)])
+        self.migrate()
         self.assert_migrated(
             [naming.uuid5_sr_uuid(self.source_infos[0][0]['data'])])
-        self.assertNotIn(('dest', 'rollback_live_migration_at_destination'),
-                         self.flow.steps)
+        self.assertNotIn('compute_rollback_live_migration_at_destination',
+                         dict(self.dep.events(self.server)))
 
 
 class ConcurrentMigrationsTestCase(LiveMigrationTestCase):
     """Two migrations to one destination share a uuid5 SR."""
 
-    other_uuid = '5f0e5d52-1b5e-4a43-9c5e-0e0f7b2a4c11'
+    # nova's default (1) would queue the second migration behind the first
+    max_concurrent_live_migrations = 0
 
     def test_rollback_keeps_the_sr_another_migration_holds(self):
         def second(sc):
-            sc.add_volume('vol-2', PORTAL_A, iqn('shared'), 2)
-            sc.add_instance('pool-a', 2, nova_uuid=self.other_uuid,
-                            volumes=[('vol-2', naming.UUID5, '/dev/xvdb')])
+            sc.add_volume(volume_uuid('vol-2'), PORTAL_A, iqn('shared'), 2)
+            sc.add_instance('pool-a', 2, volumes=[
+                (volume_uuid('vol-2'), naming.UUID5, '/dev/xvdb')])
         self.build([Volume('vol-1', naming.UUID5, target='shared', lun=1)],
-                   extra=second)
+                   extra=second, boot=False)
+        other = self.dep.boot(2, [(volume_uuid('vol-2'), '/dev/xvdb')])
+        other_name = self.dep.vm_name(other)
+        self.server = self.boot()
         uuid5 = naming.uuid5_sr_uuid(self.source_infos[0][0]['data'])
-        ctxt = novaenv.admin_context()
-        other = novaenv.make_instance(2, self.other_uuid, 'host-a')
-        bdi = novaenv.block_device_info(
-            [(self.scenario.connection_info('vol-2'), '/dev/xvdb')])
 
-        # The other migration gets as far as pre_live_migration ...
-        data = self.dst.check_can_live_migrate_destination(
-            ctxt, other, None, None, block_migration=None)
-        data = novaenv.roundtrip(self.src.check_can_live_migrate_source(
-            ctxt, other, novaenv.roundtrip(data), copy.deepcopy(bdi)))
-        data = novaenv.roundtrip(self.dst.pre_live_migration(
-            ctxt, other, copy.deepcopy(bdi), [], None,
-            novaenv.roundtrip(data)))
+        # The other migration gets as far as pre_live_migration, then
+        # waits in the source driver's live_migration ...
+        import threading
+        prepared, release = threading.Event(), threading.Event()
+
+        def holding(method):
+            def live_migration(context, instance, *args, **kwargs):
+                if instance.uuid == other['id']:
+                    prepared.set()
+                    release.wait(60)
+                return method(context, instance, *args, **kwargs)
+            return live_migration
+        self.wrap_driver(SOURCE, 'live_migration', holding)
+        self.dep.live_migrate(other, wait=False)
+        self.assertTrue(prepared.wait(60))
 
         # ... then this one fails at migrate_send and rolls back: the SR
         # has no VBD on the destination yet, but the other migration
         # holds it.
-        self.xapi.server.inject_fault('pool-a', 'VM.migrate_send', error=[
+        self.xapi.inject_fault('pool-a', 'VM.migrate_send', error=[
             'SR_BACKEND_FAILURE_47', '', 'injected by the test'])
-        self.run_flow()
+        self.migrate()
         self.assertIsNotNone(self.error)
         self.assertIn(uuid5, self.volume_srs('pool-b'))
         self.assertEqual(['pool-a'], self.vm_pools())
+        self.assertEqual('error', self.migration.status)
 
         # The other migration completes.
-        done = []
-
-        def post_method(ctxt, instance, dest, block_migration, data):
-            self.dst.post_live_migration_at_destination(
-                ctxt, instance, [], block_migration, copy.deepcopy(bdi))
-            done.append(dest)
-
-        def recover_method(ctxt, instance, dest, data):
-            self.fail('the other migration failed')
-
-        self.src.live_migration(ctxt, other, 'host-b', post_method,
-                                recover_method, block_migration=True,
-                                migrate_data=data)
-        self.assertEqual(['host-b'], done)
-        self.assertEqual(['pool-b'], [
-            p for p, _ in self.xapi.server.find_vm('instance-00000002')])
-        self.assertEqual([], self.xapi.server.copies)
+        release.set()
+        self.dep.wait_settled(other)
+        self.assertEqual('completed', self.dep.migration(other).status)
+        self.assertEqual(DEST, self.dep.instance(other).host)
+        self.assertEqual(['pool-b'], self.vm_pools(other_name))
+        self.assertEqual([], self.xapi.copies)
         # this instance still uses the shared SR on the source
         self.assertIn(uuid5, self.volume_srs('pool-a'))
-        self.assertEqual(set(), self.dst._sr_claims.holders(uuid5))
+        self.assertEqual(set(), self.compute(DEST).driver._sr_claims.holders(
+            uuid5))

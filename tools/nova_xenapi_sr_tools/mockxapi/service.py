@@ -77,6 +77,35 @@ class MockXapi(object):
     def __exit__(self, *exc):
         self.stop()
 
+    def reset(self, scenario):
+        """Serve ``scenario`` from now on, on the same endpoints (test API).
+
+        For a long-lived client such as a running nova-compute: the new
+        world is built from ``scenario`` (same pool names, same host names
+        per pool), then each host keeps the ref and uuid it had, and every
+        logged-in session stays valid, so a client that cached its host ref
+        and sessions carries on as if nothing happened. Everything else
+        (SRs, PBDs, VDIs, VMs, the array, faults, latency, the call logs)
+        is new. Call it only while no call is in flight.
+        """
+        world = pool_mod.World()
+        scenario_mod.build(world, scenario)
+        with self.world.lock:
+            old_pools = self.world.pools
+            if list(world.pools) != list(old_pools):
+                raise ValueError(
+                    'reset needs the same pools, got %s instead of %s' % (
+                        ', '.join(world.pools), ', '.join(old_pools)))
+            for name, new in world.pools.items():
+                _keep_identity(old_pools[name], new)
+                new.url = old_pools[name].url
+                srv = self._servers.get(name)
+                if srv is not None:
+                    srv.pool = new
+            self.world = world
+            self.scenario = scenario
+        return self
+
     # -- test API --------------------------------------------------------
     def pool(self, name):
         """The :class:`~.pool.Pool` called ``name``.
@@ -117,3 +146,38 @@ class MockXapi(object):
         with self.world.lock:
             return [(name, ref) for name, p in self.world.pools.items()
                     for ref in p.db.find('VM', name_label=name_label)]
+
+
+def _keep_identity(old, new):
+    """Give ``new``'s hosts the refs/uuids of ``old``'s; keep its sessions."""
+    old_hosts = {rec['name_label']: (ref, rec['uuid'])
+                 for ref, rec in old.db.tables['host'].items()}
+    new_hosts = {rec['name_label']: ref
+                 for ref, rec in new.db.tables['host'].items()}
+    if sorted(old_hosts) != sorted(new_hosts):
+        raise ValueError('reset needs the same hosts in pool %s, got %s '
+                         'instead of %s' % (new.name, sorted(new_hosts),
+                                            sorted(old_hosts)))
+    renames = {}
+    for name, new_ref in new_hosts.items():
+        old_ref, old_uuid = old_hosts[name]
+        new.db.tables['host'][new_ref]['uuid'] = old_uuid
+        renames[new_ref] = old_ref
+
+    def rename(value):
+        if isinstance(value, str):
+            return renames.get(value, value)
+        if isinstance(value, list):
+            return [rename(v) for v in value]
+        if isinstance(value, dict):
+            return {rename(k): rename(v) for k, v in value.items()}
+        return value
+
+    for cls, table in new.db.tables.items():
+        for ref in list(table):
+            rec = table.pop(ref)
+            table[renames.get(ref, ref)] = {k: rename(v)
+                                            for k, v in rec.items()}
+    new.master = renames.get(new.master, new.master)
+    new.db.tables['session'].update(copy.deepcopy(old.db.tables['session']))
+    new.users = dict(old.users)
