@@ -28,15 +28,16 @@ For every volume count V, two layouts:
     all volumes behind one target, LUNs 1..V, on one uuid5 SR: S = 1.
 
 and every injected latency (seconds added by the mock to each XAPI call),
-it live-migrates instance 1 from pool-a to pool-b with
-``XenAPISRDriver`` on both sides and with stock nova 21's ``XenAPIDriver``
-on both sides, alternating which goes first, each run against a fresh
-two-pool mock XAPI, in one process. Stock nova cannot finish the shared
-layout with two or more volumes (its source forgets the shared SR twice and
-rolls back a moved VM); those cells say so, and a driver that failed a
-cell at one latency is not run at the next. Before counting, each driver's
-connector cache is warmed (``get_volume_connector``), as on any
-nova-compute that has attached a volume since it started.
+it live-migrates one server through nova 21.2.4's real services in this
+process (``nova_xenapi_sr_tools.inprocess``: api, conductor, scheduler,
+placement, four nova-computes over the mock XAPI): host-a -> host-b run
+``XenAPISRDriver``, host-c -> host-d stock nova 21's ``XenAPIDriver``,
+alternating which goes first, each run on a fresh scenario whose server
+is booted through nova's API and migrated with ``os-migrateLive``. Stock
+nova cannot finish the shared layout with two or more volumes (its source
+forgets the shared SR twice and rolls back a moved VM); those cells say
+so, and a driver that failed a cell at one latency is not run at the
+next. Calls are counted from the migration request until nova settles.
 
 Reported per cell: the XAPI calls each side served (exact, the same in
 every run), the lower bound of the issue (source 2S + 4: the VM, its
@@ -47,8 +48,7 @@ needs none), calls/bound, and the median wall time with the ratio
 extension/stock.
 
 The migration itself is :func:`run_one_migration`, the only part that
-knows how nova is driven (today ``novaenv.ManagerFlow``, nova's manager
-order around two drivers); switch it to nova's real managers there.
+knows how nova is driven.
 """
 
 import argparse
@@ -57,10 +57,13 @@ import statistics
 import sys
 import time
 
+from nova_xenapi_sr_tools.inprocess import eventlet_setup
+
+eventlet_setup.monkey_patch()
+
 STOCK = 'nova.virt.xenapi.driver.XenAPIDriver'
 EXTENSION = 'nova_xenapi_sr.virt.driver.XenAPISRDriver'
 DRIVERS = (('extension', EXTENSION), ('stock', STOCK))
-NOVA_UUID = '7d1c2a3e-0000-4000-8000-0000000000aa'
 PORTAL = '192.0.2.10:3260'
 POOLS = ('pool-a', 'pool-b')
 
@@ -70,29 +73,9 @@ def lower_bound(srs):
     return {'pool-a': 2 * srs + 4, 'pool-b': 3 * srs + 4}
 
 
-def build_scenario(volumes, layout):
-    """Two pools and instance 1 on pool-a; ``(scenario, source, dest)``.
-
-    ``source``/``dest``: ``[(connection_info, mountpoint)]`` for nova's
-    block device info on each side.
-    """
-    from nova_xenapi_sr_tools.mockxapi import Scenario
-    sc = Scenario()
-    sc.add_pool('pool-a', hosts=['host-a'])
-    sc.add_pool('pool-b', hosts=['host-b'])
-    attached = []
-    for index in range(volumes):
-        volume_id = 'vol-%d' % index
-        if layout == 'shared':
-            iqn, lun = 'iqn.2010-10.org.openstack:shared', index + 1
-        else:
-            iqn, lun = 'iqn.2010-10.org.openstack:%s' % volume_id, 1
-        sc.add_volume(volume_id, PORTAL, iqn, lun)
-        attached.append((volume_id, 'uuid5', device_name(index)))
-    sc.add_instance('pool-a', 1, nova_uuid=NOVA_UUID, volumes=attached)
-    source = [(sc.connection_info(v), d) for v, _, d in attached]
-    dest = [(sc.connection_info(v), d) for v, _, d in attached]
-    return sc, source, dest
+#: driver name -> (source host, source pool, destination host, pool)
+PAIRS = {'extension': ('host-a', 'pool-a', 'host-b', 'pool-b'),
+         'stock': ('host-c', 'pool-c', 'host-d', 'pool-d')}
 
 
 def device_name(index):
@@ -102,44 +85,47 @@ def device_name(index):
     return '/dev/%d' % (index + 1)
 
 
-def run_one_migration(driver, scenario, source, dest, latency):
-    """Live-migrate instance 1 with ``driver`` on both sides.
+def run_one_migration(dep, name, volumes, layout, latency):
+    """Live-migrate one server with driver ``name`` on both sides.
 
-    The one place that drives nova. Returns ``(seconds, {pool: calls},
-    migrated)``; ``migrated``: nova finished without an error, the VM is on
-    pool-b only and nothing was copied.
+    The one place that drives nova: nova's real services in this process
+    (``nova_xenapi_sr_tools.inprocess.Deployment``); the server is booted
+    through nova's API on a fresh scenario, then ``os-migrateLive`` to the
+    pair's destination, waiting until nova has settled. Returns
+    ``(seconds, {'pool-a': source calls, 'pool-b': destination calls},
+    migrated)``; ``migrated``: nova's migration completed and the
+    instance is recorded on the destination.
     """
-    from nova_xenapi_sr_tools.mockxapi import MockXapi
-    from nova_xenapi_sr_tools import novaenv
-
-    with MockXapi(scenario) as srv:
-        src = novaenv.build_driver(driver, srv.urls['pool-a'])
-        dst = novaenv.build_driver(driver, srv.urls['pool-b'])
-        instance = novaenv.make_instance(1, NOVA_UUID, 'host-a')
-        src.get_volume_connector(instance)
-        dst.get_volume_connector(instance)
-        for pool in POOLS:
-            srv.set_latency(pool, '*', latency)
-            srv.pool(pool).clear_calls()
-        flow = novaenv.ManagerFlow(src, dst)
-        started = time.perf_counter()
-        failed = False
-        try:
-            flow.run(novaenv.admin_context(), instance,
-                     novaenv.block_device_info(source),
-                     novaenv.block_device_info(dest), 'host-b')
-        except Exception:
-            failed = True
-        elapsed = time.perf_counter() - started
-        for pool in POOLS:
-            srv.set_latency(pool, '*', 0)
-        calls = {pool: len(srv.pool(pool).calls()) for pool in POOLS}
-        where = [p for p, _ in srv.find_vm('instance-00000001')]
-        migrated = not failed and where == ['pool-b'] and not srv.copies
+    source, src_pool, dest, dst_pool = PAIRS[name]
+    sc = dep.new_scenario()
+    vols = []
+    for index in range(volumes):
+        volume_id = '7d1c2a3e-0000-4000-8000-%012d' % index
+        if layout == 'shared':
+            iqn, lun = 'iqn.2010-10.org.openstack:shared', index + 1
+        else:
+            iqn, lun = 'iqn.2010-10.org.openstack:vol-%d' % index, 1
+        sc.add_volume(volume_id, PORTAL, iqn, lun)
+        vols.append((volume_id, device_name(index)))
+    sc.add_instance(src_pool, 1, volumes=[(v, 'uuid5', d) for v, d in vols])
+    dep.reset(sc)
+    server = dep.boot(1, vols, host=source)
+    dep.clear_calls()
+    for pool in (src_pool, dst_pool):
+        dep.xapi.set_latency(pool, '*', latency)
+    started = time.perf_counter()
+    migration = dep.live_migrate(server, host=dest)
+    elapsed = time.perf_counter() - started
+    for pool in (src_pool, dst_pool):
+        dep.xapi.set_latency(pool, '*', 0)
+    migrated = (migration.status == 'completed' and
+                dep.instance(server).host == dest)
+    calls = {side: len(dep.xapi.pool(pool).calls())
+             for side, pool in (('pool-a', src_pool), ('pool-b', dst_pool))}
     return elapsed, calls, migrated
 
 
-def measure(volumes, layout, latency, runs, known_failures=()):
+def measure(dep, volumes, layout, latency, runs, known_failures=()):
     """One cell: both drivers, ``runs`` times each, alternating.
 
     A driver named in ``known_failures`` (it failed this volume count and
@@ -154,9 +140,8 @@ def measure(volumes, layout, latency, runs, known_failures=()):
         for name, driver in order:
             if migrated.get(name) is False:
                 continue  # it cannot migrate this cell; once is enough
-            scenario, source, dest = build_scenario(volumes, layout)
             elapsed, counted, ok = run_one_migration(
-                driver, scenario, source, dest, latency)
+                dep, name, volumes, layout, latency)
             if name in calls and calls[name] != counted:
                 raise RuntimeError('%s: call counts differ between runs: '
                                    '%s, %s' % (name, calls[name], counted))
@@ -222,29 +207,21 @@ def main(argv=None):
     parser.add_argument('--json', help='also write the cells to this file')
     args = parser.parse_args(argv)
 
-    from nova_xenapi_sr_tools import novaenv
-    novaenv.prepare()
     import logging
     logging.disable(logging.WARNING)
+    from nova_xenapi_sr_tools import inprocess
 
     started = time.perf_counter()
-    cells = []
-    failed = {}  # (volumes, layout) -> drivers that could not migrate it
-    for latency_ms in args.latency_ms:
-        for volumes in args.volumes:
-            for layout in args.layouts:
-                if layout == 'shared' and volumes == 1:
-                    continue  # the same as 'own'
-                runs = args.runs
-                if volumes >= 64 and latency_ms:
-                    runs = args.runs_64
-                cell = measure(volumes, layout, latency_ms / 1000.0, runs,
-                               failed.get((volumes, layout), ()))
-                failed[(volumes, layout)] = [
-                    name for name, _ in DRIVERS if not cell[name]['migrated']]
-                cells.append(cell)
-                sys.stderr.write('done: %d volumes, %s, %g ms\n'
-                                 % (volumes, layout, latency_ms))
+    dep = inprocess.Deployment(
+        drivers=(inprocess.EXTENSION, inprocess.EXTENSION,
+                 inprocess.STOCK, inprocess.STOCK),
+        nodes=(('pool-a', 'host-a'), ('pool-b', 'host-b'),
+               ('pool-c', 'host-c'), ('pool-d', 'host-d')))
+    dep.setUp()
+    try:
+        cells = run_cells(dep, args)
+    finally:
+        dep.cleanUp()
     if not all(c['extension']['migrated'] for c in cells):
         raise SystemExit('the extension failed a migration: %s' % [
             (c['volumes'], c['layout']) for c in cells
@@ -255,6 +232,28 @@ def main(argv=None):
         with open(args.json, 'w') as f:
             json.dump(cells, f, indent=2, sort_keys=True)
     return 0
+
+
+def run_cells(dep, args):
+    cells = []
+    failed = {}  # (volumes, layout) -> drivers that could not migrate it
+    for latency_ms in args.latency_ms:
+        for volumes in args.volumes:
+            for layout in args.layouts:
+                if layout == 'shared' and volumes == 1:
+                    continue  # the same as 'own'
+                runs = args.runs
+                if volumes >= 64 and latency_ms:
+                    runs = args.runs_64
+                cell = measure(dep, volumes, layout, latency_ms / 1000.0,
+                               runs,
+                               failed.get((volumes, layout), ()))
+                failed[(volumes, layout)] = [
+                    name for name, _ in DRIVERS if not cell[name]['migrated']]
+                cells.append(cell)
+                sys.stderr.write('done: %d volumes, %s, %g ms\n'
+                                 % (volumes, layout, latency_ms))
+    return cells
 
 
 if __name__ == '__main__':
