@@ -84,6 +84,16 @@ def prepare(socket_timeout=SOCKET_TIMEOUT):
         _prepared.set()
 
 
+def forget():
+    """Make the next :func:`prepare` set this process up again.
+
+    For a test framework that reset nova's configuration (the in-process
+    deployment's clean-up does).
+    """
+    with _prepare_lock:
+        _prepared.clear()
+
+
 def _import_class(path):
     module, _, name = path.rpartition('.')
     return getattr(importlib.import_module(module), name)

@@ -414,6 +414,15 @@ class MigrateTestCase(LiveMigrationTestCase):
                        if 'chapuser' in p['device_config'])
         self.assertEqual(['user', 'user2'], users)
 
+    def test_no_volumes(self):
+        self.build([])
+        self.migrate()
+        self.assertIsNone(self.error)
+        self.assertEqual(['pool-b'], self.vm_pools())
+        self.assertEqual([], self.source_lookup_calls())
+        self.assertEqual((DEST, 'active'), (self.instance.host,
+                                            self.instance.vm_state))
+
     def test_source_lookup_is_constant(self):
         volumes = [Volume('vol-%d' % i, style, portal=PORTAL_A, lun=i)
                    for i, style in enumerate(

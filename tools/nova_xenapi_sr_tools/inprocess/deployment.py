@@ -32,6 +32,11 @@ DEFAULT_NODES = (('pool-a', 'host-a'), ('pool-b', 'host-b'))
 #: Migration statuses after which nova does nothing more.
 FINAL_MIGRATION_STATUSES = ('completed', 'error', 'failed', 'cancelled',
                             'done')
+#: Seconds between two looks at nova's state while waiting (each look
+#: costs an API or database request in this very process).
+POLL = 0.1
+#: An image of nova's fake image service (nova.tests.unit.image.fake).
+FAKE_IMAGE = '155d900f-4e14-4e4c-a73d-069cbf4541e6'
 #: Forcing a live-migration host exists up to this microversion.
 FORCE_MICROVERSION = '2.67'
 
@@ -213,6 +218,7 @@ class Deployment(fixtures.Fixture):
         self.xapi = service.MockXapi(self.new_scenario())
         self.xapi.start()
         self.addCleanup(self.xapi.stop)
+        self._fresh_config()
         if self.stock_registry:
             from nova_xenapi_sr_tools import fixture as xs_fixture
             self.useFixture(xs_fixture.ObjectRegistryFixture(stock=True))
@@ -257,6 +263,20 @@ class Deployment(fixtures.Fixture):
         for module in ('placement.policies', 'nova.policies'):
             self.useFixture(fixtures.MonkeyPatch(
                 module + '.list_rules', _unscoped(module)))
+
+    def _fresh_config(self):
+        """Let nova's ConfFixture parse nova's configuration again.
+
+        ``novaenv.prepare()`` (run by other tests in this process) parsed
+        it, and nova's ``config.parse_args`` then fails registering
+        oslo.log's options. At clean-up nova's fixture resets the
+        configuration; ``novaenv`` then sets the process up again on its
+        next ``prepare()``.
+        """
+        import nova.conf
+        from nova_xenapi_sr_tools import novaenv
+        nova.conf.CONF.clear()
+        self.addCleanup(novaenv.forget)
 
     def _keep_rpc_globals(self):
         """Give the rest of the process its RPC set-up back at clean-up."""
@@ -468,7 +488,7 @@ class Deployment(fixtures.Fixture):
         :param instance_id: the scenario instance (``Scenario.add_instance``)
             whose VM, already running, the server becomes.
         :param volumes: ``[(volume id, device)]``; the first is the boot
-            volume.
+            volume. None: the server boots from a fake Glance image.
         :param host: the compute to boot on (default: the first node's).
         :param networks: the API's ``networks`` (default: one port on
             NeutronFixture's network, so the server has a VIF).
@@ -485,10 +505,13 @@ class Deployment(fixtures.Fixture):
                          'boot_index': 0 if index == 0 else -1,
                          'device_name': device,
                          'delete_on_termination': False})
-        body = {'name': name, 'imageRef': '', 'flavorRef': '1',
-                'block_device_mapping_v2': bdms, 'host': host,
+        body = {'name': name, 'flavorRef': '1', 'host': host,
+                # no volume: boot from one of nova's fake Glance images
+                'imageRef': '' if bdms else FAKE_IMAGE,
                 'networks': networks if networks is not None else [
                     {'uuid': self.neutron.network_1['id']}]}
+        if bdms:
+            body['block_device_mapping_v2'] = bdms
         server = self.api.post_server({'server': body})
         if wait:
             server = self.wait_for_server(server, 'ACTIVE')
@@ -520,7 +543,7 @@ class Deployment(fixtures.Fixture):
                 raise DeploymentError('server %s is %s, not %s, after %ss'
                                       % (found['id'], found['status'],
                                          status, timeout))
-            time.sleep(0.05)
+            time.sleep(POLL)
 
     def delete_all_servers(self, timeout=60):
         from nova.tests.functional.api import client
@@ -537,7 +560,7 @@ class Deployment(fixtures.Fixture):
                 if time.time() > deadline:
                     raise DeploymentError('server %s not deleted after %ss'
                                           % (server['id'], timeout))
-                time.sleep(0.05)
+                time.sleep(POLL)
 
     def vm_name(self, server):
         """The name label of the server's VM (nova's instance name)."""
@@ -581,6 +604,7 @@ class Deployment(fixtures.Fixture):
         uuid = _id(server) if server is not None else None
         deadline = time.time() + timeout
         while True:
+            # the in-flight count is cheap; the database only when idle
             if not self.inflight.busy(uuid):
                 if uuid is None or self.instance(uuid).task_state is None:
                     return
@@ -588,7 +612,7 @@ class Deployment(fixtures.Fixture):
                 raise DeploymentError(
                     'nova did not settle%s within %ss' % (
                         ' for %s' % uuid if uuid else '', timeout))
-            time.sleep(0.02)
+            time.sleep(POLL)
 
     # -- nova's records ---------------------------------------------------
     @contextlib.contextmanager
