@@ -254,9 +254,9 @@ class BulkVolumeOps(volumeops.VolumeOps):
             sr_ref, connection_data)
 
     def connect_hypervisor_to_volumes(self, sr_ref, connection_datas):
-        """``[(vdi_ref, vdi_uuid)]``: ``_connect_hypervisor_to_volume``
-        for every volume of one SR, the LUN ids found in one query.
+        """``_connect_hypervisor_to_volume`` for all volumes of one SR.
 
+        Returns ``[(vdi_ref, vdi_uuid)]``, the LUN ids found in one query.
         Volumes nova finds otherwise (by ``vdi_uuid``, or a LUN id nova
         treats as absent) take nova's own path, one at a time.
         """
