@@ -32,6 +32,9 @@ driver overrides only the live-migration steps the fix needs:
   ``post_live_migration_at_destination`` releases the claims.
 * after the move, the source forgets each of the VM's SRs once and never
   fails the finished migration over it (:class:`SharedSRAwareVMOps`).
+* the ``vdi_map`` of ``VM.migrate_send``, the source's iSCSI SRs and the
+  destination's LUN VDIs come from bulk queries, not record-by-record
+  walks (:mod:`nova_xenapi_sr.virt.bulk`).
 
 Failure handling (``doc/source/hardening.rst`` in the source tree):
 
@@ -64,6 +67,7 @@ os-xenapi 0.3.4, which nova 21 uses, cannot exchange dom0 plugin arguments
 on Python 3, so stock nova 21's XenAPI driver cannot even start there.
 """
 
+import collections
 import functools
 import threading
 
@@ -71,7 +75,6 @@ from nova import conf as nova_conf
 from nova import exception as nova_exception
 from nova.virt.xenapi import driver as xenapi_driver
 from nova.virt.xenapi import vm_utils
-from nova.virt.xenapi import vmops
 from nova.virt.xenapi import volume_utils
 from oslo_log import log as logging
 from oslo_utils import excutils
@@ -79,6 +82,7 @@ from oslo_utils import excutils
 from nova_xenapi_sr import objects
 from nova_xenapi_sr import opts
 from nova_xenapi_sr import os_xenapi_compat
+from nova_xenapi_sr.virt import bulk
 from nova_xenapi_sr.virt import claims
 from nova_xenapi_sr.virt import destination
 from nova_xenapi_sr.virt import forget
@@ -113,7 +117,7 @@ class _SourceSRCleanup(list):
     do. ``len()`` still counts the SRs (nova's pre-check uses it).
     """
 
-    def __init__(self, session, sr_refs, policy):
+    def __init__(self, session, sr_refs, policy, pbds=None):
         unique = []
         for sr_ref in sr_refs:
             if sr_ref not in unique:
@@ -121,10 +125,12 @@ class _SourceSRCleanup(list):
         super(_SourceSRCleanup, self).__init__(unique)
         self._session = session
         self._policy = policy
+        self._pbds = pbds or {}
 
     def __iter__(self):
         for sr_ref in list(super(_SourceSRCleanup, self).__iter__()):
-            outcome = forget.forget_sr(self._session, self._policy, sr_ref)
+            outcome = forget.forget_sr(self._session, self._policy, sr_ref,
+                                       pbds=self._pbds.get(sr_ref))
             if outcome.state == forget.IN_USE:
                 LOG.info('Keeping SR %s on the source: another VM still '
                          'uses it.', sr_ref)
@@ -147,7 +153,7 @@ class _SourceSRCleanup(list):
         return iter(())
 
 
-class SharedSRAwareVMOps(vmops.VMOps):
+class SharedSRAwareVMOps(bulk.BulkVMOps):
     """nova's VMOps, minus the ways a fault could cost someone storage.
 
     * its post-migration SR cleanup cannot fail the move
@@ -173,11 +179,12 @@ class SharedSRAwareVMOps(vmops.VMOps):
         self._in_flight = {}
 
     def _get_iscsi_srs(self, ctxt, instance_ref):
-        return _SourceSRCleanup(
-            self._session,
-            super(SharedSRAwareVMOps, self)._get_iscsi_srs(ctxt,
-                                                           instance_ref),
-            self._policy)
+        """nova's SR list, each once, forgotten from the PBDs read with it."""
+        pbds = {}
+        srs = bulk.get_iscsi_srs(self._session,
+                                 self._get_vm_opaque_ref(instance_ref),
+                                 pbds=pbds)
+        return _SourceSRCleanup(self._session, srs, self._policy, pbds=pbds)
 
     # Destination: connecting without nova's forgetting -------------------
 
@@ -197,55 +204,65 @@ class SharedSRAwareVMOps(vmops.VMOps):
 
     def connect_block_device_volumes(self, block_device_info,
                                      existing_srs=None, instance_uuid=None):
-        """nova's, but a failure forgets nothing: the caller cleans up.
+        """nova's, grouped by SR, and a failure forgets nothing.
+
+        nova connects volume after volume (``VolumeOps.connect_volume``),
+        each with its own SR lookup, its own walk of the SR's VDIs, a
+        ``VDI.get_uuid`` and a second ``SR.get_by_uuid``, and on a failure
+        forgets every SR it touched. This connects the same volumes to the
+        same SRs and VDIs, SR by SR in the order nova first meets them: one
+        existence check, introduce (with PBD create, plug and scan) once,
+        and one VDI query finding all of the SR's LUNs. The caller cleans
+        up after a failure.
 
         :param existing_srs: a dict, filled with ``{sr_uuid: [vdi_ref]}``
             for the SRs that were already there (and not introduced by
             another migration in flight), and the VDIs connected in them.
         :param instance_uuid: the migrating instance, for the claims.
+        :returns: ``sr_uuid_map``, ``{sr_uuid: sr_ref}``, as nova's.
         """
         if existing_srs is None:
             existing_srs = {}
-        introduced = set()
-        sr_uuid_map = {}
+        groups = collections.OrderedDict()
         if block_device_info is not None:
             for bdm in block_device_info['block_device_mapping']:
-                sr_uuid = self._connect_volume(bdm['connection_info'],
-                                               existing_srs, introduced,
-                                               instance_uuid)
-                sr_uuid_map[sr_uuid] = self._session.call_xenapi(
-                    'SR.get_by_uuid', sr_uuid)
+                connection_info = bdm['connection_info']
+                self._volumeops._check_is_supported_driver_type(
+                    connection_info)
+                connection_data = connection_info['data']
+                sr_uuid, sr_label, sr_params = volume_utils.parse_sr_info(
+                    connection_data, 'Disk-for:%s' % None)
+                groups.setdefault(sr_uuid, (sr_label, sr_params, []))[
+                    2].append(connection_data)
+        sr_uuid_map = {}
+        for sr_uuid, (sr_label, sr_params, datas) in groups.items():
+            sr_uuid_map[sr_uuid] = self._connect_sr_volumes(
+                sr_uuid, sr_label, sr_params, datas, existing_srs,
+                instance_uuid)
         return sr_uuid_map
 
-    def _connect_volume(self, connection_info, existing_srs, introduced,
-                        instance_uuid):
-        """nova's ``VolumeOps.connect_volume`` without its forget_sr.
+    def _connect_sr_volumes(self, sr_uuid, sr_label, sr_params,
+                            connection_datas, existing_srs, instance_uuid):
+        """nova's ``VolumeOps.connect_volume`` for the volumes of one SR.
 
-        The lookup and the introduce of one SR run under that SR's lock, so
-        two migrations never both introduce it.
+        Without its forget_sr. The lookup and the introduce of the SR run
+        under that SR's lock, so two migrations never both introduce it.
         """
-        ops = self._volumeops
-        ops._check_is_supported_driver_type(connection_info)
-        connection_data = connection_info['data']
-        sr_uuid, sr_label, sr_params = volume_utils.parse_sr_info(
-            connection_data, 'Disk-for:%s' % None)
         with self._sr_claims.connecting(sr_uuid):
             sr_ref = volume_utils.find_sr_by_uuid(self._session, sr_uuid)
             if sr_ref:
-                if (sr_uuid not in introduced and
-                        not self._sr_claims.introduced_in_flight(sr_uuid)):
+                if not self._sr_claims.introduced_in_flight(sr_uuid):
                     existing_srs.setdefault(sr_uuid, [])
             else:
-                introduced.add(sr_uuid)
                 self._sr_claims.note_introduced(instance_uuid, sr_uuid)
                 sr_ref = volume_utils.introduce_sr(self._session, sr_uuid,
                                                    sr_label, sr_params)
-        vdi_ref = ops._connect_hypervisor_to_volume(sr_ref, connection_data)
-        if sr_uuid in existing_srs:
-            existing_srs[sr_uuid].append(vdi_ref)
-        vdi_uuid = self._session.VDI.get_uuid(vdi_ref)
-        LOG.info('Connected volume (vdi_uuid): %s', vdi_uuid)
-        return sr_uuid
+        connect = self._volumeops.connect_hypervisor_to_volumes
+        for vdi_ref, vdi_uuid in connect(sr_ref, connection_datas):
+            if sr_uuid in existing_srs:
+                existing_srs[sr_uuid].append(vdi_ref)
+            LOG.info('Connected volume (vdi_uuid): %s', vdi_uuid)
+        return sr_ref
 
     # Source: migrate_send and the recover path --------------------------
 

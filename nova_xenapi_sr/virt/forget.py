@@ -54,15 +54,23 @@ class Outcome(object):
         return 'Outcome(%r, %r)' % (self.state, self.reason)
 
 
-def forget_sr(session, policy, sr_ref):
-    """Unplug the SR's PBDs and forget it; never raises for XAPI faults."""
+def forget_sr(session, policy, sr_ref, pbds=None):
+    """Unplug the SR's PBDs and forget it; never raises for XAPI faults.
+
+    :param pbds: the SR's PBDs, read by the caller (a bulk SR query), in
+        place of ``SR.get_PBDs``. Should the SR have gained a PBD since,
+        ``SR.forget`` answers ``SR_HAS_PBD``: then they are read again, and
+        everything is tried once more.
+    """
     host = xapi_retry.host_of(session)
-    try:
-        pbds = xapi_retry.call(session, policy, 'SR.get_PBDs', sr_ref)
-    except Exception as exc:
-        if xapi_retry.xapi_code(exc) == 'HANDLE_INVALID':
-            return Outcome(GONE)
-        return Outcome(LEFT, 'SR.get_PBDs failed: %s' % _text(exc))
+    known = pbds is not None
+    if not known:
+        try:
+            pbds = xapi_retry.call(session, policy, 'SR.get_PBDs', sr_ref)
+        except Exception as exc:
+            if xapi_retry.xapi_code(exc) == 'HANDLE_INVALID':
+                return Outcome(GONE)
+            return Outcome(LEFT, 'SR.get_PBDs failed: %s' % _text(exc))
     for pbd_ref in pbds:
         try:
             xapi_retry.call(session, policy, 'PBD.unplug', pbd_ref)
@@ -80,8 +88,11 @@ def forget_sr(session, policy, sr_ref):
         policy.run(lambda: session.call_xenapi('SR.forget', sr_ref),
                    'SR.forget', host)
     except Exception as exc:
-        if xapi_retry.xapi_code(exc) == 'HANDLE_INVALID':
+        code = xapi_retry.xapi_code(exc)
+        if code == 'HANDLE_INVALID':
             return Outcome(GONE)
+        if known and code == 'SR_HAS_PBD':
+            return forget_sr(session, policy, sr_ref)
         return Outcome(LEFT, 'SR.forget failed: %s' % _text(exc))
     return Outcome(GONE)
 

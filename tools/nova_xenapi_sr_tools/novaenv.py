@@ -12,9 +12,10 @@
 
 """Set a process up to run nova 21's XenAPI driver code, without services.
 
-What the upgrade verification's node processes need before they build
-nova objects and drivers (nova's real services, for the driver's tests
-and the benchmark, run in :mod:`nova_xenapi_sr_tools.inprocess`):
+What the upgrade verification's node processes, and tests that call one
+driver or nova function directly (no migration flow), need before they
+build nova objects and drivers. A live migration is driven through nova's
+real services only (:mod:`nova_xenapi_sr_tools.inprocess`).
 
 * :func:`prepare` once per process: checks eventlet is left unpatched
   (``OS_NOVA_DISABLE_EVENTLET_PATCHING=1``), registers nova's objects,
@@ -23,9 +24,16 @@ and the benchmark, run in :mod:`nova_xenapi_sr_tools.inprocess`):
   applies :mod:`nova_xenapi_sr.os_xenapi_compat` and sets a default socket
   timeout (unpatched, os-xenapi's eventlet login timeout never fires). It
   does not import the extension's objects or driver.
+* :func:`build_driver` sets ``[xenserver] connection_url`` / username /
+  password and constructs the driver class named by its dotted path.
+  nova reads ``connection_url`` again later (``get_host_ip_addr``, used in
+  ``get_volume_connector``), so with several drivers in one process that
+  value follows the last driver built.
 * :func:`make_instance` builds an ``Instance`` with what the driver reads
   (``kernel_id``/``ramdisk_id`` set to '' so nothing lazy-loads from a
-  database).
+  database); :func:`block_device_info` the dict nova's manager passes.
+* :func:`roundtrip` sends an object across a process boundary the way
+  nova's RPC does (``NovaObjectSerializer`` to a primitive and back).
 """
 
 import copy
@@ -122,6 +130,22 @@ def admin_context():
     return context.get_admin_context()
 
 
+def make_instance(instance_id, uuid, host, **fields):
+    """An ``objects.Instance`` the XenAPI driver can work with."""
+    prepare()
+    from nova import objects
+    values = dict(id=int(instance_id), uuid=uuid, host=host, node=host,
+                  kernel_id='', ramdisk_id='', vm_state='active',
+                  task_state=None, power_state=1, flavor=None,
+                  system_metadata={}, metadata={})
+    values.update(fields)
+    if values.get('flavor') is None:
+        values['flavor'] = objects.Flavor(
+            flavorid='1', name='m1.small', memory_mb=1024, vcpus=1,
+            root_gb=0, ephemeral_gb=0, swap=0, extra_specs={})
+    return objects.Instance(**values)
+
+
 def block_device_info(volumes, root_device_name=None):
     """nova's ``block_device_info`` for ``[(connection_info, mountpoint)]``.
 
@@ -158,19 +182,3 @@ def from_primitive(primitive, context=None):
 def roundtrip(obj):
     """``from_primitive(to_primitive(obj))``: one RPC hop."""
     return from_primitive(to_primitive(obj))
-
-
-def make_instance(instance_id, uuid, host, **fields):
-    """An ``objects.Instance`` the XenAPI driver can work with."""
-    prepare()
-    from nova import objects
-    values = dict(id=int(instance_id), uuid=uuid, host=host, node=host,
-                  kernel_id='', ramdisk_id='', vm_state='active',
-                  task_state=None, power_state=1, flavor=None,
-                  system_metadata={}, metadata={})
-    values.update(fields)
-    if values.get('flavor') is None:
-        values['flavor'] = objects.Flavor(
-            flavorid='1', name='m1.small', memory_mb=1024, vcpus=1,
-            root_gb=0, ephemeral_gb=0, swap=0, extra_specs={})
-    return objects.Instance(**values)

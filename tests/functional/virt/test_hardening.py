@@ -413,8 +413,19 @@ class SourceCleanupTestCase(HardeningTestCase):
         self.build({1: [('vol-1', PORTAL, SHARED, 1)]})
         _, self.data = self.prepare(1)
 
-    def test_failed_get_pbds_leaves_the_sr_with_a_warning(self):
+    def test_pbds_come_from_the_bulk_sr_query(self):
+        # A failing SR.get_PBDs cannot leave the SR: it is not called.
         self.xapi.server.inject_fault('pool-a', 'SR.get_PBDs', times=None,
+                                      error=ERROR)
+        error, steps = self.migrate(1, self.data)
+        self.assertIsNone(error)
+        self.assertNotIn(self.uuid5(1), self.srs('pool-a'))
+        self.assertNotIn('SR.get_PBDs', [
+            method for method, _ in self.xapi.calls('pool-a')])
+        self.assertNotIn('is left on the source', self.logger.output)
+
+    def test_failed_forget_leaves_the_sr_with_a_warning(self):
+        self.xapi.server.inject_fault('pool-a', 'SR.forget', times=None,
                                       error=ERROR)
         error, steps = self.migrate(1, self.data)
         self.assertIsNone(error)
@@ -423,7 +434,7 @@ class SourceCleanupTestCase(HardeningTestCase):
         self.assertIn('WARNING nova_xenapi_sr.virt.driver The VM has moved, '
                       'but SR %s is left on the source' % self.uuid5(1),
                       output)
-        self.assertIn('SR.get_PBDs failed', output)
+        self.assertIn('SR.forget failed', output)
         self.assertNotIn('another VM still uses it', output)
 
     def test_failed_unplug_leaves_the_sr_with_a_warning(self):

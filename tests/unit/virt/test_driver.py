@@ -242,11 +242,20 @@ class SourceSRCleanupTestCase(base.TestCase):
         ops._session = self.session
         ops._policy = POLICY
         refs = ['OpaqueRef:a', 'OpaqueRef:b', 'OpaqueRef:a']
-        with mock.patch('nova.virt.xenapi.vmops.VMOps._get_iscsi_srs',
-                        return_value=refs):
+
+        def get_iscsi_srs(session, vm_ref, pbds):
+            pbds.update({'OpaqueRef:a': [], 'OpaqueRef:b': []})
+            return refs
+        with mock.patch('nova_xenapi_sr.virt.bulk.get_iscsi_srs',
+                        side_effect=get_iscsi_srs), \
+                mock.patch.object(ops, '_get_vm_opaque_ref',
+                                  return_value='OpaqueRef:vm'):
             srs = ops._get_iscsi_srs('ctxt', 'instance')
         self.assertEqual(2, len(srs))
         self.assertEqual([], self.session.calls)
+        # forgotten from the PBDs the query returned: no SR.get_PBDs
+        self.assertEqual([], list(srs))
+        self.assertEqual(['SR.forget', 'SR.forget'], self.session.methods())
 
     def test_iterating_forgets_each_sr_once_and_yields_nothing(self):
         srs = driver._SourceSRCleanup(

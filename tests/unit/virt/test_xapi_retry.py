@@ -169,3 +169,50 @@ class ForgetTestCase(base.TestCase):
         outcome = forget.forget_sr(session, xapi_retry.Policy(interval=0),
                                    'OpaqueRef:sr')
         self.assertEqual(forget.GONE, outcome.state)
+
+    def test_known_pbds_replace_the_read(self):
+        session = fakes.FakeSession()
+        session.add('SR', 'OpaqueRef:sr', PBDs=['OpaqueRef:pbd'])
+        outcome = forget.forget_sr(session, xapi_retry.Policy(interval=0),
+                                   'OpaqueRef:sr', pbds=['OpaqueRef:pbd'])
+        self.assertEqual(forget.GONE, outcome.state)
+        self.assertEqual(['PBD.unplug', 'SR.forget'], session.methods())
+
+    def test_a_pbd_added_since_the_query_is_read_and_unplugged(self):
+        session = fakes.FakeSession()
+        session.add('SR', 'OpaqueRef:sr', PBDs=['OpaqueRef:old',
+                                                'OpaqueRef:new'])
+        real = session.call_xenapi
+        unplugged = set()
+
+        def call(method, *args):
+            if method == 'PBD.unplug':
+                unplugged.add(args[0])
+            if method == 'SR.forget' and unplugged != {'OpaqueRef:old',
+                                                       'OpaqueRef:new'}:
+                session.calls.append((method, args))
+                raise fakes.Failure(['SR_HAS_PBD', args[0]])
+            return real(method, *args)
+        session.call_xenapi = call
+        outcome = forget.forget_sr(session, xapi_retry.Policy(interval=0),
+                                   'OpaqueRef:sr', pbds=['OpaqueRef:old'])
+        self.assertEqual(forget.GONE, outcome.state)
+        self.assertEqual(['PBD.unplug', 'SR.forget', 'SR.get_PBDs',
+                          'PBD.unplug', 'PBD.unplug', 'SR.forget'],
+                         session.methods())
+
+    def test_in_use_is_told_from_known_pbds_too(self):
+        session = fakes.FakeSession()
+        session.add('SR', 'OpaqueRef:sr', PBDs=['OpaqueRef:pbd'])
+        real = session.call_xenapi
+
+        def call(method, *args):
+            if method == 'PBD.unplug':
+                session.calls.append((method, args))
+                raise fakes.Failure(['VDI_IN_USE', 'OpaqueRef:vdi'])
+            return real(method, *args)
+        session.call_xenapi = call
+        outcome = forget.forget_sr(session, xapi_retry.Policy(interval=0),
+                                   'OpaqueRef:sr', pbds=['OpaqueRef:pbd'])
+        self.assertEqual(forget.IN_USE, outcome.state)
+        self.assertEqual(['PBD.unplug'], session.methods())
