@@ -51,10 +51,10 @@ MESSAGES = {
         'which are not iSCSI volumes of this',
         'Cannot derive the SR of a volume to clean up',
         'Rollback ignores SR',
-        'Keeping SR %s: it points at target',
+        'it points at target %s IQN %s, not at the ',
     ],
     'nova_xenapi_sr/virt/driver.py': [
-        'The VM has moved, but the source could not',
+        'The VM has moved, but SR ',
         'Keeping SR %s on the source: another VM still',
         'Proceeding because [xenapi_sr]',
     ],
