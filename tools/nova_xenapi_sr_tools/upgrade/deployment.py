@@ -72,6 +72,10 @@ SETTLED = ('ACTIVE', 'ERROR', 'SHUTOFF')
 TOKEN = 'admin:%s' % fakes.PROJECT
 
 
+#: Environment variable every process of a run inherits (its workspace).
+RUN_MARKER = 'NOVA_XENAPI_SR_VERIFY_RUN'
+
+
 class DeploymentError(services.ServiceError):
     """The deployment could not be set up, or a service broke down."""
 
@@ -182,6 +186,9 @@ class Deployment(object):
         self.close()
 
     def start(self):
+        # Every process of this run inherits it: how a test (or an
+        # operator) finds what this run started.
+        os.environ[RUN_MARKER] = self.workspace.path
         started = time.monotonic()
         self.installed = services.ensure_packages(say=self.say)
         self.timings['install'] = time.monotonic() - started
@@ -312,6 +319,10 @@ class Deployment(object):
                 ('connection_username', user),
                 ('connection_password', password),
                 ('ovs_integration_bridge', 'br-int'),
+                # nova-compute runs outside the pool's hosts (there is no
+                # /sys/hypervisor, no domU of its own to check).
+                ('independent_compute', True),
+                ('check_host', False),
                 ('login_timeout', 30)]))
         sections += [
             ('api', [('auth_strategy', 'noauth2')]),
@@ -333,8 +344,8 @@ class Deployment(object):
             ('oslo_concurrency', [('lock_path', os.path.join(state,
                                                              'lock'))]),
             ('oslo_messaging_notifications', [('driver', 'noop')]),
-            ("oslo_policy", [("enforce_scope", False),
-                             ("enforce_new_defaults", False)]),
+            ('oslo_policy', [('enforce_scope', False),
+                             ('enforce_new_defaults', False)]),
         ]
         return _ini(sections)
 
@@ -344,8 +355,8 @@ class Deployment(object):
             ('api', [('auth_strategy', 'noauth2')]),
             ('placement_database', [('connection',
                                      self.database.url('placement'))]),
-            ("oslo_policy", [("enforce_scope", False),
-                             ("enforce_new_defaults", False)]),
+            ('oslo_policy', [('enforce_scope', False),
+                             ('enforce_new_defaults', False)]),
         ])
 
     def _write_config(self, node):

@@ -342,6 +342,11 @@ class Process(object):
             return ''
         return '\n'.join(text.splitlines()[-lines:])
 
+    def terminate(self):
+        """SIGTERM the process group (see :meth:`stop`)."""
+        if self.popen is not None:
+            _killpg(self.popen.pid, signal.SIGTERM)
+
     def stop(self, grace=STOP_GRACE):
         """SIGTERM the process group, SIGKILL it after ``grace`` s."""
         if self.popen is None:
@@ -417,6 +422,9 @@ class Supervisor(object):
             process.stop()
 
     def stop_all(self):
+        # Every group gets SIGTERM at once, then each its grace period.
+        for process in self.processes.values():
+            process.terminate()
         for name in sorted(self.processes):
             self.stop(name)
 
