@@ -150,6 +150,33 @@ def _sig_conductor_version(case, error):
             % case['conductor'])
 
 
+def _sig_conductor_timeout(case, error):
+    """A stock conductor behind an upgraded compute, as nova really fails.
+
+    The compute answers with XenapiLiveMigrateData 1.5; the conductor's
+    serializer cannot read it and asks a conductor to backport it
+    (``object_backport_versions``, an RPC call), which no stock conductor
+    can either: the call times out (``MessagingTimeout`` after
+    ``rpc_response_timeout``), the conductor skips the host and, with no
+    other, gives up.
+    """
+    if case['conductor'] != STOCK or not any(
+            case[side] == EXTENSION for side in ('source', 'destination')):
+        return None
+    if _role_of(error.get('origin')) != 'conductor':
+        return None
+    if not (_chain_has(error, 'MessagingTimeout') or
+            _chain_has(error, text='Timeout while checking')):
+        return None
+    return ('conductor-cannot-read',
+            'the stock conductor cannot read XenapiLiveMigrateData 1.5 sent '
+            'by an upgraded compute: its request to backport the object '
+            '(object_backport_versions) timed out (MessagingTimeout after '
+            'rpc_response_timeout, 60 s by default), nova skipped the host '
+            'and found no other; nothing changed. Fix: upgrade conductors '
+            'first (run nova-conductor-xenapi-sr), then the computes')
+
+
 def _sig_uuid_invalid(case, error):
     if not _chain_has(error, text='UUID_INVALID'):
         return None
@@ -233,7 +260,8 @@ def _sig_extension_precheck(case, error):
 
 #: Known failure signatures, most specific first. Each takes ``(case,
 #: error)`` and returns ``(name, detail)`` or None.
-SIGNATURES = (_sig_conductor_version, _sig_extension_precheck,
+SIGNATURES = (_sig_conductor_version, _sig_conductor_timeout,
+              _sig_extension_precheck,
               _sig_uuid_invalid, _sig_vdi_not_in_map, _sig_no_mirror,
               _sig_forget_twice)
 
