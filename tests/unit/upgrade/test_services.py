@@ -93,7 +93,8 @@ class TestSupervisor(base.TestCase):
     def test_run_reports_a_failed_command(self):
         error = self.assertRaises(
             services.ServiceError, self.supervisor.run, 'fails',
-            [sys.executable, '-c', 'print("broken here"); raise SystemExit(3)'])
+            [sys.executable, '-c',
+             'print("broken here"); raise SystemExit(3)'])
         self.assertIn('exit status 3', str(error))
         self.assertIn('broken here', str(error))
         self.assertNotIn('fails', self.supervisor.processes)

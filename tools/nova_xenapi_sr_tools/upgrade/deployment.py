@@ -59,7 +59,7 @@ CONDUCTORS = {STOCK: 'nova-conductor',
 #: Seconds a stock conductor waits for an answer nobody can give (the
 #: backport of XenapiLiveMigrateData 1.5) before MessagingTimeout. Real
 #: deployments wait 60 s; the failure is the same.
-RPC_RESPONSE_TIMEOUT = 15
+RPC_RESPONSE_TIMEOUT = 10
 
 #: Seconds any service gets to come up.
 START_TIMEOUT = 240
@@ -108,12 +108,10 @@ def _api_paste_ini():
 
 
 def _package_version(name):
+    """The installed version of a pbr-built package (nova, placement)."""
+    import pbr.version
     try:
-        from importlib import metadata
-    except ImportError:  # pragma: no cover - Python 3.6/3.7
-        import importlib_metadata as metadata
-    try:
-        return metadata.version(name)
+        return pbr.version.VersionInfo(name).release_string()
     except Exception:
         return None
 
@@ -225,8 +223,8 @@ class Deployment(object):
         self._wait_api()
         for name in sorted(self.nodes):
             if name.startswith('compute-'):
-                self.say('starting %s (%s)' % (name,
-                                              self.nodes[name].flavour))
+                self.say('starting %s (%s)'
+                         % (name, self.nodes[name].flavour))
                 self._start_node(self.nodes[name])
         self.wait_up([n for n in self.nodes.values()
                       if n.binary.startswith('nova-') and
@@ -276,6 +274,10 @@ class Deployment(object):
             name = 'compute-%s' % host
             self.nodes[name] = Node(name, 'nova-compute', host,
                                     self.initial.get(name, STOCK))
+
+    def log_path(self, name):
+        """The log file of node (or one-shot command) ``name``."""
+        return os.path.join(self.log_dir, name + '.log')
 
     def node_dir(self, node):
         return self.workspace.sub('nodes', node.name)
@@ -341,6 +343,8 @@ class Deployment(object):
             ('neutron', [('endpoint_override', self.neutron.url)] +
              self._auth(self.neutron.url)),
             ('glance', [('endpoint_override', self.glance.url)]),
+            # Every case boots a server; nova's default quota is 10.
+            ('quota', [('driver', 'nova.quota.NoopQuotaDriver')]),
             ('oslo_concurrency', [('lock_path', os.path.join(state,
                                                              'lock'))]),
             ('oslo_messaging_notifications', [('driver', 'noop')]),
@@ -464,10 +468,42 @@ class Deployment(object):
         return dict((name, node.flavour) for name, node in self.nodes.items()
                     if node.flavour is not None)
 
-    def set_flavour(self, name, flavour):
+    def revive(self):
+        """Start again every node whose process stopped; wait until up.
+
+        :returns: the names of the nodes restarted.
+        """
+        dead = [name for name, process in
+                sorted(self.supervisor.processes.items())
+                if process.poll() is not None]
+        before = time.strftime('%Y-%m-%dT%H:%M:%S', time.gmtime())
+        for name in dead:
+            self.say('%s stopped; starting it again' % name)
+            self.supervisor.processes.pop(name)
+            self._start_node(self.nodes[name])
+        waiting = [self.nodes[name] for name in dead
+                   if self.nodes[name].binary not in ('nova-api',
+                                                      'placement-api')]
+        if waiting:
+            self.wait_up(waiting, since=before)
+        return dead
+
+    def set_extension_driver(self, driver):
+        """Upgraded computes load ``driver`` from now on (restarted)."""
+        driver = driver or DRIVERS[EXTENSION]
+        if driver == self.extension_driver:
+            return False
+        self.extension_driver = driver
+        for name in sorted(self.nodes):
+            node = self.nodes[name]
+            if node.command == 'nova-compute' and node.flavour == EXTENSION:
+                self.set_flavour(name, EXTENSION, force=True)
+        return True
+
+    def set_flavour(self, name, flavour, force=False):
         """Restart node ``name`` stock or upgraded; wait until it is up."""
         node = self.nodes[name]
-        if node.flavour == flavour:
+        if node.flavour == flavour and not force:
             return False
         self.say('restarting %s as %s' % (name, flavour))
         self.supervisor.stop(name)

@@ -50,8 +50,8 @@ import json
 import re
 import socketserver
 import threading
-import uuid
 from urllib import parse as urlparse
+import uuid
 from wsgiref import simple_server
 
 PROJECT = 'verify'
@@ -118,7 +118,8 @@ class FakeService(object):
         query = urlparse.parse_qs(environ.get('QUERY_STRING', ''))
         length = int(environ.get('CONTENT_LENGTH') or 0)
         raw = environ['wsgi.input'].read(length) if length else b''
-        status, body = 404, {'error': 'no route %s %s' % (method, path)}
+        status, body = 404, {'itemNotFound': {
+            'message': 'no route %s %s' % (method, path), 'code': 404}}
         for route_method, pattern, handler in self._compiled:
             match = pattern.match(path)
             if match and route_method == method:
@@ -159,6 +160,8 @@ class Cinder(FakeService):
         ('GET', r'/v3/(?P<project>[^/]+)/volumes/detail', 'list_volumes'),
         ('GET', r'/v3/(?P<project>[^/]+)/volumes/(?P<volume_id>[^/]+)',
          'show_volume'),
+        ('POST', r'/v3/(?P<project>[^/]+)/volumes/(?P<volume_id>[^/]+)'
+         r'/action', 'volume_action'),
         ('POST', r'/v3/(?P<project>[^/]+)/attachments', 'create_attachment'),
         ('GET', r'/v3/(?P<project>[^/]+)/attachments/(?P<attachment_id>'
          r'[^/]+)', 'show_attachment'),
@@ -174,6 +177,8 @@ class Cinder(FakeService):
         super(Cinder, self).__init__()
         self.volumes = {}
         self.attachments = {}
+        #: ``[(volume_id, action)]`` of :data:`VOLUME_ACTIONS` received.
+        self.actions = []
         #: ``{(volume_id, host): connection_info}`` overrides for hosts the
         #: array exports a volume to through another target.
         self.per_host = {}
@@ -234,6 +239,21 @@ class Cinder(FakeService):
 
     def show_volume(self, query, body, volume_id, **kw):
         return 200, {'volume': self._volume_view(volume_id)}
+
+    #: Volume actions of the pre-3.44 attach flow that nova still sends
+    #: on some paths (the destination's rollback rolls back a detach).
+    #: Without a backend they change nothing here; each is recorded.
+    VOLUME_ACTIONS = ('os-roll_detaching', 'os-begin_detaching',
+                      'os-reserve', 'os-unreserve')
+
+    def volume_action(self, query, body, volume_id, **kw):
+        self._volume_view(volume_id)
+        actions = [name for name in body if name in self.VOLUME_ACTIONS]
+        if len(actions) != 1:
+            raise HTTPError(400, 'unsupported volume action %s'
+                            % sorted(body))
+        self.actions.append((volume_id, actions[0]))
+        return 202, None
 
     def _connection(self, volume_id, connector):
         host = (connector or {}).get('host')
@@ -393,8 +413,8 @@ class Neutron(FakeService):
     def list_extensions(self, query, body, **kw):
         return 200, {'extensions': [
             {'alias': 'binding', 'name': 'Port Binding',
-             'description': 'port binding', 'updated': '2014-02-03T10:00:00-00:00',
-             'links': []},
+             'description': 'port binding',
+             'updated': '2014-02-03T10:00:00-00:00', 'links': []},
             {'alias': 'binding-extended', 'name': 'Port Bindings Extended',
              'description': 'several bindings per port',
              'updated': '2017-07-17T10:00:00-00:00', 'links': []}]}

@@ -93,8 +93,8 @@ def patch_eventlet():
 
 def fix_get_table():
     """A ``get_table`` whose table is bound to the engine (fix 2)."""
-    import sqlalchemy
     from oslo_db.sqlalchemy import utils
+    import sqlalchemy
 
     def get_table(engine, name):
         metadata = sqlalchemy.MetaData(bind=engine)

@@ -35,12 +35,15 @@ rules of :mod:`.verdict` from:
 """
 
 import copy
+import json
+import os
 import re
 import time
 import uuid
 
 from nova_xenapi_sr_tools.upgrade import cases as cases_mod
 from nova_xenapi_sr_tools.upgrade import deployment
+from nova_xenapi_sr_tools.upgrade import services
 from nova_xenapi_sr_tools.upgrade import verdict
 
 S, E = deployment.STOCK, deployment.EXTENSION
@@ -55,6 +58,9 @@ _NS = uuid.UUID('6f1b1b44-7b1e-4c55-9a3c-5e0c5e2e9a11')
 _EXC_LINE = re.compile(r'^([A-Za-z_][\w.]*(?:Error|Exception|Timeout|'
                        r'Failure|Exceeded|Host|Invalid\w*|Version|\w+)): '
                        r'(.*)$')
+
+
+_INSTANCE_PREFIX = re.compile(r'^\[instance: [0-9a-f-]+\] ')
 
 
 def state_of(case):
@@ -127,15 +133,36 @@ def error_chain(texts):
     return chain
 
 
+def _first_line(exc):
+    text = str(exc)
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _added_connection_keys(bdm, attachment):
+    """Keys of a BDM's connection data that Cinder did not hand out."""
+    try:
+        saved = json.loads(bdm.get('connection_info') or '{}')
+    except ValueError:
+        return ['connection_info is not JSON']
+    data = saved.get('data') or {}
+    given = attachment.get('connection_info') or {}
+    return sorted(key for key in data if key not in given)
+
+
 class RollingRunner(object):
     """Runs cases on one deployment; a context manager.
 
     :param scenario: the verification's scenario dict (default: built-in).
     :param cases: the cases to run (default: the whole matrix).
+    :param extension_drivers: run the cases once per driver, each round
+        with the upgraded computes restarted on that ``compute_driver``
+        (tests of the verification itself; default: the one given by
+        ``extension_driver``). Results carry ``extension_driver``.
     """
 
     def __init__(self, scenario=None, cases=None, extension_driver=None,
-                 keep_logs=False, say=None, extra_python_path=()):
+                 keep_logs=False, say=None, extra_python_path=(),
+                 extension_drivers=None):
         self.scenario = copy.deepcopy(scenario or
                                       cases_mod.default_scenario())
         sets = cases_mod.volume_sets(self.scenario)
@@ -144,11 +171,16 @@ class RollingRunner(object):
                             else cases_mod.matrix(sets))
         self.states = [state for state in STATE_ORDER
                        if any(state_of(c) == state for c in self.planned)]
+        self.drivers = list(extension_drivers or [extension_driver])
         self.copies = {}
-        for index, state in enumerate(self.states):
-            data = state_copy(self.scenario, index)
-            self.copies[state] = dict(
-                (vset.name, vset) for vset in cases_mod.volume_sets(data))
+        index = 0
+        for round_ in range(len(self.drivers)):
+            for state in self.states:
+                data = state_copy(self.scenario, index)
+                index += 1
+                self.copies[(round_, state)] = dict(
+                    (vset.name, vset)
+                    for vset in cases_mod.volume_sets(data))
         first = sets[0]
         self.hosts = {'source': first.host('source'),
                       'destination': first.host('destination')}
@@ -166,7 +198,7 @@ class RollingRunner(object):
             {self.hosts['source']: self.pools['source'],
              self.hosts['destination']: self.pools['destination']},
             flavours=self._flavours(self.states[0]),
-            extension_driver=extension_driver, keep_logs=keep_logs,
+            extension_driver=self.drivers[0], keep_logs=keep_logs,
             say=say, extra_python_path=extra_python_path,
             credentials=credentials)
         self.say = say or (lambda line: None)
@@ -214,16 +246,26 @@ class RollingRunner(object):
 
     def run(self, progress=None):
         """Run the planned cases; return their result dicts."""
+        started = time.monotonic()
         results = []
         stock_outcomes = {}
-        total = len(self.planned)
+        total = len(self.planned) * len(self.drivers)
+        for round_, driver in enumerate(self.drivers):
+            if round_:
+                stock_outcomes = {}
+                self.deployment.set_extension_driver(driver)
+            self._run_round(round_, results, stock_outcomes, total, progress)
+        self.deployment.timings['cases'] = time.monotonic() - started
+        return results
+
+    def _run_round(self, round_, results, stock_outcomes, total, progress):
         for state in self.states:
             self._enter_state(state)
             for case in sorted((c for c in self.planned
                                 if state_of(c) == state),
                                key=lambda c: self.set_order.index(
                                    c['volumes'])):
-                result = self.run_case(case)
+                result = self.run_case(case, round_)
                 if verdict.is_all_stock(case):
                     stock_outcomes[case['volumes']] = result['outcome']
                 else:
@@ -237,22 +279,30 @@ class RollingRunner(object):
                 results.append(result)
                 if progress is not None:
                     progress(len(results), total, result)
-        return results
 
     # --- one case -------------------------------------------------------
 
-    def run_case(self, case):
+    def run_case(self, case, round_=0):
         started = time.monotonic()
-        vset = self.copies[state_of(case)][case['volumes']]
+        vset = self.copies[(round_, state_of(case))][case['volumes']]
         result = dict(case)
+        result['extension_driver'] = self.deployment.extension_driver
         result.update({'outcome': None, 'detail': '', 'copies': 0,
                        'leftovers': [], 'xapi_calls': {}})
         try:
             self._run(case, vset, result)
-        except deployment.DeploymentError as exc:
+        except (deployment.DeploymentError, deployment.APIError) as exc:
             result.update(outcome=verdict.UNSAFE, detail=(
                 'the verification itself broke down (%s); the outcome of '
-                'this case is unknown' % exc))
+                'this case is unknown' % _first_line(exc)))
+        except services.ServiceError as exc:
+            # A node died during the case: the case is lost, the run goes
+            # on once the node runs again.
+            result.update(outcome=verdict.UNSAFE, detail=(
+                '%s during the live migration; the outcome of this case is '
+                'unknown: check the instance and both pools by hand'
+                % _first_line(exc)))
+            self.deployment.revive()
         result['wall_time'] = round(time.monotonic() - started, 3)
         return result
 
@@ -287,6 +337,7 @@ class RollingRunner(object):
                 (role, len(xapi.pool(self.pools[role]).calls()))
                 for role in self.pools)
             record = self._record(db, server['id'], request_id, marks)
+            record['logged'] = self._logged_errors(request_id, marks)
         finally:
             db.close()
         flow, began = self._flow(case, record)
@@ -307,12 +358,56 @@ class RollingRunner(object):
 
     # --- nova's records ---------------------------------------------------
 
-    @staticmethod
-    def _marks(db):
+    def _log_nodes(self):
+        return ['conductor'] + ['compute-%s' % self.hosts[role]
+                                for role in ('source', 'destination')]
+
+    def _marks(self, db):
         with db.cursor() as cursor:
             cursor.execute('SELECT COALESCE(MAX(id), 0) AS n FROM '
                            'instance_faults')
-            return {'fault': cursor.fetchone()['n']}
+            marks = {'fault': cursor.fetchone()['n'], 'logs': {}}
+        for name in self._log_nodes():
+            path = self.deployment.log_path(name)
+            marks['logs'][name] = os.path.getsize(path) \
+                if os.path.exists(path) else 0
+        return marks
+
+    def _logged_errors(self, request_id, marks):
+        """``{node: traceback text}`` nova logged at ERROR for a request.
+
+        nova records no exception text in its database for a failure
+        inside ``_do_live_migration`` (the migration is set to error, the
+        instance to ERROR); the node's log has it, as an operator reads it.
+        """
+        found = {}
+        for name in self._log_nodes():
+            path = self.deployment.log_path(name)
+            if not os.path.exists(path):
+                continue
+            with open(path, 'rb') as handle:
+                handle.seek(marks['logs'].get(name, 0))
+                text = handle.read().decode('utf-8', 'replace')
+            lines = []
+            record = None
+            for line in text.splitlines():
+                fields = line.split(' ', 5)
+                if len(fields) < 6 or fields[3] != 'ERROR':
+                    record = None
+                    continue
+                prefix = ' '.join(fields[:5])
+                if request_id in line:
+                    record = prefix
+                    body = line.split(request_id, 1)[1]
+                    body = body.split('] ', 1)[1] if '] ' in body else body
+                elif prefix == record:
+                    body = fields[5]
+                else:
+                    continue
+                lines.append(_INSTANCE_PREFIX.sub('', body))
+            if lines:
+                found[name] = '\n'.join(lines)
+        return found
 
     def _record(self, db, server_id, request_id, marks):
         with db.cursor() as cursor:
@@ -338,7 +433,8 @@ class RollingRunner(object):
                 'uuid = %s', (server_id,))
             instance = cursor.fetchone() or {}
             cursor.execute(
-                'SELECT volume_id, attachment_id FROM block_device_mapping '
+                'SELECT volume_id, attachment_id, connection_info FROM '
+                'block_device_mapping '
                 'WHERE instance_uuid = %s AND deleted = 0 AND '
                 'destination_type = %s', (server_id, 'volume'))
             bdms = cursor.fetchall()
@@ -359,24 +455,38 @@ class RollingRunner(object):
         return 'conductor'
 
     def _flow(self, case, record):
-        """The verdict's ``flow`` from nova's records; and whether the
-        source's driver ``live_migration`` ran."""
+        """The verdict's ``flow`` from nova's records.
+
+        :returns: ``(flow, in_error)``; ``in_error``: nova left the
+            instance in ERROR.
+        """
         events = dict((e['event'], e) for e in record['events'])
         pre = events.get('compute_pre_live_migration')
-        began = pre is not None and pre['result'] == 'Success'
+        # nova put the instance in ERROR (after a failure from the
+        # source's live_migration on, and for unexpected errors of the
+        # conductor): the operator has to reset it.
+        began = record['instance'].get('vm_state') == 'error'
         failed = [e for e in record['events'] if e['result'] != 'Success']
         status = record['migration'].get('status')
         if status == 'completed' and not failed:
             return {'phase': 'done', 'error': None}, began
-        texts = [f['details'] for f in record['faults']] + \
+        logged = record.get('logged') or {}
+        computes = [name for name in self._log_nodes()
+                    if name != 'conductor' and name in logged]
+        texts = [logged[name] for name in computes] + \
+            [f['details'] for f in record['faults']] + \
             [f['message'] for f in record['faults']] + \
-            [e['details'] for e in failed] + [e['traceback'] for e in failed]
+            [e['details'] for e in failed] + \
+            [e['traceback'] for e in failed] + \
+            [logged.get('conductor')]
         chain = error_chain(texts)
         # The first failing node, computes before the conductor that
         # reports their failure.
-        origins = [self._role(e['host']) for e in failed
-                   if self._role(e['host']) != 'conductor'] or \
-            [self._role(f['host']) for f in record['faults']] or \
+        origins = [self._role(self.deployment.nodes[name].host)
+                   for name in computes] + \
+            [self._role(e['host']) for e in failed
+             if self._role(e['host']) != 'conductor'] + \
+            [self._role(f['host']) for f in record['faults']] + \
             ['conductor']
         origin = origins[0]
         first = chain[0] if chain else {
@@ -417,6 +527,14 @@ class RollingRunner(object):
                                 'instance is on %s' % (
                                     bdm['volume_id'], mine[0]['host'],
                                     instance.get('host')))
+            else:
+                added = _added_connection_keys(bdm, mine[0])
+                if added:
+                    problems.append(
+                        'nova saved connection data for %s that Cinder '
+                        'never handed out (%s): a driver changed the '
+                        'block_device_info nova passed it' % (
+                            bdm['volume_id'], ', '.join(added)))
             others = [a for a in attachments
                       if a['id'] != bdm['attachment_id']]
             if others:

@@ -151,30 +151,30 @@ def _sig_conductor_version(case, error):
 
 
 def _sig_conductor_timeout(case, error):
-    """A stock conductor behind an upgraded compute, as nova really fails.
+    """A stock conductor with an upgraded compute, as nova really fails.
 
-    The compute answers with XenapiLiveMigrateData 1.5; the conductor's
-    serializer cannot read it and asks a conductor to backport it
-    (``object_backport_versions``, an RPC call), which no stock conductor
-    can either: the call times out (``MessagingTimeout`` after
-    ``rpc_response_timeout``), the conductor skips the host and, with no
-    other, gives up.
+    An upgraded compute answers with XenapiLiveMigrateData 1.5. Whoever
+    receives it on a stock node (the conductor, or a stock source that
+    the destination calls) cannot read it and asks the conductor to
+    backport it (``object_backport_versions``, an RPC call), which a
+    stock conductor cannot do either: the call times out
+    (``MessagingTimeout`` after ``rpc_response_timeout``) and the
+    conductor gives up on the host.
     """
     if case['conductor'] != STOCK or not any(
             case[side] == EXTENSION for side in ('source', 'destination')):
-        return None
-    if _role_of(error.get('origin')) != 'conductor':
         return None
     if not (_chain_has(error, 'MessagingTimeout') or
             _chain_has(error, text='Timeout while checking')):
         return None
     return ('conductor-cannot-read',
-            'the stock conductor cannot read XenapiLiveMigrateData 1.5 sent '
-            'by an upgraded compute: its request to backport the object '
-            '(object_backport_versions) timed out (MessagingTimeout after '
-            'rpc_response_timeout, 60 s by default), nova skipped the host '
-            'and found no other; nothing changed. Fix: upgrade conductors '
-            'first (run nova-conductor-xenapi-sr), then the computes')
+            'a stock node could not read XenapiLiveMigrateData 1.5 from an '
+            'upgraded compute and asked the stock conductor to backport it '
+            '(object_backport_versions), which it cannot: nova failed with '
+            'MessagingTimeout after rpc_response_timeout (60 s by default; '
+            'the %s reported it) and gave up before anything moved. Fix: '
+            'upgrade conductors first (run nova-conductor-xenapi-sr), then '
+            'the computes' % (_role_of(error.get('origin')) or 'conductor'))
 
 
 def _sig_uuid_invalid(case, error):
