@@ -67,6 +67,9 @@ START_TIMEOUT = 240
 API_VERSION = '2.80'
 FLAVOR = 'verify'
 
+#: Migration statuses nova leaves once it is done with a migration.
+MIGRATION_FINAL = ('completed', 'error', 'failed', 'cancelled', 'done')
+
 #: Server states nova leaves a server in once an operation ended.
 SETTLED = ('ACTIVE', 'ERROR', 'SHUTOFF')
 TOKEN = 'admin:%s' % fakes.PROJECT
@@ -114,6 +117,19 @@ def _package_version(name):
         return pbr.version.VersionInfo(name).release_string()
     except Exception:
         return None
+
+
+def nova_driver_name(path):
+    """``(compute_driver, module to alias or None)`` for a driver path.
+
+    nova 21 loads ``compute_driver`` relative to ``nova.virt``
+    (``xenapi.XenAPIDriver``); a driver elsewhere, given by its full
+    dotted path, is loaded through :mod:`.launch`'s alias.
+    """
+    if path.split('.', 1)[0] in ('xenapi', 'xenapi_sr'):
+        return path, None
+    module, _, name = path.rpartition('.')
+    return 'verify_driver.%s' % name, module
 
 
 class Node(object):
@@ -313,9 +329,9 @@ class Deployment(object):
         if node.command == 'nova-compute':
             pool = self.computes[node.host]
             user, password = self.credentials.get(pool, ('root', 'mock'))
-            default.append(('compute_driver', self.extension_driver
-                            if node.flavour == EXTENSION
-                            else DRIVERS[STOCK]))
+            default.append(('compute_driver', nova_driver_name(
+                self.extension_driver)[0] if node.flavour == EXTENSION
+                else DRIVERS[STOCK]))
             sections.append(('xenserver', [
                 ('connection_url', self.xapi.urls[pool]),
                 ('connection_username', user),
@@ -384,6 +400,11 @@ class Deployment(object):
             env['PYTHONPATH'] = os.pathsep.join(paths)
         if node.command.startswith('placement'):
             env['OS_PLACEMENT_CONFIG_DIR'] = self.node_dir(node)
+        env.pop(launch.DRIVER_MODULE_ENV, None)
+        if node.command == 'nova-compute' and node.flavour == EXTENSION:
+            module = nova_driver_name(self.extension_driver)[1]
+            if module:
+                env[launch.DRIVER_MODULE_ENV] = module
         return env
 
     def _argv(self, node, command, *args):
@@ -576,11 +597,12 @@ class Deployment(object):
             response.headers.get('x-compute-request-id')
 
     def wait_action(self, server_id, request_id, timeout=START_TIMEOUT):
-        """The instance action once every event of it has finished.
+        """The instance action once nova has finished with it.
 
-        The destination's rollback is an RPC cast that can still run when
-        the server already looks settled: wait for nova's own record of
-        every step, then for the server.
+        Every event of the action has finished, the server has no task,
+        and the migration record has a final status: the destination's
+        rollback is an RPC cast, and the source completes the migration
+        record after the instance already looks settled.
         """
         deadline = time.monotonic() + timeout
         while True:
@@ -589,13 +611,20 @@ class Deployment(object):
                 server_id, request_id))['instanceAction']
             events = action.get('events') or []
             server = self.api.get('/servers/%s' % server_id)['server']
+            migrations = self.api.get(
+                '/os-migrations?instance_uuid=%s' % server_id)['migrations']
+            latest = max(migrations, key=lambda m: m['id']) \
+                if migrations else {}
             if events and all(e.get('finish_time') for e in events) and \
                     server['status'] in SETTLED and \
-                    not server.get('OS-EXT-STS:task_state'):
+                    not server.get('OS-EXT-STS:task_state') and \
+                    latest.get('status') in MIGRATION_FINAL:
                 return action
             if time.monotonic() > deadline:
-                raise DeploymentError('live migration of %s still running '
-                                      'after %ds' % (server_id, timeout))
+                raise DeploymentError(
+                    'live migration of %s still running after %ds '
+                    '(migration %s)' % (server_id, timeout,
+                                        latest.get('status')))
             time.sleep(0.5)
 
     # --- reporting ----------------------------------------------------------

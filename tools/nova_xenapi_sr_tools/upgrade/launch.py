@@ -61,6 +61,14 @@ without it:
    (stock ``xenapi.XenAPIDriver`` or ``xenapi_sr.driver.XenAPISRDriver``)
    is unchanged.
 
+7. **nova-compute only, a driver outside nova.virt**: nova 21 loads
+   ``compute_driver`` only as ``nova.virt.<name>``. To run a driver given
+   by a full dotted path (the verification's tests run deliberately broken
+   extension drivers), :data:`DRIVER_MODULE_ENV` names its module, which
+   is made importable as ``nova.virt.verify_driver``
+   (``compute_driver = verify_driver.<class>``). Without the variable
+   nothing changes.
+
 Then it runs the console script's own ``main`` (or, for placement's WSGI
 script, the script itself) with ``sys.argv`` set to ``COMMAND ARGS...``.
 """
@@ -74,6 +82,10 @@ import types
 
 #: Server metadata key naming the mock VM a new server takes over.
 ADOPT_KEY = 'verify_adopt_vm'
+
+#: Environment variable: module of a compute driver outside nova.virt.
+DRIVER_MODULE_ENV = 'NOVA_XENAPI_SR_VERIFY_DRIVER_MODULE'
+ALIAS_MODULE = 'nova.virt.verify_driver'
 
 NOVA_COMMANDS = ('nova-api', 'nova-conductor', 'nova-conductor-xenapi-sr',
                  'nova-scheduler', 'nova-compute', 'nova-manage')
@@ -176,6 +188,12 @@ def adopt_spawn(self, context, instance, image_meta, injected_files,
 def patch_compute():
     from nova.virt.xenapi import driver
     driver.XenAPIDriver.spawn = adopt_spawn
+    module = os.environ.get(DRIVER_MODULE_ENV)
+    if module:
+        import importlib
+        import nova.virt
+        sys.modules[ALIAS_MODULE] = importlib.import_module(module)
+        nova.virt.verify_driver = sys.modules[ALIAS_MODULE]
 
 
 def prepare(command):

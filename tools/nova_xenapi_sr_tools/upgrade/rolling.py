@@ -391,6 +391,13 @@ class RollingRunner(object):
             lines = []
             record = None
             for line in text.splitlines():
+                if name == 'conductor' and request_id in line and \
+                        'Skipping host: ' in line:
+                    # The conductor gives up on a destination at DEBUG.
+                    reason = line.split('Skipping host: ', 1)[1]
+                    lines.append('SkippedHost: %s' % reason.rsplit(
+                        ' _find_destination', 1)[0])
+                    continue
                 fields = line.split(' ', 5)
                 if len(fields) < 6 or fields[3] != 'ERROR':
                     record = None
