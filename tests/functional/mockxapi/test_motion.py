@@ -384,26 +384,45 @@ class VifMapTest(MigrationTestCase):
         self.assertEqual('port-1',
                          self.b.VIF.get_other_config(new_vif)[
                              'neutron-port-id'])
+        # xapi_vm_migrate.ml migrate_send': the source VM record goes
+        # (Db.VM.destroy), its VIF records stay, pointing at it, until
+        # db_gc.ml's gc_VIFs
+        left = self.srv.pool('pool-a').inspect()['VIF']
+        self.assertEqual([vif], list(left))
+        self.assertEqual(vm, left[vif]['VM'])
+        self.assertFailure(['HANDLE_INVALID', 'VM', vm],
+                           self.a.VM.get_resident_on, vm)
+        network = left[vif]['network']
+        self.assertEqual([vif], self.a.network.get_VIFs(network))
+        removed = self.srv.run_gc('pool-a')['pool-a']
+        self.assertEqual([vif], removed['VIF'])
         self.assertEqual({}, self.srv.pool('pool-a').inspect()['VIF'])
+        self.assertEqual([], self.a.network.get_VIFs(network))
 
 
 class TooManyStorageMigratesTest(MigrationTestCase):
 
     def test_fourth_concurrent_migration_refused(self):
+        # xapi_vm_migrate.ml with_migrate: three per source host's xapi,
+        # taken after VM.assert_can_migrate (message_forwarding.ml)
+        vm = self.vm()
+        vdi = self.vm_vdi(self.a, vm)
+        sr, _ = self.iscsi_sr(self.b, self.data('vol-1'))
         self.srv.set_latency('pool-a', 'VM.migrate_send', 3)
         url = self.fx.urls['pool-a']
         results = []
 
-        def migrate():
+        def migrate(dest):
             s = XenAPI.Session(url)
             s.login_with_password('root', 'mock')
             try:
-                s.xenapi.VM.migrate_send('OpaqueRef:none', {}, True, {}, {},
-                                         {})
+                results.append(s.xenapi.VM.migrate_send(
+                    vm, dest, True, {vdi: sr}, {}, {}))
             except XenAPI.Failure as exc:
                 results.append(exc.details)
 
-        threads = [threading.Thread(target=migrate) for _ in range(3)]
+        threads = [threading.Thread(target=migrate, args=(self.receive(),))
+                   for _ in range(3)]
         for t in threads:
             t.start()
         pool = self.srv.pool('pool-a')
@@ -413,13 +432,18 @@ class TooManyStorageMigratesTest(MigrationTestCase):
             time.sleep(0.01)
         self.assertEqual(3, pool.storage_migrations_in_flight)
         self.assertFailure(['TOO_MANY_STORAGE_MIGRATES', '3'],
-                           self.a.VM.migrate_send, 'OpaqueRef:none', {},
-                           True, {}, {}, {})
+                           self.a.VM.migrate_send, vm, self.receive(),
+                           True, {vdi: sr}, {}, {})
+        # a bad request fails its checks before it asks for a slot
+        self.assertFailure(['VDI_NOT_IN_MAP', vdi], self.a.VM.migrate_send,
+                           vm, self.receive(), True, {}, {}, {})
         for t in threads:
             t.join()
-        self.assertEqual([['HANDLE_INVALID', 'VM', 'OpaqueRef:none']] * 3,
-                         results)
         self.assertEqual(0, pool.storage_migrations_in_flight)
+        # one moved the VM; the others then found it gone
+        moved = [r for r in results if isinstance(r, str)]
+        self.assertEqual(1, len(moved))
+        self.assertMovedTo(moved[0])
 
 
 class PowerStateTest(MigrationTestCase):

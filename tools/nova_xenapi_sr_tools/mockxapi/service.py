@@ -17,6 +17,7 @@ import copy
 from oslo_log import log as logging
 
 from nova_xenapi_sr_tools.mockxapi import faults
+from nova_xenapi_sr_tools.mockxapi import gc as gc_mod
 from nova_xenapi_sr_tools.mockxapi import pool as pool_mod
 from nova_xenapi_sr_tools.mockxapi import scenario as scenario_mod
 from nova_xenapi_sr_tools.mockxapi import server
@@ -36,9 +37,13 @@ class MockXapi(object):
     :param scenario: what to serve (default :meth:`Scenario.default`).
     :param listen: optional ``{pool name: (address, port)}``; pools not
         named get a random loopback address on port 80.
+    :param gc_interval: seconds between database GC passes while serving
+        (xapi's ``db_gc.ml``: 30); 0 runs the GC only through
+        :meth:`run_gc`.
     """
 
-    def __init__(self, scenario=None, listen=None):
+    def __init__(self, scenario=None, listen=None,
+                 gc_interval=pool_mod.GC_INTERVAL):
         self.scenario = scenario or scenario_mod.Scenario.default()
         self.world = pool_mod.World()
         scenario_mod.build(self.world, self.scenario)
@@ -49,6 +54,7 @@ class MockXapi(object):
                              ', '.join(sorted(unknown)))
         self._servers = {}
         self.urls = {}
+        self._gc = gc_mod.Collector(self.world, gc_interval)
 
     # -- life cycle ------------------------------------------------------
     def start(self):
@@ -61,12 +67,14 @@ class MockXapi(object):
                 self.urls[name] = url
                 server.serve(srv)
                 LOG.debug('mock XAPI pool %s at %s', name, url)
+            self._gc.start()
         except Exception:
             self.stop()
             raise
         return self
 
     def stop(self):
+        self._gc.stop()
         for srv in self._servers.values():
             srv.close_all()
         self._servers.clear()
@@ -95,6 +103,16 @@ class MockXapi(object):
         """Every VDI copy (mirror) a migration made, oldest first."""
         with self.world.lock:
             return copy.deepcopy(self.world.copies)
+
+    def run_gc(self, pool=None):
+        """Run xapi's database GC pass now, on one pool or all.
+
+        For verdicts: the state a real pool reaches within 30 seconds
+        (leftover VBDs, the source's VIFs after ``migrate_send``).
+        Returns ``{pool name: {class: [removed refs]}}``.
+        """
+        names = [pool] if pool else list(self.world.pools)
+        return {name: self.pool(name).run_gc() for name in names}
 
     def inject_fault(self, pool, method, kind='failure', error=None,
                      match=None, times=1, after=0):
