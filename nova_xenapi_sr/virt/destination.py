@@ -64,6 +64,12 @@ class UnsafeStockSource(DestinationRefusal):
     msg_fmt = 'Refusing a live migration from this source: %(reason)s'
 
 
+class SamePoolRefusal(DestinationRefusal):
+    """XAPI cannot live-migrate these volumes inside the pool."""
+
+    msg_fmt = 'Refusing a live migration inside this pool: %(reason)s'
+
+
 def source_map(migrate_data):
     """Return the source's ``{volume_id: sr_uuid}``, or None.
 
@@ -206,11 +212,64 @@ def _check_existing(session, attached, legacy):
                    _REMEDY)))
 
 
+def _target_key(config):
+    return (config.get('target'), str(config.get('port') or '3260'),
+            config.get('targetIQN'))
+
+
+def _check_target_holders(session, attached, chosen):
+    """Refuse a volume whose target another SR of this pool already holds.
+
+    A raw iSCSI SR shows every LUN of its target, and XAPI keeps a VDI
+    uuid once per pool: when an iSCSI SR other than the one a volume needs
+    already reaches the volume's target here, that SR holds the LUN, and
+    the scan nova runs after introducing the needed SR fails
+    (``SR_BACKEND_FAILURE_40``) with the new SR left plugged. Both
+    directions: a legacy volume whose target a uuid5 SR or another legacy
+    SR holds, and a uuid5 volume whose target a legacy SR holds. One
+    ``PBD.get_all_records``, and one ``SR.get_record`` per SR that reaches
+    one of the targets.
+
+    :param chosen: ``{volume_id: the SR uuid it needs here}``.
+    """
+    by_target = {}
+    for rec in session.call_xenapi('PBD.get_all_records').values():
+        by_target.setdefault(_target_key(rec.get('device_config') or {}),
+                             set()).add(rec.get('SR'))
+    records = {}
+    for volume_id, needed in sorted(chosen.items()):
+        vol = attached[volume_id]
+        key = _target_key(naming.device_config(vol.connection_data))
+        holders = []
+        for sr_ref in sorted(by_target.get(key, ())):
+            if sr_ref not in records:
+                records[sr_ref] = session.call_xenapi('SR.get_record', sr_ref)
+            if records[sr_ref].get('type') == 'iscsi':
+                holders.append(records[sr_ref]['uuid'])
+        if not holders or needed in holders:
+            continue
+        host, port, iqn = key
+        raise UntrustedSRUuid(reason=(
+            'volume %s needs SR %s on this host, but SR %s of this pool '
+            'already reaches its iSCSI target %s, port %s, IQN %s and so '
+            'holds its LUN: XAPI keeps a LUN\'s disk in one SR per pool, so '
+            'the scan of SR %s would fail (SR_BACKEND_FAILURE_40). Nothing '
+            'was changed on this host. Migrate the instance to a host of '
+            'another pool, or cold (nova migrate); or, once nothing in this '
+            'pool uses SR %s, forget it (xe sr-forget uuid=%s) and retry.'
+            % (volume_id, needed, ', '.join(sorted(holders)), host, port,
+               iqn, needed, holders[0], holders[0])))
+
+
 def validate(session, block_device_info, volume_sr_uuid_map):
     """Check the source's map; return the legacy entries to honour.
 
+    Read-only: for legacy volumes one ``SR.get_all_records_where`` (and a
+    ``PBD.get_all_records_where`` when their SRs exist here), then for
+    every volume :func:`_check_target_holders`.
+
     :returns: ``{volume_id: legacy_sr_uuid}``, empty when every volume is
-        uuid5-named (then no XAPI call was made).
+        uuid5-named.
     :raises UntrustedSRUuid: the map fails a check. No XAPI write happened.
     """
     attached = _attached(block_device_info)
@@ -220,7 +279,62 @@ def validate(session, block_device_info, volume_sr_uuid_map):
               if sr_uuid == attached[volume_id].legacy}
     if legacy:
         _check_existing(session, attached, legacy)
+    chosen = {volume_id: legacy.get(volume_id, vol.uuid5)
+              for volume_id, vol in attached.items()}
+    if chosen:
+        _check_target_holders(session, attached, chosen)
     return legacy
+
+
+def same_pool_message(session, block_device_info, volume_sr_uuid_map):
+    """Why a live migration inside this pool cannot work, or None.
+
+    nova live-migrates inside a pool (no block migration) with
+    ``VM.pool_migrate``, which needs every SR of the VM plugged on this
+    host (``VM_REQUIRES_SR``). nova finds the volumes' SRs already in the
+    pool and connects nothing here, and it introduces them unshared, so
+    this host could not plug an SR the source host has plugged
+    (``SR_NOT_SHARABLE``). Read-only: one ``SR.get_all_records_where`` and
+    one ``PBD.get_all_records_where``.
+    """
+    try:
+        attached = volumes.iscsi_volumes(block_device_info)
+    except exception.InvalidConnectionData:
+        return None     # nova's own code reports it, as it always did
+    if not attached:
+        return None
+    names = {}
+    for vol in attached:
+        name = (volume_sr_uuid_map or {}).get(vol.volume_id)
+        if name not in (vol.uuid5, vol.legacy):
+            name = vol.uuid5
+        names.setdefault(name, []).append(vol.volume_id)
+    srs = session.call_xenapi('SR.get_all_records_where',
+                              where.field_in('uuid', sorted(names)))
+    if not srs:
+        return None
+    pbds = session.call_xenapi('PBD.get_all_records_where',
+                               where.field_in('SR', sorted(srs)))
+    here = session.host_ref
+    blocked = []
+    for sr_ref, rec in sorted(srs.items(), key=lambda i: i[1]['uuid']):
+        mine = [p for p in pbds.values()
+                if p.get('SR') == sr_ref and p.get('host') == here and
+                p.get('currently_attached')]
+        if not mine:
+            blocked.append('%s (SR %s)' % (', '.join(names[rec['uuid']]),
+                                           rec['uuid']))
+    if not blocked:
+        return None
+    return (
+        'volume(s) %s are on SRs of this pool that are not plugged on this '
+        'host: XAPI\'s VM.pool_migrate needs every SR of the VM plugged on '
+        'the destination host (VM_REQUIRES_SR), nova connects nothing here '
+        'for an SR the pool already has, and nova\'s SRs are unshared, so '
+        'one plugged on another host cannot be plugged here '
+        '(SR_NOT_SHARABLE). Nothing was changed on this host. Live-migrate '
+        'the instance with block migration to a host of another pool, or '
+        'migrate it cold (nova migrate).' % '; '.join(blocked))
 
 
 def sr_connection_data(connection_data, sr_uuid):

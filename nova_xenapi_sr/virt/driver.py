@@ -25,7 +25,9 @@ driver overrides only the live-migration steps the fix needs:
   claiming the SRs for this migration (:mod:`nova_xenapi_sr.virt.claims`)
   and cleaning up after itself if it fails. Without a map (a stock source)
   it connects as stock nova does, but refuses the one case stock nova
-  cannot finish safely.
+  cannot finish safely. Inside a pool (no block migration) it refuses,
+  before any XAPI write, volumes whose SRs are not plugged on this host
+  (XAPI's ``VM.pool_migrate`` would fail with ``VM_REQUIRES_SR``).
 * ``rollback_live_migration_at_destination``: forgets the SRs the failed
   migration introduced, found through the claims and the migrate data,
   unless something else uses them (for a stock source too);
@@ -162,6 +164,14 @@ class XenAPISRDriver(xenapi_driver.XenAPIDriver):
     def pre_live_migration(self, context, instance, block_device_info,
                            network_info, disk_info, migrate_data):
         volume_sr_uuid_map = destination.source_map(migrate_data)
+        if migrate_data is not None and \
+                migrate_data.obj_attr_is_set('block_migration') and \
+                not migrate_data.block_migration:
+            # Inside the pool (VM.pool_migrate): refuse what XAPI cannot do.
+            message = destination.same_pool_message(
+                self._session, block_device_info, volume_sr_uuid_map)
+            if message:
+                raise destination.SamePoolRefusal(reason=message)
         if volume_sr_uuid_map is None:
             # An older source: stock nova's names, except for the one case
             # that stock nova always turns into an unsafe state.

@@ -308,15 +308,18 @@ class MigrateTestCase(LiveMigrationTestCase):
             [naming.uuid5_sr_uuid(self.source_infos[0][0]['data'])])
 
     def test_legacy_and_uuid5_on_one_target_decided_by_vm_links(self):
-        # vol-1 predates Mitaka; vol-2, attached later to another instance
-        # on the same target, brought the uuid5 SR: both names of vol-1's
-        # SR exist on the source, and the VM's own VBDs decide.
+        # vol-1 predates Mitaka; vol-2, exported later on the same target
+        # and attached to another instance, brought the uuid5 SR: both
+        # names of vol-1's SR exist on the source, and the VM's own VBDs
+        # decide. XAPI reaches that state only one way: the uuid5 SR's
+        # scan introduces vol-2's new LUN, then fails on vol-1's LUN that
+        # the legacy SR holds (SR.py synchronise_new, SR_BACKEND_FAILURE_40),
+        # and nova's retried attach finds vol-2's VDI without a scan.
         def neighbour(sc):
-            sc.add_volume('vol-2', PORTAL_A, iqn('shared'), 2)
-            sc.add_instance('pool-a', 2, volumes=[
-                ('vol-2', naming.UUID5, '/dev/xvdb')])
-        self.build([Volume('vol-1', naming.LEGACY, target='shared', lun=1)],
+            sc.add_instance('pool-a', 2)
+        self.build([Volume('vol-1', naming.LEGACY, target='shared', lun=2)],
                    extra=neighbour)
+        self._attach_through_partial_scan('vol-2', iqn('shared'), 1)
         self.run_flow()
         # the neighbour keeps its SR and stays where it was
         uuid5 = naming.uuid5_sr_uuid(self.source_infos[0][0]['data'])
@@ -325,6 +328,36 @@ class MigrateTestCase(LiveMigrationTestCase):
         self.assertEqual([m for m, _ in LOOKUP], self.source_lookup_calls())
         self.assertEqual(['pool-a'], [
             p for p, _ in self.xapi.server.find_vm('instance-00000002')])
+
+    def _attach_through_partial_scan(self, volume_id, target_iqn, lun):
+        """Attach a new LUN to instance 2 through a failing uuid5 scan."""
+        xs = self.xapi.session('pool-a').xenapi
+        host, port = PORTAL_A.split(':')
+        self.xapi.server.array.add_lun(host, int(port), target_iqn, lun,
+                                       None, None, volume_id)
+        data = {'volume_id': volume_id, 'target_portal': PORTAL_A,
+                'target_iqn': target_iqn, 'target_lun': lun}
+        config = naming.device_config(data)
+        sr = xs.SR.introduce(naming.uuid5_sr_uuid(data), 'tempSR', '',
+                             'iscsi', '', False, config)
+        pbd = xs.PBD.create({'host': xs.host.get_all()[0], 'SR': sr,
+                             'device_config': config})
+        xs.PBD.plug(pbd)
+        exc = self.assertRaises(Exception, xs.SR.scan, sr)
+        self.assertEqual('SR_BACKEND_FAILURE_40', exc.details[0])
+        vdi = [v for v in xs.SR.get_VDIs(sr)
+               if xs.VDI.get_sm_config(v)['LUNid'] == str(lun)][0]
+        vm = xs.VM.get_by_name_label('instance-00000002')[0]
+        vbd = xs.VBD.create({'VM': vm, 'VDI': vdi, 'userdevice': '1',
+                             'bootable': False, 'mode': 'RW', 'type': 'Disk',
+                             'empty': False, 'other_config': {},
+                             'qos_algorithm_type': '',
+                             'qos_algorithm_params': {}})
+        xs.VBD.plug(vbd)
+        self.baseline = {pool: self.xapi.pool(pool).inspect()
+                         for pool in ('pool-a', 'pool-b')}
+        for pool in ('pool-a', 'pool-b'):
+            self.xapi.pool(pool).clear_calls()
 
     def test_chap(self):
         self.build([Volume('vol-1', naming.LEGACY, chap=('user', 'pw-1')),
@@ -391,6 +424,15 @@ class DoNoHarmTestCase(LiveMigrationTestCase):
         self.assertIsNone(self.error)
         extension = self._calls(EXTENSION)
         self.assertIsNone(self.error)
+        # the destination's one extra call: a read that finds SRs already
+        # holding a volume's target (destination._check_target_holders),
+        # which real XAPI's scan would fail on; then the same calls
+        holders = [i for i, (m, _) in enumerate(extension['pool-b'])
+                   if m == 'PBD.get_all_records']
+        self.assertEqual(1, len(holders))
+        methods = [m for m, _ in extension['pool-b']]
+        self.assertLess(holders[0], methods.index('SR.introduce'))
+        del extension['pool-b'][holders[0]]
         self.assertEqual(stock['pool-b'], extension['pool-b'])
         lookup = [i for i, (m, _) in enumerate(extension['pool-a'])
                   if m == 'SR.get_all_records_where']
@@ -535,8 +577,11 @@ class FailureTestCase(LiveMigrationTestCase):
     def test_sr_scan(self):
         self._fail('pool-b', 'SR.scan')
 
-    def test_vdi_introduce(self):
-        self._fail('pool-b', 'VDI.introduce')
+    def test_vdi_get_record(self):
+        # RawISCSISR.py: scanned VDIs are managed, so nova (XenServer >=
+        # 7.0) never calls VDI.introduce; VDI.get_record is its last call
+        # before the VDI is used
+        self._fail('pool-b', 'VDI.get_record')
 
     def test_second_volume_connect(self):
         self.build([Volume('vol-1', naming.LEGACY),

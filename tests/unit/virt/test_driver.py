@@ -148,7 +148,28 @@ class DestinationTestCase(DriverTestCase):
             self.assertIsNot(original['block_device_mapping'][0][
                 'connection_info'], handed['block_device_mapping'][0][
                 'connection_info'])
-        self.assertEqual([], self.session.calls)
+        # only the read that looks for SRs already holding the target
+        # (destination._check_target_holders), with the map present
+        self.assertEqual(['PBD.get_all_records'], self.session.methods())
+
+    def test_same_pool_refused_before_nova_runs(self):
+        # no block migration: VM.pool_migrate needs the SRs plugged here
+        # (xapi_vm_helpers.ml assert_can_see_SRs)
+        uuid5 = naming.uuid5_sr_uuid(self.info['data'])
+        self.session.add('SR', 'OpaqueRef:sr', uuid=uuid5, type='iscsi')
+        self.session.add('PBD', 'OpaqueRef:pbd', SR='OpaqueRef:sr',
+                         host='OpaqueRef:source', currently_attached=True)
+        for volume_sr_uuid_map in ({'vol-1': uuid5}, None):
+            data = migrate_data.XenapiLiveMigrateData(block_migration=False)
+            if volume_sr_uuid_map is not None:
+                data.volume_sr_uuid_map = volume_sr_uuid_map
+            with mock.patch.object(PARENT, 'pre_live_migration') as parent:
+                exc = self.assertRaises(destination.SamePoolRefusal,
+                                        self.drv.pre_live_migration, 'ctxt',
+                                        Instance(), bdi(self.info), [],
+                                        None, data)
+            parent.assert_not_called()
+            self.assertIn('VM_REQUIRES_SR', str(exc))
 
     def test_tampered_map_refused_before_nova_runs(self):
         with mock.patch.object(PARENT, 'pre_live_migration') as parent:
