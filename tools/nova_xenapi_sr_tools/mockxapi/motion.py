@@ -341,7 +341,13 @@ def _execute(ctx, plan):
             target_vdi[vdi] = _copy(ctx, plan, vdi, rec, src_sr, dest_sr,
                                     dest_sr_uuid)
             copies.append((vdi, target_vdi[vdi]))
-        if not plan.intra_pool:
+        if plan.intra_pool:
+            # xenopsd on the destination host attaches every disk through
+            # its SR there; modelled with assert_can_see_SRs' error
+            with world.lock:
+                _assert_can_see_srs(sdb, plan.vm, remote.host,
+                                    set(target_vdi.values()))
+        else:
             new_vm = _import_metadata(ctx, remote, plan.vm, target_vdi,
                                       plan.vif_map, dry_run=False)
         with world.lock:
@@ -395,6 +401,7 @@ def _copy(ctx, plan, vdi, rec, src_sr, dest_sr, dest_sr_uuid):
             'destination_sr_uuid': dest_sr_uuid,
             'new_vdi_uuid': new_uuid,
             'vm_uuid': ctx.db.get('VM', plan.vm)['uuid'],
+            'deleted': False,
         })
     # with_remote_vdi: a scan, then the VDI by location
     remote.call('SR.scan', dest_sr)
@@ -421,10 +428,14 @@ def _cleanup(ctx, plan, new_vm, copies):
         with ctx.world.lock:
             ddb = remote.pool.db
             if ddb.has('VDI', copy_ref):
+                new_uuid = ddb.get('VDI', copy_ref)['uuid']
                 try:
                     storage.destroy_vdi(ctx.world, ddb, copy_ref)
                 except errors.XapiError:
-                    pass
+                    continue
+                for record in ctx.world.copies:
+                    if record['new_vdi_uuid'] == new_uuid:
+                        record['deleted'] = True
 
 
 @api.message('VM.pool_migrate_complete', 2)
@@ -452,6 +463,20 @@ def vm_destroy(ctx, vm):
     return ''
 
 
+def _assert_can_see_srs(db, vm, host, vdis):
+    """``xapi_vm_helpers.ml`` ``assert_can_see_SRs``: ``VM_REQUIRES_SR``.
+
+    Every SR of ``vdis`` needs a plugged PBD on ``host``
+    (``which_specified_SRs_not_available_on_host``).
+    """
+    visible = {db.get('PBD', pbd)['SR'] for pbd in db.find('PBD', host=host)
+               if db.get('PBD', pbd)['currently_attached']}
+    for vdi in vdis:
+        sr = db.get('VDI', vdi)['SR']
+        if sr not in visible:
+            raise errors.XapiError(errors.VM_REQUIRES_SR, vm, sr)
+
+
 @api.message('VM.pool_migrate', 3)
 def pool_migrate(ctx, vm, host, options):
     db = ctx.db
@@ -460,15 +485,10 @@ def pool_migrate(ctx, vm, host, options):
     if rec['power_state'] != 'Running':
         raise errors.XapiError(errors.VM_BAD_POWER_STATE, vm, 'running',
                                rec['power_state'].lower())
-    # xapi_vm_helpers.ml assert_can_see_SRs (non-empty VBDs)
-    visible = {db.get('PBD', pbd)['SR'] for pbd in db.find('PBD', host=host)
-               if db.get('PBD', pbd)['currently_attached']}
-    for vbd in db.find('VBD', VM=vm):
-        vrec = db.get('VBD', vbd)
-        if vrec['empty']:
-            continue
-        sr = db.get('VDI', vrec['VDI'])['SR']
-        if sr not in visible:
-            raise errors.XapiError(errors.VM_REQUIRES_SR, vm, sr)
+    # message_forwarding.ml pool_migrate -> assert_can_boot_here
+    # ~do_sr_check:true -> assert_can_see_SRs (non-empty VBDs)
+    vdis = [db.get('VBD', vbd)['VDI'] for vbd in db.find('VBD', VM=vm)
+            if not db.get('VBD', vbd)['empty']]
+    _assert_can_see_srs(db, vm, host, vdis)
     ctx.pool._log('VM.pool_migrate_complete', (vm, host))
     return pool_migrate_complete(ctx, vm, host)

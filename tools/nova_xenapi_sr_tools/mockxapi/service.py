@@ -10,7 +10,16 @@
 #    License for the specific language governing permissions and limitations
 #    under the License.
 
-"""The mock XAPI service: a scenario served on one endpoint per pool."""
+"""The mock XAPI service: a scenario served on one endpoint per host.
+
+A pool's master serves the pool's API; every other host of a pool gets its
+own endpoint that answers every call, login included, with
+``HOST_IS_SLAVE [master address]``, as a pool member's xapi does
+(``xapi_session.ml`` / ``server_helpers.ml``), so clients such as nova's
+os-xenapi session switch to the master and find their own host by its
+management PIF's IP. Each host's ``address`` and management PIF ``IP`` are
+the address its endpoint listens on.
+"""
 
 import copy
 
@@ -54,6 +63,8 @@ class MockXapi(object):
                              ', '.join(sorted(unknown)))
         self._servers = {}
         self.urls = {}
+        #: ``{(pool name, host name): url}`` of every host's endpoint
+        self.host_urls = {}
         self._gc = gc_mod.Collector(self.world, gc_interval)
 
     # -- life cycle ------------------------------------------------------
@@ -65,13 +76,33 @@ class MockXapi(object):
                 pool.url = url
                 self._servers[name] = srv
                 self.urls[name] = url
+                self._set_address(pool, pool.master, srv.server_address[0])
                 server.serve(srv)
                 LOG.debug('mock XAPI pool %s at %s', name, url)
+                with self.world.lock:
+                    members = [(ref, pool.db.get('host', ref)['name_label'])
+                               for ref in pool.db.refs('host')]
+                self.host_urls[(name, members[0][1])] = url
+                for ref, label in members:
+                    if ref == pool.master:
+                        continue
+                    member = _PoolMember(pool, label, srv.server_address[0])
+                    msrv, murl = server.bind(member, None, 80)
+                    self._servers[(name, label)] = msrv
+                    self.host_urls[(name, label)] = murl
+                    self._set_address(pool, ref, msrv.server_address[0])
+                    server.serve(msrv)
             self._gc.start()
         except Exception:
             self.stop()
             raise
         return self
+
+    def _set_address(self, pool, host, address):
+        with self.world.lock:
+            pool.db.get('host', host)['address'] = address
+            for pif in pool.db.find('PIF', host=host, management=True):
+                pool.db.get('PIF', pif)['IP'] = address
 
     def stop(self):
         self._gc.stop()
@@ -135,3 +166,17 @@ class MockXapi(object):
         with self.world.lock:
             return [(name, ref) for name, p in self.world.pools.items()
                     for ref in p.db.find('VM', name_label=name_label)]
+
+
+class _PoolMember(object):
+    """The endpoint of a pool member: ``HOST_IS_SLAVE [master]`` always."""
+
+    def __init__(self, pool, host_name, master_address):
+        self.pool = pool
+        self.name = '%s/%s' % (pool.name, host_name)
+        self.master_address = master_address
+
+    def handle(self, method, params):
+        self.pool._log('(%s) %s' % (self.name, method), ())
+        return pool_mod.Outcome('failure', ['HOST_IS_SLAVE',
+                                            self.master_address])

@@ -206,6 +206,18 @@ def sr_introduce(ctx, sr_uuid, name_label, name_description, sr_type,
                                     (sm_config or {}).items()})
 
 
+@api.message('SR.set_shared', 2)
+def sr_set_shared(ctx, sr_ref, value):
+    # xapi_sr.ml set_shared: true always; false with several PBDs is
+    # SR_HAS_MULTIPLE_PBDS [pbd, ...]
+    ctx.db.get('SR', sr_ref)
+    pbds = ctx.db.find('PBD', SR=sr_ref)
+    if not value and len(pbds) > 1:
+        raise errors.XapiError('SR_HAS_MULTIPLE_PBDS', *pbds)
+    ctx.db.get('SR', sr_ref)['shared'] = bool(value)
+    return ''
+
+
 def _sr_locked(operation):
     """Run an SR operation with the SR marked, then under the world lock."""
     def wrap(func):
