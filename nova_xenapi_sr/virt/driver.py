@@ -28,6 +28,9 @@ driver overrides only the live-migration steps the fix needs:
   cannot finish safely. Inside a pool (no block migration) it refuses,
   before any XAPI write, volumes whose SRs are not plugged on this host
   (XAPI's ``VM.pool_migrate`` would fail with ``VM_REQUIRES_SR``).
+* ``detach_volume``: never detaches from a VM that runs on another host of
+  the pool (nova's recover path of a failed same-pool migration calls it
+  on the destination, where nova's own lookup finds the source's VM).
 * ``rollback_live_migration_at_destination``: forgets the SRs the failed
   migration introduced, found through the claims and the migrate data,
   unless something else uses them (for a stock source too);
@@ -43,6 +46,7 @@ on Python 3, so stock nova 21's XenAPI driver cannot even start there.
 from nova import conf as nova_conf
 from nova import exception as nova_exception
 from nova.virt.xenapi import driver as xenapi_driver
+from nova.virt.xenapi import vm_utils
 from nova.virt.xenapi import vmops
 from nova.virt.xenapi import volume_utils
 from oslo_log import log as logging
@@ -217,6 +221,29 @@ class XenAPISRDriver(xenapi_driver.XenAPIDriver):
                               'forget it by hand if no VM uses it.',
                               {'sr': sr_uuid}, instance=instance)
         self._sr_claims.release(instance.uuid)
+
+    def detach_volume(self, context, connection_info, instance, mountpoint,
+                      encryption=None):
+        """nova's detach, but never of a VM running on another pool host.
+
+        After a failed live migration inside a pool, nova's compute manager
+        calls ``remove_volume_connection`` on the destination, and nova's
+        detach there looks the VM up by name in the whole pool: it would
+        unplug and destroy the VBD of the instance still running on the
+        source host and forget its SR. Nothing was connected here for such
+        a VM (the pool already had the SR), so there is nothing to undo.
+        """
+        vm_ref = vm_utils.lookup(self._session, instance.name)
+        if vm_ref is not None:
+            host = self._session.call_xenapi('VM.get_resident_on', vm_ref)
+            if host not in (self._session.host_ref, 'OpaqueRef:NULL'):
+                LOG.info('Not detaching %s here: the instance runs on '
+                         'another host of this pool (%s).', mountpoint, host,
+                         instance=instance)
+                return
+        return super(XenAPISRDriver, self).detach_volume(
+            context, connection_info, instance, mountpoint,
+            encryption=encryption)
 
     def post_live_migration_at_destination(self, context, instance,
                                            network_info,
