@@ -286,6 +286,28 @@ def validate(session, block_device_info, volume_sr_uuid_map):
     return legacy
 
 
+def stock_source_target_held_message(session, block_device_info):
+    """Why a stock source's volumes cannot arrive here, or None.
+
+    A stock source means stock nova's names here: the uuid5 name of every
+    volume. When another SR of this pool already holds a volume's target,
+    the scan of that uuid5 SR would fail (see :func:`_check_target_holders`).
+    One ``PBD.get_all_records`` (and ``SR.get_record`` per SR on a target).
+    """
+    try:
+        attached = _attached(block_device_info)
+    except UntrustedSRUuid:
+        return None     # nova's own code reports it, as it always did
+    if not attached:
+        return None
+    try:
+        _check_target_holders(session, attached, {
+            volume_id: vol.uuid5 for volume_id, vol in attached.items()})
+    except UntrustedSRUuid as exc:
+        return exc.kwargs['reason']
+    return None
+
+
 def same_pool_message(session, block_device_info, volume_sr_uuid_map):
     """Why a live migration inside this pool cannot work, or None.
 

@@ -24,8 +24,9 @@ driver overrides only the live-migration steps the fix needs:
   volume under the source's SR uuid (:mod:`nova_xenapi_sr.virt.destination`),
   claiming the SRs for this migration (:mod:`nova_xenapi_sr.virt.claims`)
   and cleaning up after itself if it fails. Without a map (a stock source)
-  it connects as stock nova does, but refuses the one case stock nova
-  cannot finish safely. Inside a pool (no block migration) it refuses,
+  it connects as stock nova does, but refuses the cases stock nova
+  cannot finish safely (volumes sharing one target; a target another SR
+  of this pool already holds). Inside a pool (no block migration) it refuses,
   before any XAPI write, volumes whose SRs are not plugged on this host
   (XAPI's ``VM.pool_migrate`` would fail with ``VM_REQUIRES_SR``).
 * ``detach_volume``: never detaches from a VM that runs on another host of
@@ -180,7 +181,9 @@ class XenAPISRDriver(xenapi_driver.XenAPIDriver):
             # An older source: stock nova's names, except for the one case
             # that stock nova always turns into an unsafe state.
             message = destination.stock_source_shared_sr_message(
-                block_device_info)
+                block_device_info) or \
+                destination.stock_source_target_held_message(
+                    self._session, block_device_info)
             if message:
                 raise destination.UnsafeStockSource(reason=message)
             to_inject = {}

@@ -231,3 +231,16 @@ class TargetHeldTestCase(_Base):
 
     def test_legacy_volume_uuid5_holder_refused(self):
         self._extension(naming.LEGACY, naming.UUID5)
+
+    def test_stock_source_uuid5_volume_legacy_holder_refused(self):
+        # without a map the destination expects stock nova's uuid5 name,
+        # whose SR's scan would fail: refused before any write
+        self.build(EXTENSION, naming.UUID5, naming.LEGACY)
+        self.src = novaenv.build_driver(STOCK, self.xapi.urls['pool-a'])
+        self.flow = novaenv.ManagerFlow(self.src, self.dst)
+        error = self.run_flow(self.bdi, self.bdi, 'host-b', None)
+        self.assertIsInstance(error, destination.UnsafeStockSource)
+        self.assertIn(self.holder, str(error))
+        self.assertEqual([], self.writes('pool-b'))
+        self.assertEqual(['pool-a'], [
+            p for p, _ in self.xapi.server.find_vm(NAME)])

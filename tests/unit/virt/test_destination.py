@@ -203,6 +203,24 @@ class ValidateTestCase(base.TestCase):
                       bdi=bdi(broken))
 
 
+class StockSourceTargetHeldTestCase(base.TestCase):
+
+    def test_uuid5_name_of_a_stock_source_meets_a_legacy_holder(self):
+        session = fakes.FakeSession()
+        info = connection_info('vol-1')
+        self.assertIsNone(destination.stock_source_target_held_message(
+            session, bdi(info)))
+        session.add('SR', 'OpaqueRef:h', uuid='FA15E-D15C-vol-0',
+                    type='iscsi')
+        session.add('PBD', 'OpaqueRef:hp', SR='OpaqueRef:h',
+                    device_config={'target': '192.0.2.10', 'port': '3260',
+                                   'targetIQN': info['data']['target_iqn']})
+        message = destination.stock_source_target_held_message(
+            session, bdi(info))
+        self.assertIn('FA15E-D15C-vol-0', message)
+        self.assertIn(naming.uuid5_sr_uuid(info['data']), message)
+
+
 class SamePoolTestCase(base.TestCase):
     """Inside a pool: xapi_vm_helpers.ml assert_can_see_SRs."""
 
