@@ -366,3 +366,45 @@ class GcTest(test_base.TestCase):
         self.assertNotEqual(data['target_iqn'], sc.connection_info(
             'vol-uuid5')['data']['target_iqn'])
         self.assertTrue(naming.uuid5_sr_uuid(data))
+
+
+class LifecycleTest(base.MockXapiTestCase):
+
+    def setUp(self):
+        super(LifecycleTest, self).setUp()
+        self.vm = self.a.VM.get_by_name_label('instance-00000001')[0]
+        self.vbd = self.a.VM.get_VBDs(self.vm)[0]
+
+    def test_vbd_destroy_needs_an_unplug(self):
+        # xapi_vbd_helpers.ml destroy: OPERATION_NOT_ALLOWED
+        exc = self.assertRaises(XenAPI.Failure, self.a.VBD.destroy,
+                                self.vbd)
+        self.assertEqual('OPERATION_NOT_ALLOWED', exc.details[0])
+        self.assertIn('still attached', exc.details[1])
+        self.a.VBD.unplug(self.vbd)
+        self.a.VBD.destroy(self.vbd)
+
+    def test_vbd_create_on_a_used_userdevice(self):
+        # xapi_vbd.ml create: DEVICE_ALREADY_EXISTS [userdevice]
+        rec = self.a.VBD.get_record(self.vbd)
+        self.assertFailure(['DEVICE_ALREADY_EXISTS', rec['userdevice']],
+                           self.a.VBD.create, {
+                               'VM': self.vm, 'VDI': rec['VDI'],
+                               'userdevice': rec['userdevice']})
+
+    def test_network_destroy_blocked_by_attached_vifs_only(self):
+        # xapi_network.ml destroy; xapi_vif_helpers.ml destroy
+        net = self.a.network.create({'name_label': 'n'})
+        vif = self.a.VIF.create({'VM': self.vm, 'network': net,
+                                 'device': '1', 'MAC': '02:00:00:00:00:09'})
+        self.a.VIF.plug(vif)
+        self.assertFailure(['NETWORK_CONTAINS_VIF', vif],
+                           self.a.network.destroy, net)
+        self.assertFailure(['OPERATION_NOT_ALLOWED',
+                            'VIF currently attached to a running VM'],
+                           self.a.VIF.destroy, vif)
+        self.a.VIF.unplug(vif)
+        self.a.network.destroy(net)
+        # the VIF stays, pointing at nothing, until the GC
+        self.assertEqual(net, self.a.VIF.get_network(vif))
+        self.assertEqual([vif], self.srv.run_gc('pool-a')['pool-a']['VIF'])

@@ -402,17 +402,23 @@ class VifMapTest(MigrationTestCase):
 
 class TooManyStorageMigratesTest(MigrationTestCase):
 
+    def scenario(self):
+        sc = motion_scenario()
+        for n in (3, 4, 5):
+            sc.add_volume('vol-%d' % n, base.PORTAL, base.IQN, n)
+            sc.add_instance('pool-a', n, volumes=[
+                ('vol-%d' % n, 'uuid5', '/dev/xvdb')])
+        return sc
+
     def test_fourth_concurrent_migration_refused(self):
         # xapi_vm_migrate.ml with_migrate: three per source host's xapi,
         # taken after VM.assert_can_migrate (message_forwarding.ml)
-        vm = self.vm()
-        vdi = self.vm_vdi(self.a, vm)
         sr, _ = self.iscsi_sr(self.b, self.data('vol-1'))
         self.srv.set_latency('pool-a', 'VM.migrate_send', 3)
         url = self.fx.urls['pool-a']
         results = []
 
-        def migrate(dest):
+        def migrate(vm, vdi, dest):
             s = XenAPI.Session(url)
             s.login_with_password('root', 'mock')
             try:
@@ -421,8 +427,9 @@ class TooManyStorageMigratesTest(MigrationTestCase):
             except XenAPI.Failure as exc:
                 results.append(exc.details)
 
-        threads = [threading.Thread(target=migrate, args=(self.receive(),))
-                   for _ in range(3)]
+        threads = [threading.Thread(target=migrate, args=(
+            self.vm(n), self.vm_vdi(self.a, self.vm(n)), self.receive()))
+            for n in (3, 4, 5)]
         for t in threads:
             t.start()
         pool = self.srv.pool('pool-a')
@@ -431,6 +438,8 @@ class TooManyStorageMigratesTest(MigrationTestCase):
                 break
             time.sleep(0.01)
         self.assertEqual(3, pool.storage_migrations_in_flight)
+        vm = self.vm()
+        vdi = self.vm_vdi(self.a, vm)
         self.assertFailure(['TOO_MANY_STORAGE_MIGRATES', '3'],
                            self.a.VM.migrate_send, vm, self.receive(),
                            True, {vdi: sr}, {}, {})
@@ -440,10 +449,36 @@ class TooManyStorageMigratesTest(MigrationTestCase):
         for t in threads:
             t.join()
         self.assertEqual(0, pool.storage_migrations_in_flight)
-        # one moved the VM; the others then found it gone
+        self.assertEqual(3, len([r for r in results if isinstance(r, str)]))
+
+    def test_one_migration_per_vm_at_a_time(self):
+        # message_forwarding.ml with_vm_operation: the second migration of
+        # a VM waits for the first, then finds the VM gone
+        vm = self.vm()
+        vdi = self.vm_vdi(self.a, vm)
+        sr, _ = self.iscsi_sr(self.b, self.data('vol-1'))
+        self.srv.set_latency('pool-a', 'VM.migrate_send', 1)
+        results = []
+
+        def migrate(dest):
+            s = XenAPI.Session(self.fx.urls['pool-a'])
+            s.login_with_password('root', 'mock')
+            try:
+                results.append(s.xenapi.VM.migrate_send(
+                    vm, dest, True, {vdi: sr}, {}, {}))
+            except XenAPI.Failure as exc:
+                results.append(exc.details)
+
+        threads = [threading.Thread(target=migrate, args=(self.receive(),))
+                   for _ in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
         moved = [r for r in results if isinstance(r, str)]
         self.assertEqual(1, len(moved))
         self.assertMovedTo(moved[0])
+        self.assertIn(['HANDLE_INVALID', 'VM', vm], results)
 
 
 class PowerStateTest(MigrationTestCase):

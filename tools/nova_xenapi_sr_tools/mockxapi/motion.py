@@ -21,8 +21,11 @@ appear in its call log and meet its injected faults.
 
 ``VM.migrate_send``, in xapi's order:
 
-1. the VM may migrate (``with_vm_operation``: ``VM_BAD_POWER_STATE`` for a
-   live migration of a VM that is not running);
+1. the VM may migrate (``with_vm_operation``: one operation per VM at a
+   time, a second waits and fails after the pool's ``sr_busy_timeout``
+   with ``OTHER_OPERATION_IN_PROGRESS ["VM", vm, op]``;
+   ``VM_BAD_POWER_STATE`` for a live migration of a VM that is not
+   running);
 2. ``VM.assert_can_migrate`` (below), in a subtask;
 3. a storage-migration slot of the source host's xapi (``with_migrate``):
    ``TOO_MANY_STORAGE_MIGRATES ["3"]``;
@@ -276,12 +279,16 @@ def assert_can_migrate(ctx, *args):
 def migrate_send(ctx, *args):
     vm, dest, live, vdi_map, vif_map = _args(args)
     with ctx.world.lock:
-        _check_power(ctx, vm, live)
-        host = ctx.db.get('VM', vm)['resident_on']
-    plan = _assert_can_migrate(ctx, vm, dest, live, vdi_map, vif_map)
-    with ctx.pool.storage_migration_slot(host):
-        ctx.sleep_latency()
-        return _execute(ctx, plan)
+        ctx.db.get('VM', vm)
+    with ctx.world.vm_operation(vm, 'migrate_send',
+                                ctx.pool.sr_busy_timeout):
+        with ctx.world.lock:
+            _check_power(ctx, vm, live)
+            host = ctx.db.get('VM', vm)['resident_on']
+        plan = _assert_can_migrate(ctx, vm, dest, live, vdi_map, vif_map)
+        with ctx.pool.storage_migration_slot(host):
+            ctx.sleep_latency()
+            return _execute(ctx, plan)
 
 
 def _plug_destination_pbds(remote, dest_sr):
@@ -370,8 +377,10 @@ def _execute(ctx, plan):
         for vdi, _copy_ref in copies:
             storage.destroy_vdi(world, sdb, vdi)       # post_mirror
         if not plan.intra_pool:
-            # force_state_reset, Db.VM.destroy: the VM row only; its VIFs
-            # stay until db_gc
+            # force_state_reset (devices detached), Db.VM.destroy: the VM
+            # row only; its VIFs stay until db_gc
+            for vif in sdb.find('VIF', VM=plan.vm):
+                sdb.get('VIF', vif)['currently_attached'] = False
             sdb.destroy('VM', plan.vm)
     return result
 

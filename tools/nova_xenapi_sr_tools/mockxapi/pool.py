@@ -429,8 +429,18 @@ class World(object):
                 return pool
         return None
 
+    def vm_operation(self, vm_ref, operation, timeout=SR_BUSY_TIMEOUT):
+        """``message_forwarding.ml`` ``with_vm_operation``: one at a time.
+
+        A second migration of the same VM waits for the first, and after
+        ``timeout`` fails with ``OTHER_OPERATION_IN_PROGRESS ["VM", vm,
+        op]``.
+        """
+        return self.sr_operation(vm_ref, operation, timeout, cls='VM')
+
     @contextlib.contextmanager
-    def sr_operation(self, sr_ref, operation, timeout=SR_BUSY_TIMEOUT):
+    def sr_operation(self, sr_ref, operation, timeout=SR_BUSY_TIMEOUT,
+                     cls='SR'):
         """Serialise SR operations (scan, forget, plug, unplug) per SR.
 
         ``message_forwarding.ml`` ``with_sr_marked``: an operation waits
@@ -443,12 +453,13 @@ class World(object):
         never overlapped.
         """
         with self._sr_locks_guard:
-            lock = self._sr_locks.setdefault(sr_ref, threading.Lock())
+            lock = self._sr_locks.setdefault((cls, sr_ref),
+                                             threading.Lock())
         if not lock.acquire(timeout=max(float(timeout), 0.0)):
             with self._sr_locks_guard:
                 busy = self._sr_busy.get(sr_ref, operation)
             raise errors.XapiError(errors.OTHER_OPERATION_IN_PROGRESS,
-                                   'SR', sr_ref, busy)
+                                   cls, sr_ref, busy)
         try:
             with self._sr_locks_guard:
                 self._sr_busy[sr_ref] = operation
@@ -458,8 +469,9 @@ class World(object):
             finally:
                 with self._sr_locks_guard:
                     self._sr_busy.pop(sr_ref, None)
-                    self.sr_journal.append(
-                        (sr_ref, operation, start, time.monotonic()))
+                    if cls == 'SR':
+                        self.sr_journal.append(
+                            (sr_ref, operation, start, time.monotonic()))
         finally:
             lock.release()
 
