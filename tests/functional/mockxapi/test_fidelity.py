@@ -23,6 +23,7 @@ import xmlrpc.client
 import XenAPI
 
 from nova_xenapi_sr import naming
+from nova_xenapi_sr_tools.mockxapi import errors
 from nova_xenapi_sr_tools.mockxapi import fixture
 from nova_xenapi_sr_tools.mockxapi import Scenario
 from tests import base as test_base
@@ -252,7 +253,7 @@ class IntraPoolTest(base.MockXapiTestCase):
                 pool.storage_migration_slot('h1'):
             with pool.storage_migration_slot('h2'):
                 self.assertEqual(4, pool.storage_migrations_in_flight)
-            exc = self.assertRaises(Exception,
+            exc = self.assertRaises(errors.XapiError,
                                     pool.storage_migration_slot('h1')
                                     .__enter__)
             self.assertEqual(['TOO_MANY_STORAGE_MIGRATES', '3'],
@@ -276,8 +277,8 @@ class IntraPoolTest(base.MockXapiTestCase):
         # finds its own host by the PIF IP
         from nova_xenapi_sr_tools import novaenv
         novaenv.prepare()
-        from os_xenapi.client import session as os_session
         from nova_xenapi_sr import os_xenapi_compat
+        from os_xenapi.client import session as os_session
         os_xenapi_compat.apply()
         url = self.srv.host_urls[('pool-a', 'host-a2')]
         sess = os_session.XenAPISession(url, 'root', 'mock')

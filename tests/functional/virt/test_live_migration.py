@@ -24,6 +24,7 @@ import copy
 import re
 
 from nova import exception as nova_exception
+import XenAPI
 
 from nova_xenapi_sr import naming
 from nova_xenapi_sr.virt import destination
@@ -343,7 +344,7 @@ class MigrateTestCase(LiveMigrationTestCase):
         pbd = xs.PBD.create({'host': xs.host.get_all()[0], 'SR': sr,
                              'device_config': config})
         xs.PBD.plug(pbd)
-        exc = self.assertRaises(Exception, xs.SR.scan, sr)
+        exc = self.assertRaises(XenAPI.Failure, xs.SR.scan, sr)
         self.assertEqual('SR_BACKEND_FAILURE_40', exc.details[0])
         vdi = [v for v in xs.SR.get_VDIs(sr)
                if xs.VDI.get_sm_config(v)['LUNid'] == str(lun)][0]

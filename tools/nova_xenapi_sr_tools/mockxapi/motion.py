@@ -321,7 +321,6 @@ def _dest_vdi_on_sr(remote, vdi_uuid, dest_sr):
 
 def _execute(ctx, plan):
     world, sdb, remote = ctx.world, ctx.db, plan.remote
-    ddb = remote.pool.db
     target_vdi = {}
     copies = []        # (source VDI, destination VDI) of this migration
     new_vm = None

@@ -116,8 +116,8 @@ class Context(object):
         """
         if self.task is None or not self.db.has('task', self.task):
             return
-        if 'cancel' in self.db.get('task', self.task)['current_operations'
-                                                       ].values():
+        operations = self.db.get('task', self.task)['current_operations']
+        if 'cancel' in operations.values():
             raise errors.XapiError(errors.TASK_CANCELLED, self.task)
 
     def set_cancellable(self, value):
