@@ -76,6 +76,9 @@ class FakeSession(object):
             if args[0] not in table:
                 raise Failure(['HANDLE_INVALID', cls, args[0]])
             return dict(table[args[0]])
+        if message == 'get_by_name_label':
+            return [ref for ref, rec in table.items()
+                    if rec.get('name_label') == args[0]]
         if message == 'get_by_uuid':
             for ref, rec in table.items():
                 if rec.get('uuid') == args[0]:

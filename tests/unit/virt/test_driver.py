@@ -281,3 +281,30 @@ class SourceSRCleanupTestCase(base.TestCase):
         self.assertNotIn('OpaqueRef:c', self.session.records['SR'])
         self.assertIn('another VM still uses it', self.logger.output)
         self.assertIn('forget it by hand', self.logger.output)
+
+
+class DetachTestCase(DriverTestCase):
+    """detach_volume leaves a VM on another host of the pool alone."""
+
+    def _vm(self, host):
+        self.session.add('VM', 'OpaqueRef:vm', name_label=Instance.name,
+                         resident_on=host, is_a_template=False,
+                         is_a_snapshot=False)
+
+    def _detach(self):
+        with mock.patch.object(PARENT, 'detach_volume') as parent:
+            self.drv.detach_volume('ctxt', {'data': {}}, Instance(),
+                                   '/dev/xvdb')
+        return parent
+
+    def test_vm_on_another_pool_host_not_detached(self):
+        self._vm('OpaqueRef:source-host')
+        self._detach().assert_not_called()
+
+    def test_vm_here_or_halted_or_absent_detached_by_nova(self):
+        for host in ('OpaqueRef:host', 'OpaqueRef:NULL'):
+            self.session.records.clear()
+            self._vm(host)
+            self._detach().assert_called_once()
+        self.session.records.clear()
+        self._detach().assert_called_once()
