@@ -244,3 +244,59 @@ class TargetHeldTestCase(_Base):
         self.assertEqual([], self.writes('pool-b'))
         self.assertEqual(['pool-a'], [
             p for p, _ in self.xapi.server.find_vm(NAME)])
+
+
+class SourceVifLeftoverTestCase(_Base):
+    """After a cross-pool move the source's VIF records outlive the VM.
+
+    ``xapi_vm_migrate.ml``: the source VM record is destroyed, its VIFs
+    stay until ``db_gc.ml``. nova's network cleanup on the source
+    (``vif.py`` ``delete_network_and_bridge``) finds the VIF on the interim
+    network, fails to look up its (gone) VM and keeps the network: a
+    leftover of stock nova and of the extension alike.
+    """
+
+    def _migrate(self, driver):
+        sc = Scenario()
+        sc.add_pool('pool-a', hosts=['host-a'])
+        sc.add_pool('pool-b', hosts=['host-b'])
+        info = sc.add_volume('vol-1', PORTAL, iqn('vol-1'), 1)
+        sc.add_instance('pool-a', 1, nova_uuid=NOVA_UUID,
+                        volumes=[('vol-1', naming.UUID5, '/dev/xvdb')],
+                        vifs=[{'id': 'port-1'}])
+        self.start(sc, lambda x: x.urls['pool-a'],
+                   lambda x: x.urls['pool-b'], driver)
+        bdi = novaenv.block_device_info([(info, '/dev/xvdb')])
+        network_info = [{
+            'id': 'port-1', 'address': '02:00:00:aa:00:00', 'type': 'ovs',
+            'details': {}, 'devname': 'tapport-1',
+            'ovs_interfaceid': 'port-1',
+            'network': {'id': 'net-1', 'bridge': 'br-int', 'subnets': [],
+                        'meta': {}}}]
+        instance = novaenv.make_instance(1, NOVA_UUID, 'host-a')
+        self.flow.run(novaenv.admin_context(), instance, bdi, bdi, 'host-b',
+                      network_info=network_info)
+        self.assertEqual(['pool-b'], [
+            p for p, _ in self.xapi.server.find_vm(NAME)])
+
+    def _source_state(self):
+        view = self.xapi.pool('pool-a').inspect()
+        nets = [r['name_label'] for r in view['network'].values()
+                if r['name_label'].startswith('net-')]
+        return nets, list(view['VIF'])
+
+    def _check(self, driver):
+        self._migrate(driver)
+        nets, vifs = self._source_state()
+        self.assertEqual(['net-port-1'], nets)
+        self.assertEqual(1, len(vifs))
+        self.assertEqual(vifs, self.xapi.server.run_gc('pool-a')['pool-a'][
+            'VIF'])
+        nets, vifs = self._source_state()
+        self.assertEqual((['net-port-1'], []), (nets, vifs))
+
+    def test_stock(self):
+        self._check(STOCK)
+
+    def test_extension(self):
+        self._check(EXTENSION)
