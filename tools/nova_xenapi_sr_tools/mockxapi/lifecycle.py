@@ -14,7 +14,11 @@
 
 Records passed to ``*.create`` are checked for their references
 (``HANDLE_INVALID``); unknown keys are ignored, as xapi ignores fields it
-does not take from the record.
+does not take from the record. ``VBD.create`` refuses a userdevice the VM
+uses (``xapi_vbd.ml``), ``VBD.destroy`` an attached VBD
+(``xapi_vbd_helpers.ml``), ``VIF.destroy`` an attached VIF of a running VM
+(``xapi_vif_helpers.ml``) and ``network.destroy`` a network with attached
+VIFs or PIFs (``xapi_network.ml``).
 """
 
 import itertools
