@@ -233,21 +233,28 @@ def _check_target_holders(session, attached, chosen):
     :param chosen: ``{volume_id: the SR uuid it needs here}``.
     """
     by_target = {}
+    pbds_of = {}
     for rec in session.call_xenapi('PBD.get_all_records').values():
         by_target.setdefault(_target_key(rec.get('device_config') or {}),
                              set()).add(rec.get('SR'))
+        pbds_of.setdefault(rec.get('SR'), []).append(rec)
     records = {}
     for volume_id, needed in sorted(chosen.items()):
         vol = attached[volume_id]
         key = _target_key(naming.device_config(vol.connection_data))
-        holders = []
+        holders = {}
         for sr_ref in sorted(by_target.get(key, ())):
             if sr_ref not in records:
                 records[sr_ref] = session.call_xenapi('SR.get_record', sr_ref)
             if records[sr_ref].get('type') == 'iscsi':
-                holders.append(records[sr_ref]['uuid'])
-        if not holders or needed in holders:
+                holders[records[sr_ref]['uuid']] = sr_ref
+        if not holders:
             continue
+        if needed in holders:
+            _check_plugged_here(session, volume_id, needed, records[
+                holders[needed]], pbds_of.get(holders[needed], []))
+            continue
+        holders = sorted(holders)
         host, port, iqn = key
         raise UntrustedSRUuid(reason=(
             'volume %s needs SR %s on this host, but SR %s of this pool '
@@ -259,6 +266,33 @@ def _check_target_holders(session, attached, chosen):
             'pool uses SR %s, forget it (xe sr-forget uuid=%s) and retry.'
             % (volume_id, needed, ', '.join(sorted(holders)), host, port,
                iqn, needed, holders[0], holders[0])))
+
+
+def _check_plugged_here(session, volume_id, sr_uuid, sr_rec, pbds):
+    """Refuse an SR of this pool that this host could not use.
+
+    nova finds the SR already in the pool and connects nothing here. An
+    unshared SR plugged on another host cannot be plugged on this one
+    (``SR_NOT_SHARABLE``), so the VM could not use the disk here
+    (``VM_REQUIRES_SR``): a live migration inside the pool, or to a host
+    of a pool where another host uses the SR.
+    """
+    here = session.host_ref
+    if sr_rec.get('shared') or any(p.get('host') == here for p in pbds):
+        return
+    elsewhere = sorted(p.get('host') for p in pbds
+                       if p.get('currently_attached'))
+    if not elsewhere:
+        return
+    raise UntrustedSRUuid(reason=(
+        'volume %s needs SR %s, which this pool already has, plugged on '
+        'another host (%s) and not shared: nova connects nothing here for '
+        'an SR the pool has, and an unshared SR plugged on another host '
+        'cannot be plugged on this one (SR_NOT_SHARABLE), so XAPI could '
+        'not give the instance its disk here (VM_REQUIRES_SR). Nothing was '
+        'changed on this host. Migrate the instance to a host of another '
+        'pool, or to the host that has the SR plugged, or cold (nova '
+        'migrate).' % (volume_id, sr_uuid, ', '.join(elsewhere))))
 
 
 def validate(session, block_device_info, volume_sr_uuid_map):

@@ -171,6 +171,33 @@ class SamePoolTestCase(_Base):
     def test_extension_refuses_uuid5_before_any_write(self):
         self._extension(naming.UUID5)
 
+    def test_block_migration_inside_the_pool_refused(self):
+        # nova's default inside a pool whose default SR is unshared: block
+        # migration (migrate_send within the pool). The kept disk's SR is
+        # not plugged on host-a2 and cannot be (SR_NOT_SHARABLE)
+        for driver in (STOCK, EXTENSION):
+            self.build(driver, naming.UUID5)
+            error = self.run_flow(self.bdi, self.bdi, 'host-a2', None)
+            self.assertIsNotNone(error)
+            self.assertEqual('host-a', self.resident_host())
+            xs = self.xapi.session('pool-a').xenapi
+            vbds = xs.VM.get_VBDs(xs.VM.get_by_name_label(NAME)[0])
+            if driver == STOCK:
+                # migrate_send refused; nova's recover path then detaches
+                # the running instance's volume
+                self.assertIn('Migrate Send failed', str(error))
+                self.assertIn('VM.migrate_send', [
+                    m for m, _ in self.xapi.pool('pool-a').calls()])
+                self.assertEqual([], vbds)
+            else:
+                self.assertIsInstance(error, destination.UntrustedSRUuid)
+                self.assertIn('SR_NOT_SHARABLE', str(error))
+                self.assertIn('VM_REQUIRES_SR', str(error))
+                self.assertNotIn(('source', 'live_migration'),
+                                 self.flow.steps)
+                self.assertEqual([], self.writes('pool-a'))
+                self.assert_pool_unchanged()
+
     def test_extension_refuses_legacy_before_any_write(self):
         self._extension(naming.LEGACY)
 

@@ -118,6 +118,26 @@ class ValidateTestCase(base.TestCase):
         self.assertEqual({}, destination.validate(
             self.session, bdi(self.info), {'vol-1': self.uuid5}))
 
+    def test_volumes_own_sr_plugged_only_on_another_host_refused(self):
+        # xapi_pbd.ml check_sharing_constraint: this host could not plug it
+        self._holder(self.uuid5)
+        self.session.records['PBD']['OpaqueRef:holder-pbd'][
+            'currently_attached'] = True
+        self._refused({'vol-1': self.uuid5}, self.uuid5, 'OpaqueRef:other',
+                      'SR_NOT_SHARABLE', 'VM_REQUIRES_SR',
+                      'Nothing was changed')
+        # shared, or with a PBD on this host, it is usable here
+        self.session.records['SR']['OpaqueRef:holder']['shared'] = True
+        self.assertEqual({}, destination.validate(
+            self.session, bdi(self.info), {'vol-1': self.uuid5}))
+        self.session.records['SR']['OpaqueRef:holder']['shared'] = False
+        self.session.add('PBD', 'OpaqueRef:here-pbd', SR='OpaqueRef:holder',
+                         host='OpaqueRef:host', device_config=dict(
+                             self.session.records['PBD'][
+                                 'OpaqueRef:holder-pbd']['device_config']))
+        self.assertEqual({}, destination.validate(
+            self.session, bdi(self.info), {'vol-1': self.uuid5}))
+
     def _existing(self, target, iqn, host='OpaqueRef:host', sr_type='iscsi'):
         self.session.add('SR', 'OpaqueRef:sr', uuid=self.legacy,
                          type=sr_type)
