@@ -122,7 +122,6 @@ class MockXapi(object):
         server.serve(srv)
         return url
 
-
     def _set_address(self, pool, host, address):
         with self.world.lock:
             pool.db.get('host', host)['address'] = address
@@ -256,6 +255,8 @@ def _keep_identity(old, new):
     new.master = renames.get(new.master, new.master)
     new.db.tables['session'].update(copy.deepcopy(old.db.tables['session']))
     new.users = dict(old.users)
+
+
 class _PoolMember(object):
     """The endpoint of a pool member: ``HOST_IS_SLAVE [master]`` always."""
 
