@@ -536,9 +536,9 @@ class XenAPISRDriver(xenapi_driver.XenAPIDriver):
           such a VM (the pool already had the SR), so there is nothing to
           undo.
         """
-        vm_ref = vm_utils.lookup(self._session, instance['name'])
+        vm_ref = vm_utils.lookup(self._session, instance.name)
         if vm_ref is not None:
-            if self._sr_claims.knows(instance['uuid']) and \
+            if self._sr_claims.knows(instance.uuid) and \
                     self._session.call_xenapi(
                         'VM.get_power_state', vm_ref) == 'Running':
                 LOG.error('Not detaching the volume at %(mountpoint)s: the '
