@@ -693,10 +693,11 @@ class FailureTestCase(LiveMigrationTestCase):
     volumes = (('vol-1', naming.LEGACY, PORTAL_A),
                ('vol-2', naming.UUID5, PORTAL_B))
 
-    def _fail(self, pool, method, volumes=None, vm_state='active'):
+    def _fail(self, pool, method, volumes=None, vm_state='active',
+              times=1):
         self.build(volumes or [Volume(v, style, portal=portal)
                                for v, style, portal in self.volumes])
-        self.xapi.inject_fault(pool, method, error=[
+        self.xapi.inject_fault(pool, method, times=times, error=[
             'SR_BACKEND_FAILURE_47', '', 'injected by the test'])
         self.migrate()
         self.assert_failed_clean(vm_state=vm_state)
@@ -709,22 +710,27 @@ class FailureTestCase(LiveMigrationTestCase):
         self._fail('pool-b', 'PBD.create')
 
     def test_pbd_plug(self):
-        self._fail('pool-b', 'PBD.plug')
+        # idempotent: retried on a transient failure, so it keeps failing
+        self._fail('pool-b', 'PBD.plug', times=None)
 
     def test_sr_scan(self):
-        self._fail('pool-b', 'SR.scan')
+        # idempotent: retried on a transient failure, so it keeps failing
+        self._fail('pool-b', 'SR.scan', times=None)
 
     def test_vdi_get_record(self):
         # RawISCSISR.py: scanned VDIs are managed, so nova (XenServer >=
         # 7.0) never calls VDI.introduce; VDI.get_record is its last call
-        # before the VDI is used
-        self._fail('pool-b', 'VDI.get_record')
+        # before the VDI is used. A read: the driver's retry policy
+        # (xapi_retry) retries a transient failure, so it keeps failing.
+        self._fail('pool-b', 'VDI.get_record', times=None)
 
     def test_second_volume_connect(self):
         self.build([Volume('vol-1', naming.LEGACY),
                     Volume('vol-2', naming.UUID5, portal=PORTAL_B)])
-        self.xapi.inject_fault('pool-b', 'PBD.plug', after=1, error=[
-            'SR_BACKEND_FAILURE_47', '', 'second plug fails'])
+        # PBD.plug is idempotent: retried, so the fault stays
+        self.xapi.inject_fault(
+            'pool-b', 'PBD.plug', after=1, times=None,
+            error=['SR_BACKEND_FAILURE_47', '', 'second plug fails'])
         self.migrate()
         self.assert_failed_clean(vm_state='active')
 
