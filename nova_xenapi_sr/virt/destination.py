@@ -65,6 +65,12 @@ class UnsafeStockSource(DestinationRefusal):
     msg_fmt = 'Refusing a live migration from this source: %(reason)s'
 
 
+class SamePoolRefusal(DestinationRefusal):
+    """XAPI cannot live-migrate these volumes inside the pool."""
+
+    msg_fmt = 'Refusing a live migration inside this pool: %(reason)s'
+
+
 def source_map(migrate_data):
     """Return the source's ``{volume_id: sr_uuid}``, or None.
 
@@ -210,11 +216,98 @@ def _check_existing(session, attached, legacy):
                    _REMEDY)))
 
 
+def _target_key(config):
+    return (config.get('target'), str(config.get('port') or '3260'),
+            config.get('targetIQN'))
+
+
+def _check_target_holders(session, attached, chosen):
+    """Refuse a volume whose target another SR of this pool already holds.
+
+    A raw iSCSI SR shows every LUN of its target, and XAPI keeps a VDI
+    uuid once per pool: when an iSCSI SR other than the one a volume needs
+    already reaches the volume's target here, that SR holds the LUN, and
+    the scan nova runs after introducing the needed SR fails
+    (``SR_BACKEND_FAILURE_40``) with the new SR left plugged. Both
+    directions: a legacy volume whose target a uuid5 SR or another legacy
+    SR holds, and a uuid5 volume whose target a legacy SR holds. One
+    ``PBD.get_all_records``, and one ``SR.get_record`` per SR that reaches
+    one of the targets.
+
+    :param chosen: ``{volume_id: the SR uuid it needs here}``.
+    """
+    by_target = {}
+    pbds_of = {}
+    for rec in session.call_xenapi('PBD.get_all_records').values():
+        by_target.setdefault(_target_key(rec.get('device_config') or {}),
+                             set()).add(rec.get('SR'))
+        pbds_of.setdefault(rec.get('SR'), []).append(rec)
+    records = {}
+    for volume_id, needed in sorted(chosen.items()):
+        vol = attached[volume_id]
+        key = _target_key(naming.device_config(vol.connection_data))
+        holders = {}
+        for sr_ref in sorted(by_target.get(key, ())):
+            if sr_ref not in records:
+                records[sr_ref] = session.call_xenapi('SR.get_record', sr_ref)
+            if records[sr_ref].get('type') == 'iscsi':
+                holders[records[sr_ref]['uuid']] = sr_ref
+        if not holders:
+            continue
+        if needed in holders:
+            _check_plugged_here(session, volume_id, needed, records[
+                holders[needed]], pbds_of.get(holders[needed], []))
+            continue
+        holders = sorted(holders)
+        host, port, iqn = key
+        raise UntrustedSRUuid(reason=(
+            'volume %s needs SR %s on this host, but SR %s of this pool '
+            'already reaches its iSCSI target %s, port %s, IQN %s and so '
+            'holds its LUN: XAPI keeps a LUN\'s disk in one SR per pool, so '
+            'the scan of SR %s would fail (SR_BACKEND_FAILURE_40). Nothing '
+            'was changed on this host. Migrate the instance to a host of '
+            'another pool, or cold (nova migrate); or, once nothing in this '
+            'pool uses SR %s, forget it (xe sr-forget uuid=%s) and retry.'
+            % (volume_id, needed, ', '.join(sorted(holders)), host, port,
+               iqn, needed, holders[0], holders[0])))
+
+
+def _check_plugged_here(session, volume_id, sr_uuid, sr_rec, pbds):
+    """Refuse an SR of this pool that this host could not use.
+
+    nova finds the SR already in the pool and connects nothing here. An
+    unshared SR plugged on another host cannot be plugged on this one
+    (``SR_NOT_SHARABLE``), so the VM could not use the disk here
+    (``VM_REQUIRES_SR``): a live migration inside the pool, or to a host
+    of a pool where another host uses the SR.
+    """
+    here = session.host_ref
+    if sr_rec.get('shared') or any(p.get('host') == here for p in pbds):
+        return
+    elsewhere = sorted(p.get('host') for p in pbds
+                       if p.get('currently_attached'))
+    if not elsewhere:
+        return
+    raise UntrustedSRUuid(reason=(
+        'volume %s needs SR %s, which this pool already has, plugged on '
+        'another host (%s) and not shared: nova connects nothing here for '
+        'an SR the pool has, and an unshared SR plugged on another host '
+        'cannot be plugged on this one (SR_NOT_SHARABLE), so XAPI could '
+        'not give the instance its disk here (VM_REQUIRES_SR). Nothing was '
+        'changed on this host. Migrate the instance to a host of another '
+        'pool, or to the host that has the SR plugged, or cold (nova '
+        'migrate).' % (volume_id, sr_uuid, ', '.join(elsewhere))))
+
+
 def validate(session, block_device_info, volume_sr_uuid_map):
     """Check the source's map; return the legacy entries to honour.
 
+    Read-only: for legacy volumes one ``SR.get_all_records_where`` (and a
+    ``PBD.get_all_records_where`` when their SRs exist here), then for
+    every volume :func:`_check_target_holders`.
+
     :returns: ``{volume_id: legacy_sr_uuid}``, empty when every volume is
-        uuid5-named (then no XAPI call was made).
+        uuid5-named.
     :raises UntrustedSRUuid: the map fails a check. No XAPI write happened.
     """
     attached = _attached(block_device_info)
@@ -224,7 +317,84 @@ def validate(session, block_device_info, volume_sr_uuid_map):
               if sr_uuid == attached[volume_id].legacy}
     if legacy:
         _check_existing(session, attached, legacy)
+    chosen = {volume_id: legacy.get(volume_id, vol.uuid5)
+              for volume_id, vol in attached.items()}
+    if chosen:
+        _check_target_holders(session, attached, chosen)
     return legacy
+
+
+def stock_source_target_held_message(session, block_device_info):
+    """Why a stock source's volumes cannot arrive here, or None.
+
+    A stock source means stock nova's names here: the uuid5 name of every
+    volume. When another SR of this pool already holds a volume's target,
+    the scan of that uuid5 SR would fail (see :func:`_check_target_holders`).
+    One ``PBD.get_all_records`` (and ``SR.get_record`` per SR on a target).
+    """
+    try:
+        attached = _attached(block_device_info)
+    except UntrustedSRUuid:
+        return None     # nova's own code reports it, as it always did
+    if not attached:
+        return None
+    try:
+        _check_target_holders(session, attached, {
+            volume_id: vol.uuid5 for volume_id, vol in attached.items()})
+    except UntrustedSRUuid as exc:
+        return exc.kwargs['reason']
+    return None
+
+
+def same_pool_message(session, block_device_info, volume_sr_uuid_map):
+    """Why a live migration inside this pool cannot work, or None.
+
+    nova live-migrates inside a pool (no block migration) with
+    ``VM.pool_migrate``, which needs every SR of the VM plugged on this
+    host (``VM_REQUIRES_SR``). nova finds the volumes' SRs already in the
+    pool and connects nothing here, and it introduces them unshared, so
+    this host could not plug an SR the source host has plugged
+    (``SR_NOT_SHARABLE``). Read-only: one ``SR.get_all_records_where`` and
+    one ``PBD.get_all_records_where``.
+    """
+    try:
+        attached = volumes.iscsi_volumes(block_device_info)
+    except exception.InvalidConnectionData:
+        return None     # nova's own code reports it, as it always did
+    if not attached:
+        return None
+    names = {}
+    for vol in attached:
+        name = (volume_sr_uuid_map or {}).get(vol.volume_id)
+        if name not in (vol.uuid5, vol.legacy):
+            name = vol.uuid5
+        names.setdefault(name, []).append(vol.volume_id)
+    srs = session.call_xenapi('SR.get_all_records_where',
+                              where.field_in('uuid', sorted(names)))
+    if not srs:
+        return None
+    pbds = session.call_xenapi('PBD.get_all_records_where',
+                               where.field_in('SR', sorted(srs)))
+    here = session.host_ref
+    blocked = []
+    for sr_ref, rec in sorted(srs.items(), key=lambda i: i[1]['uuid']):
+        mine = [p for p in pbds.values()
+                if p.get('SR') == sr_ref and p.get('host') == here and
+                p.get('currently_attached')]
+        if not mine:
+            blocked.append('%s (SR %s)' % (', '.join(names[rec['uuid']]),
+                                           rec['uuid']))
+    if not blocked:
+        return None
+    return (
+        'volume(s) %s are on SRs of this pool that are not plugged on this '
+        'host: XAPI\'s VM.pool_migrate needs every SR of the VM plugged on '
+        'the destination host (VM_REQUIRES_SR), nova connects nothing here '
+        'for an SR the pool already has, and nova\'s SRs are unshared, so '
+        'one plugged on another host cannot be plugged here '
+        '(SR_NOT_SHARABLE). Nothing was changed on this host. Live-migrate '
+        'the instance with block migration to a host of another pool, or '
+        'migrate it cold (nova migrate).' % '; '.join(blocked))
 
 
 def sr_connection_data(connection_data, sr_uuid):

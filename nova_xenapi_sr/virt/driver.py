@@ -24,8 +24,14 @@ driver overrides only the live-migration steps the fix needs:
   volume under the source's SR uuid (:mod:`nova_xenapi_sr.virt.destination`),
   claiming the SRs for this migration (:mod:`nova_xenapi_sr.virt.claims`)
   and cleaning up after itself if it fails. Without a map (a stock source)
-  it connects as stock nova does, but refuses the one case stock nova
-  cannot finish safely.
+  it connects as stock nova does, but refuses the cases stock nova
+  cannot finish safely (volumes sharing one target; a target another SR
+  of this pool already holds). Inside a pool (no block migration) it refuses,
+  before any XAPI write, volumes whose SRs are not plugged on this host
+  (XAPI's ``VM.pool_migrate`` would fail with ``VM_REQUIRES_SR``).
+* ``detach_volume``: never detaches from a VM that runs on another host of
+  the pool (nova's recover path of a failed same-pool migration calls it
+  on the destination, where nova's own lookup finds the source's VM).
 * ``rollback_live_migration_at_destination``: forgets the SRs the failed
   migration introduced, found through the claims and the migrate data,
   unless something else uses them (for a stock source too);
@@ -395,11 +401,21 @@ class XenAPISRDriver(xenapi_driver.XenAPIDriver):
     def pre_live_migration(self, context, instance, block_device_info,
                            network_info, disk_info, migrate_data):
         volume_sr_uuid_map = destination.source_map(migrate_data)
+        if migrate_data is not None and \
+                migrate_data.obj_attr_is_set('block_migration') and \
+                not migrate_data.block_migration:
+            # Inside the pool (VM.pool_migrate): refuse what XAPI cannot do.
+            message = destination.same_pool_message(
+                self._session, block_device_info, volume_sr_uuid_map)
+            if message:
+                raise destination.SamePoolRefusal(reason=message)
         if volume_sr_uuid_map is None:
             # An older source: stock nova's names, except for the one case
             # that stock nova always turns into an unsafe state.
             message = destination.stock_source_shared_sr_message(
-                block_device_info)
+                block_device_info) or \
+                destination.stock_source_target_held_message(
+                    self._session, block_device_info)
             if message:
                 raise destination.UnsafeStockSource(reason=message)
             to_inject = {}
@@ -523,18 +539,25 @@ class XenAPISRDriver(xenapi_driver.XenAPIDriver):
 
     def detach_volume(self, context, connection_info, instance, mountpoint,
                       encryption=None):
-        """nova's, but never during a migration to here of a VM running here.
+        """nova's detach, but never of a VM that runs elsewhere or moved here.
 
-        nova's recover path detaches the volumes on the destination
-        (``remove_volume_connection``). A source without the extension runs
-        it also after the VM has moved; stripping the running VM of its
-        disks cannot be the right outcome, so the volume stays attached
-        and the operator is told.
+        * nova's recover path detaches the volumes on the destination
+          (``remove_volume_connection``). A source without the extension
+          runs it also after the VM has moved; stripping the running VM of
+          its disks cannot be the right outcome, so the volume stays
+          attached and the operator is told.
+        * After a failed live migration inside a pool, nova's detach on the
+          destination looks the VM up by name in the whole pool: it would
+          unplug and destroy the VBD of the instance still running on the
+          source host and forget its SR. Nothing was connected here for
+          such a VM (the pool already had the SR), so there is nothing to
+          undo.
         """
-        if self._sr_claims.knows(instance['uuid']):
-            vm_ref = vm_utils.lookup(self._session, instance['name'])
-            if vm_ref is not None and self._session.call_xenapi(
-                    'VM.get_power_state', vm_ref) == 'Running':
+        vm_ref = vm_utils.lookup(self._session, instance.name)
+        if vm_ref is not None:
+            if self._sr_claims.knows(instance.uuid) and \
+                    self._session.call_xenapi(
+                        'VM.get_power_state', vm_ref) == 'Running':
                 LOG.error('Not detaching the volume at %(mountpoint)s: the '
                           'instance runs on this host while its live '
                           'migration to here is being rolled back (the '
@@ -543,6 +566,12 @@ class XenAPISRDriver(xenapi_driver.XenAPIDriver):
                           'instance and correct it; its VM and volumes on '
                           'this host are intact.',
                           {'mountpoint': mountpoint}, instance=instance)
+                return
+            host = self._session.call_xenapi('VM.get_resident_on', vm_ref)
+            if host not in (self._session.host_ref, 'OpaqueRef:NULL'):
+                LOG.info('Not detaching %s here: the instance runs on '
+                         'another host of this pool (%s).', mountpoint, host,
+                         instance=instance)
                 return
         return super(XenAPISRDriver, self).detach_volume(
             context, connection_info, instance, mountpoint,

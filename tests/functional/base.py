@@ -21,6 +21,8 @@ scheduler, placement and one nova-compute per node, their drivers given by
 
 import uuid
 
+import testtools
+
 from nova_xenapi_sr_tools import inprocess
 from tests import base
 
@@ -64,6 +66,14 @@ class NovaTestCase(base.TestCase):
     def tearDownClass(cls):
         cls.deployment.cleanUp()
         super(NovaTestCase, cls).tearDownClass()
+
+    def addCleanup(self, function, *args, **kwargs):
+        # oslotest's addCleanup registers mock.patch.stopall first, which
+        # would also stop the patches nova's own fixtures started for the
+        # whole class (OpenStackSDKFixture's placement proxy: the next
+        # test's migration then fails with MissingAuthPlugin). This case's
+        # patches are fixtures that stop themselves.
+        testtools.TestCase.addCleanup(self, function, *args, **kwargs)
 
     def setUp(self):
         super(NovaTestCase, self).setUp()

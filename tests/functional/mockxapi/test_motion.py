@@ -384,26 +384,52 @@ class VifMapTest(MigrationTestCase):
         self.assertEqual('port-1',
                          self.b.VIF.get_other_config(new_vif)[
                              'neutron-port-id'])
+        # xapi_vm_migrate.ml migrate_send': the source VM record goes
+        # (Db.VM.destroy), its VIF records stay, pointing at it, until
+        # db_gc.ml's gc_VIFs
+        left = self.srv.pool('pool-a').inspect()['VIF']
+        self.assertEqual([vif], list(left))
+        self.assertEqual(vm, left[vif]['VM'])
+        self.assertFailure(['HANDLE_INVALID', 'VM', vm],
+                           self.a.VM.get_resident_on, vm)
+        network = left[vif]['network']
+        self.assertEqual([vif], self.a.network.get_VIFs(network))
+        removed = self.srv.run_gc('pool-a')['pool-a']
+        self.assertEqual([vif], removed['VIF'])
         self.assertEqual({}, self.srv.pool('pool-a').inspect()['VIF'])
+        self.assertEqual([], self.a.network.get_VIFs(network))
 
 
 class TooManyStorageMigratesTest(MigrationTestCase):
 
+    def scenario(self):
+        sc = motion_scenario()
+        for n in (3, 4, 5):
+            sc.add_volume('vol-%d' % n, base.PORTAL, base.IQN, n)
+            sc.add_instance('pool-a', n, volumes=[
+                ('vol-%d' % n, 'uuid5', '/dev/xvdb')])
+        return sc
+
     def test_fourth_concurrent_migration_refused(self):
+        # xapi_vm_migrate.ml with_migrate: three per source host's xapi,
+        # taken after VM.assert_can_migrate (message_forwarding.ml)
+        sr, _ = self.iscsi_sr(self.b, self.data('vol-1'))
         self.srv.set_latency('pool-a', 'VM.migrate_send', 3)
         url = self.fx.urls['pool-a']
         results = []
 
-        def migrate():
+        def migrate(vm, vdi, dest):
             s = XenAPI.Session(url)
             s.login_with_password('root', 'mock')
             try:
-                s.xenapi.VM.migrate_send('OpaqueRef:none', {}, True, {}, {},
-                                         {})
+                results.append(s.xenapi.VM.migrate_send(
+                    vm, dest, True, {vdi: sr}, {}, {}))
             except XenAPI.Failure as exc:
                 results.append(exc.details)
 
-        threads = [threading.Thread(target=migrate) for _ in range(3)]
+        threads = [threading.Thread(target=migrate, args=(
+            self.vm(n), self.vm_vdi(self.a, self.vm(n)), self.receive()))
+            for n in (3, 4, 5)]
         for t in threads:
             t.start()
         pool = self.srv.pool('pool-a')
@@ -412,14 +438,47 @@ class TooManyStorageMigratesTest(MigrationTestCase):
                 break
             time.sleep(0.01)
         self.assertEqual(3, pool.storage_migrations_in_flight)
+        vm = self.vm()
+        vdi = self.vm_vdi(self.a, vm)
         self.assertFailure(['TOO_MANY_STORAGE_MIGRATES', '3'],
-                           self.a.VM.migrate_send, 'OpaqueRef:none', {},
-                           True, {}, {}, {})
+                           self.a.VM.migrate_send, vm, self.receive(),
+                           True, {vdi: sr}, {}, {})
+        # a bad request fails its checks before it asks for a slot
+        self.assertFailure(['VDI_NOT_IN_MAP', vdi], self.a.VM.migrate_send,
+                           vm, self.receive(), True, {}, {}, {})
         for t in threads:
             t.join()
-        self.assertEqual([['HANDLE_INVALID', 'VM', 'OpaqueRef:none']] * 3,
-                         results)
         self.assertEqual(0, pool.storage_migrations_in_flight)
+        self.assertEqual(3, len([r for r in results if isinstance(r, str)]))
+
+    def test_one_migration_per_vm_at_a_time(self):
+        # message_forwarding.ml with_vm_operation: the second migration of
+        # a VM waits for the first, then finds the VM gone
+        vm = self.vm()
+        vdi = self.vm_vdi(self.a, vm)
+        sr, _ = self.iscsi_sr(self.b, self.data('vol-1'))
+        self.srv.set_latency('pool-a', 'VM.migrate_send', 1)
+        results = []
+
+        def migrate(dest):
+            s = XenAPI.Session(self.fx.urls['pool-a'])
+            s.login_with_password('root', 'mock')
+            try:
+                results.append(s.xenapi.VM.migrate_send(
+                    vm, dest, True, {vdi: sr}, {}, {}))
+            except XenAPI.Failure as exc:
+                results.append(exc.details)
+
+        threads = [threading.Thread(target=migrate, args=(self.receive(),))
+                   for _ in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        moved = [r for r in results if isinstance(r, str)]
+        self.assertEqual(1, len(moved))
+        self.assertMovedTo(moved[0])
+        self.assertIn(['HANDLE_INVALID', 'VM', vm], results)
 
 
 class PowerStateTest(MigrationTestCase):

@@ -18,6 +18,7 @@ import XenAPI
 
 from nova_xenapi_sr import naming
 from nova_xenapi_sr_tools.mockxapi import array
+from nova_xenapi_sr_tools.mockxapi import storage
 from tests.functional.mockxapi import base
 
 
@@ -114,13 +115,35 @@ class PBDTest(base.MockXapiTestCase):
         self.assertEqual('chapuser', config['chapuser'])
         secret = self.b.secret.get_by_uuid(config['chappassword_secret'])
         self.assertEqual('s3cret', self.b.secret.get_value(secret))
+        # message_forwarding.ml move_passwds_to_secrets made one secret,
+        # xapi_pbd.ml duplicate_passwds a copy, and only the copy is
+        # stored: xapi itself orphans the first
+        orphans = self.srv.pool('pool-b').inspect()['xapi_orphaned_secrets']
+        self.assertEqual(1, len(orphans))
+        self.assertNotEqual(secret, orphans[0])
+        self.assertEqual('s3cret', self.b.secret.get_value(orphans[0]))
+        self.assertEqual(sorted([secret] + orphans),
+                         sorted(self.b.secret.get_all()))
         # plug reads the secret back
         self.b.PBD.plug(pbd)
         self.assertTrue(self.b.PBD.get_currently_attached(pbd))
-        # and forgetting the SR destroys the secret
+        # forgetting the SR destroys the stored secret
+        # (xapi_pbd.ml destroy -> clean_out_passwds), not xapi's orphan
         self.b.PBD.unplug(pbd)
         self.b.SR.forget(sr)
-        self.assertEqual([], self.b.secret.get_all())
+        self.assertEqual(orphans, self.b.secret.get_all())
+        self.assertEqual(orphans, self.srv.pool('pool-b').inspect()[
+            'xapi_orphaned_secrets'])
+
+    def test_call_log_masks_chap_passwords(self):
+        # xapi never logs a *password value; neither does the call log
+        self.srv.pool('pool-b').clear_calls()
+        self.iscsi_sr(self.b, self.data('vol-chap'))
+        calls = self.srv.pool('pool-b').calls()
+        self.assertNotIn('s3cret', repr(calls))
+        created = [args for method, args in calls if method == 'PBD.create']
+        self.assertEqual('***',
+                         created[0][0]['device_config']['chappassword'])
 
     def test_unplug_with_vdi_in_use(self):
         vm = self.a.VM.get_by_name_label('instance-00000001')[0]
@@ -181,39 +204,49 @@ class ScanTest(base.MockXapiTestCase):
                          set(vdis))
         lun1 = target.luns[1]
         rec = vdis[lun1.vdi_uuid]
-        self.assertEqual({'LUNid': '1', 'SCSIid': lun1.scsi_id},
-                         rec['sm_config'])
-        self.assertIs(False, rec['managed'])
+        self.assertEqual({'LUNid': '1', 'SCSIid': lun1.scsi_id,
+                          'backend-kind': 'vbd'}, rec['sm_config'])
+        # RawISCSISR.py ISCSIVDI.load: managed = True; LUNperVDI.py
+        # _query: the location is the uuid
+        self.assertIs(True, rec['managed'])
+        self.assertEqual(lun1.vdi_uuid, rec['location'])
         self.assertEqual(array.vdi_uuid(lun1.serial), lun1.vdi_uuid)
         # the same LUN has the same VDI uuid in the source pool
         self.assertEqual(lun1.vdi_uuid, self.a.VDI.get_uuid(
             self.a.VBD.get_VDI(self.a.VM.get_VBDs(
                 self.a.VM.get_by_name_label('instance-00000001')[0])[0])))
 
-    def test_scan_keeps_vdi_uuids_unique_in_the_pool(self):
-        # a legacy SR and a uuid5 SR on the same target: each LUN's VDI
-        # record exists once in the pool, in the SR scanned first
+    def test_scan_fails_on_a_vdi_uuid_another_sr_shows(self):
+        # SR.py synchronise_new -> VDI.db_introduce; the uuid is unique in
+        # xapi's database (db_cache_types.ml), so SRCommand.py run reports
+        # SRScan: SR_BACKEND_FAILURE_40. A legacy SR and a uuid5 SR cannot
+        # both hold LUNs of one target in one pool.
         legacy, _ = self.iscsi_sr(self.b, self.data('vol-1'),
                                   sr_uuid=naming.legacy_sr_uuid('vol-1'))
         self.b.SR.scan(legacy)
         self.assertEqual(3, len(self.b.SR.get_VDIs(legacy)))
-        sr, _ = self.iscsi_sr(self.b, self.data('vol-1'))
-        self.b.SR.scan(sr)
+        sr, _ = self.iscsi_sr(self.b, self.data('vol-1'), plug=False)
+        pbd = self.b.SR.get_PBDs(sr)[0]
+        self.b.PBD.plug(pbd)
+        target = self.srv.array.target('192.0.2.10', 3260, base.IQN)
+        first = target.luns[1].vdi_uuid
+        exc = self.assertRaises(XenAPI.Failure, self.b.SR.scan, sr)
+        self.assertEqual(['SR_BACKEND_FAILURE_40', '',
+                          'The SR scan failed  [opterr=%s]' %
+                          storage.duplicate_message(first), ''],
+                         exc.details)
         self.assertEqual([], self.b.SR.get_VDIs(sr))
         self.assertEqual(3, len(self.b.SR.get_VDIs(legacy)))
-        target = self.srv.array.target('192.0.2.10', 3260, base.IQN)
-        for lun in target.luns.values():
-            recs = self.b.VDI.get_all_records_where(
-                'field "uuid" = "%s"' % lun.vdi_uuid)
-            self.assertEqual([legacy], [r['SR'] for r in recs.values()])
-        # a LUN added later shows in whichever SR is scanned first
+        # nova's introduce_sr ends with this scan: the SR stays, plugged
+        self.assertTrue(self.b.PBD.get_currently_attached(pbd))
+        # a LUN added later goes to whichever SR is scanned first; the
+        # other SR's scan fails on it
         lun4 = self.srv.array.add_lun('192.0.2.10', 3260, base.IQN, 4)
-        self.b.SR.scan(sr)
         self.b.SR.scan(legacy)
-        self.assertEqual([lun4.vdi_uuid],
-                         [self.b.VDI.get_uuid(v)
-                          for v in self.b.SR.get_VDIs(sr)])
-        self.assertEqual(3, len(self.b.SR.get_VDIs(legacy)))
+        self.assertEqual(4, len(self.b.SR.get_VDIs(legacy)))
+        self.assertIn(lun4.vdi_uuid, [self.b.VDI.get_uuid(v) for v in
+                                      self.b.SR.get_VDIs(legacy)])
+        self.assertRaises(XenAPI.Failure, self.b.SR.scan, sr)
 
     def test_scan_drops_vanished_luns(self):
         sr, pbd = self.iscsi_sr(self.b, self.data('vol-1'))
@@ -222,6 +255,20 @@ class ScanTest(base.MockXapiTestCase):
         self.srv.array.remove_lun('192.0.2.10', 3260, base.IQN, 3)
         self.b.SR.scan(sr)
         self.assertEqual(2, len(self.b.SR.get_VDIs(sr)))
+
+    def test_scan_forgets_a_vanished_lun_even_in_use(self):
+        # SR.py synchronise_gone and xapi_sr.ml update_vdis forget the VDI
+        # whether or not VBDs use it; the VBD keeps the dead ref until GC
+        vm = self.a.VM.get_by_name_label('instance-00000001')[0]
+        vbd = self.a.VM.get_VBDs(vm)[0]
+        vdi = self.a.VBD.get_VDI(vbd)
+        sr = self.a.VDI.get_SR(vdi)
+        self.srv.array.remove_lun('192.0.2.10', 3260, base.IQN, 1)
+        self.a.SR.scan(sr)
+        self.assertNotIn(vdi, self.a.SR.get_VDIs(sr))
+        self.assertEqual(vdi, self.a.VBD.get_VDI(vbd))
+        self.assertEqual([vbd], self.srv.pool('pool-a').inspect()[
+            'dangling_VBDs'])
 
     def test_vdi_introduce(self):
         sr, pbd = self.iscsi_sr(self.b, self.data('vol-1'))
@@ -236,17 +283,13 @@ class ScanTest(base.MockXapiTestCase):
         self.assertEqual(vdi, self.b.VDI.introduce(*args))
         self.assertIs(True, self.b.VDI.get_managed(vdi))
         # 9 arguments are enough for the arity check; without sm_config the
-        # raw iscsi backend cannot find the LUN
-        exc = self.assertRaises(XenAPI.Failure, self.b.VDI.introduce,
-                                *args[:9])
-        self.assertEqual('SR_BACKEND_FAILURE_46', exc.details[0])
+        # raw iscsi backend cannot find the LUN (BaseISCSI.py
+        # _getLUNbySMconfig: VDIUnavailable, 46)
+        self.assertFailure(['SR_BACKEND_FAILURE_46', '',
+                            'The VDI is not available', ''],
+                           self.b.VDI.introduce, *args[:9])
         self.assertEqual(vdi, self.b.VDI.introduce(*args[:10] + [
             {'LUNid': '1'}]))
-        # same uuid elsewhere: refused
-        other = list(args)
-        other[8] = 'elsewhere'
-        self.assertFailure(['INVALID_VALUE', 'uuid', rec['uuid']],
-                           self.b.VDI.introduce, *other)
 
     def _lun_vdi_args(self, sr, lun='1'):
         vdi = [v for v in self.b.SR.get_VDIs(sr)
@@ -269,17 +312,40 @@ class ScanTest(base.MockXapiTestCase):
                            self.b.VDI.introduce, *other)
         self.assertEqual(3, len(self.b.SR.get_VDIs(sr)))
 
-    def test_vdi_introduce_uuid_must_be_a_uuid(self):
+    def test_vdi_introduce_raw_iscsi_takes_the_luns_uuid(self):
+        # LUNperVDI.py introduce: the VDI's uuid comes from the LUN
+        # (_query), whatever uuid the caller passed
         sr, _ = self.iscsi_sr(self.b, self.data('vol-1'))
         self.b.SR.scan(sr)
         vdi, args = self._lun_vdi_args(sr)
         self.b.VDI.forget(vdi)
-        for bad in ('not-a-uuid', ''):
+        for given in ('not-a-uuid', ''):
             other = list(args)
-            other[0] = bad
+            other[0] = given
+            new = self.b.VDI.introduce(*other)
+            self.assertEqual(args[0], self.b.VDI.get_uuid(new))
+            self.assertIs(True, self.b.VDI.get_managed(new))
+            self.assertEqual(3, len(self.b.SR.get_VDIs(sr)))
+            self.b.VDI.forget(new)
+
+    def test_vdi_introduce_uuid_format_on_other_srs(self):
+        # xapi_vdi.ml introduce_dbonly: Scanf "%02x%02x..." (one or two
+        # hex digits per byte); anything else is UUID_INVALID ["VDI", u]
+        sr = self.b.SR.introduce('u-ext', 'l', '', 'ext', '', False)
+        pbd = self.b.PBD.create({'host': self.b.host.get_all()[0],
+                                 'SR': sr, 'device_config': {}})
+        self.b.PBD.plug(pbd)
+        for bad in ('not-a-uuid', '', '0123456789ab'):
             self.assertFailure(['UUID_INVALID', 'VDI', bad],
-                               self.b.VDI.introduce, *other)
-        self.assertEqual(2, len(self.b.SR.get_VDIs(sr)))
+                               self.b.VDI.introduce, bad, '', '', sr,
+                               'user', False, False, {}, 'loc-' + bad)
+        loose = '1-2-3-4-5'
+        self.assertRaises(XenAPI.Failure, self.b.VDI.introduce, loose, '',
+                          '', sr, 'user', False, False, {}, 'loc')
+        short = '1234567-12-12-12-123456789ab'
+        vdi = self.b.VDI.introduce(short, '', '', sr, 'user', False, False,
+                                   {}, 'loc-short')
+        self.assertEqual(short, self.b.VDI.get_uuid(vdi))
 
     def test_vdi_introduce_raw_iscsi_needs_the_lun(self):
         # the SM backend of a raw iscsi SR finds the LUN by sm_config LUNid
@@ -421,24 +487,17 @@ class SerializationTest(base.MockXapiTestCase):
 class SharedTargetTest(base.MockXapiTestCase):
 
     def test_legacy_and_uuid5_sr_on_one_target(self):
-        # a mixed-style instance on the destination: VDI uuids are unique
-        # per pool, so the SR scanned first shows every LUN of the target
-        # and the other SR none; a volume is only reachable through the SR
-        # that holds its LUN's VDI (nova's lookup by LUNid on the other SR
-        # finds nothing, as it would on XenServer)
+        # a mixed-style instance arriving on a pool: the SR scanned first
+        # shows every LUN of the target; the other SR's scan fails
+        # (SR.py synchronise_new, SRCommand.py run: SR_BACKEND_FAILURE_40)
+        # and nova's introduce_sr leaves it plugged
         legacy, _ = self.iscsi_sr(self.b, self.data('vol-1'),
                                   sr_uuid=naming.legacy_sr_uuid('vol-1'))
-        uuid5, _ = self.iscsi_sr(self.b, self.data('vol-2'))
-        for sr in (legacy, uuid5):
-            self.b.SR.scan(sr)
-        self.assertEqual([], self.b.SR.get_VDIs(uuid5))
-        for lun in ('1', '2'):
-            vdi = [v for v in self.b.SR.get_VDIs(legacy)
-                   if self.b.VDI.get_sm_config(v)['LUNid'] == lun][0]
-            rec = self.b.VDI.get_record(vdi)
-            self.assertEqual(vdi, self.b.VDI.introduce(
-                rec['uuid'], '', '', legacy, 'user', False, False, {},
-                rec['location'], {}, rec['sm_config']))
-            self.assertEqual(legacy, self.b.VDI.get_SR(vdi))
+        self.b.SR.scan(legacy)
         self.assertEqual(3, len(self.b.SR.get_VDIs(legacy)))
+        uuid5, _ = self.iscsi_sr(self.b, self.data('vol-2'))
+        exc = self.assertRaises(XenAPI.Failure, self.b.SR.scan, uuid5)
+        self.assertEqual('SR_BACKEND_FAILURE_40', exc.details[0])
         self.assertEqual([], self.b.SR.get_VDIs(uuid5))
+        self.assertTrue(self.b.PBD.get_currently_attached(
+            self.b.SR.get_PBDs(uuid5)[0]))

@@ -382,15 +382,20 @@ class MigrateTestCase(LiveMigrationTestCase):
             [naming.uuid5_sr_uuid(self.source_infos[0][0]['data'])])
 
     def test_legacy_and_uuid5_on_one_target_decided_by_vm_links(self):
-        # vol-1 predates Mitaka; vol-2, attached later to another instance
-        # on the same target, brought the uuid5 SR: both names of vol-1's
-        # SR exist on the source, and the VM's own VBDs decide.
+        # vol-1 predates Mitaka; vol-2, exported later on the same target
+        # and attached to another instance, brought the uuid5 SR: both
+        # names of vol-1's SR exist on the source, and the VM's own VBDs
+        # decide. XAPI reaches that state only one way: the uuid5 SR's
+        # scan introduces vol-2's new LUN, then fails on vol-1's LUN that
+        # the legacy SR holds (SR.py synchronise_new, SR_BACKEND_FAILURE_40),
+        # and nova's retried attach finds vol-2's VDI without a scan.
         def neighbour(sc):
-            sc.add_volume(volume_uuid('vol-2'), PORTAL_A, iqn('shared'), 2)
-            sc.add_instance('pool-a', 2, volumes=[
-                (volume_uuid('vol-2'), naming.UUID5, '/dev/xvdb')])
-        self.build([Volume('vol-1', naming.LEGACY, target='shared', lun=1)],
-                   extra=neighbour)
+            sc.add_instance('pool-a', 2)
+        self.build([Volume('vol-1', naming.LEGACY, target='shared', lun=2)],
+                   extra=neighbour, boot=False)
+        self._attach_through_partial_scan(volume_uuid('vol-2'),
+                                          iqn('shared'), 1)
+        self.server = self.boot()
         self.migrate()
         # the neighbour keeps its SR and stays where it was
         uuid5 = naming.uuid5_sr_uuid(self.source_infos[0][0]['data'])
@@ -399,6 +404,40 @@ class MigrateTestCase(LiveMigrationTestCase):
         self.assertEqual([m for m, _ in LOOKUP], self.source_lookup_calls())
         self.assertEqual(['pool-a'],
                          self.vm_pools(self.dep.scenario_vm_name(2)))
+
+    def _attach_through_partial_scan(self, volume_id, target_iqn, lun):
+        """Attach a new LUN to scenario VM 2 through a failing uuid5 scan.
+
+        Before nova boots the server: boot() takes the baseline and
+        clears the call logs.
+        """
+        import XenAPI
+        session = XenAPI.Session(self.xapi.urls['pool-a'])
+        session.login_with_password('root', 'mock', '2.1', 'test')
+        self.addCleanup(session.xenapi.session.logout)
+        xs = session.xenapi
+        host, port = PORTAL_A.split(':')
+        self.xapi.array.add_lun(host, int(port), target_iqn, lun,
+                                None, None, volume_id)
+        data = {'volume_id': volume_id, 'target_portal': PORTAL_A,
+                'target_iqn': target_iqn, 'target_lun': lun}
+        config = naming.device_config(data)
+        sr = xs.SR.introduce(naming.uuid5_sr_uuid(data), 'tempSR', '',
+                             'iscsi', '', False, config)
+        pbd = xs.PBD.create({'host': xs.host.get_all()[0], 'SR': sr,
+                             'device_config': config})
+        xs.PBD.plug(pbd)
+        exc = self.assertRaises(XenAPI.Failure, xs.SR.scan, sr)
+        self.assertEqual('SR_BACKEND_FAILURE_40', exc.details[0])
+        vdi = [v for v in xs.SR.get_VDIs(sr)
+               if xs.VDI.get_sm_config(v)['LUNid'] == str(lun)][0]
+        vm = xs.VM.get_by_name_label(self.dep.scenario_vm_name(2))[0]
+        vbd = xs.VBD.create({'VM': vm, 'VDI': vdi, 'userdevice': '1',
+                             'bootable': False, 'mode': 'RW', 'type': 'Disk',
+                             'empty': False, 'other_config': {},
+                             'qos_algorithm_type': '',
+                             'qos_algorithm_params': {}})
+        xs.VBD.plug(vbd)
 
     def test_chap(self):
         self.build([Volume('vol-1', naming.LEGACY, chap=('user', 'pw-1')),
@@ -697,7 +736,8 @@ class FailureTestCase(LiveMigrationTestCase):
         self._fail('pool-b', 'PBD.create')
 
     def test_pbd_plug(self):
-        self._fail('pool-b', 'PBD.plug')
+        # idempotent: retried on a transient failure, so it keeps failing
+        self._fail('pool-b', 'PBD.plug', times=None)
 
     def test_sr_scan(self):
         # Every attempt of the first scan fails; later scans (nova's host
@@ -705,8 +745,12 @@ class FailureTestCase(LiveMigrationTestCase):
         self._fail('pool-b', 'SR.scan', times=self.compute(
             DEST).driver._policy.attempts)
 
-    def test_vdi_introduce(self):
-        self._fail('pool-b', 'VDI.introduce')
+    def test_vdi_get_record(self):
+        # RawISCSISR.py: scanned VDIs are managed, so nova (XenServer >=
+        # 7.0) never calls VDI.introduce; VDI.get_record is its last call
+        # before the VDI is used. A read: the driver's retry policy
+        # (xapi_retry) retries a transient failure, so it keeps failing.
+        self._fail('pool-b', 'VDI.get_record', times=None)
 
     def test_second_volume_connect(self):
         self.build([Volume('vol-1', naming.LEGACY),

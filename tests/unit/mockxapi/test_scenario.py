@@ -119,15 +119,19 @@ class DefaultScenarioTest(base.TestCase):
         self.assertTrue(vbd_rec['currently_attached'])
         vdi = db.get('VDI', vbd_rec['VDI'])
         lun = world.array.target('192.0.2.10', 3260,
-                                 'iqn.2010-10.org.openstack:mock-target'
-                                 ).luns[1]
+                                 'iqn.2010-10.org.openstack:'
+                                 'mock-target-legacy').luns[1]
         self.assertEqual(array.vdi_uuid(lun.serial), vdi['uuid'])
         self.assertEqual('1', vdi['sm_config']['LUNid'])
+        # RawISCSISR.py ISCSIVDI.load: scanned raw iSCSI VDIs are managed;
+        # LUNperVDI.py _query: location is the uuid
+        self.assertTrue(vdi['managed'])
+        self.assertEqual(vdi['uuid'], vdi['location'])
         pbd = db.field('SR', vdi['SR'], 'PBDs')[0]
         self.assertTrue(db.get('PBD', pbd)['currently_attached'])
         self.assertEqual({'target': '192.0.2.10', 'port': '3260',
                           'targetIQN': 'iqn.2010-10.org.openstack:'
-                                       'mock-target'},
+                                       'mock-target-legacy'},
                          db.get('PBD', pbd)['device_config'])
         # nothing of pool-a's VMs on pool-b
         dbb = world.pools['pool-b'].db
@@ -140,7 +144,7 @@ class DefaultScenarioTest(base.TestCase):
         sc.add_pool('p', hosts=['h'])
         sc.add_volume('v1', PORTAL, IQN, 1)
         sc.add_volume('v2', PORTAL, IQN, 2)
-        sc.add_volume('v3', PORTAL, IQN, 3)
+        sc.add_volume('v3', PORTAL, IQN + '-own', 3)
         sc.add_instance('p', 1, volumes=[('v1', 'uuid5', '/dev/xvdb'),
                                          ('v2', 'uuid5', '/dev/xvdc'),
                                          ('v3', 'legacy', '/dev/xvdd')])
@@ -149,6 +153,21 @@ class DefaultScenarioTest(base.TestCase):
                  if db.get('SR', r)['type'] == 'iscsi']
         self.assertEqual(2, len(iscsi))
         self.assertEqual(2, len(db.find('PBD', currently_attached=True)) - 1)
+
+    def test_legacy_and_uuid5_sr_on_one_target_refused(self):
+        # SR.py synchronise_new -> VDI.db_introduce: the VDI uuid is taken
+        # by the other SR of the pool, SRCommand.py run -> SRScan (40); the
+        # builder refuses the state instead of building it
+        sc = Scenario()
+        sc.add_pool('p', hosts=['h'])
+        sc.add_volume('v1', PORTAL, IQN, 1)
+        sc.add_volume('v3', PORTAL, IQN, 3)
+        sc.add_instance('p', 1, volumes=[('v1', 'uuid5', '/dev/xvdb'),
+                                         ('v3', 'legacy', '/dev/xvdd')])
+        exc = self.assertRaises(ValueError, build, sc)
+        self.assertIn('SR_BACKEND_FAILURE_40', str(exc))
+        self.assertIn(naming.legacy_sr_uuid('v3'), str(exc))
+        self.assertIn('own target', str(exc))
 
     def test_vdi_uuids_unique_per_pool(self):
         # one LUN through two SRs of one pool cannot be built: xapi would
@@ -222,9 +241,16 @@ class AddSRTest(base.TestCase):
         self.assertTrue(pbd['currently_attached'])
         self.assertEqual('h2', db.get('host', pbd['host'])['name_label'])
         self.assertEqual('192.0.2.10', pbd['device_config']['target'])
-        self.assertEqual([], db.field('SR', wrong, 'VDIs'))
+        # scanned: it shows every LUN of the target
+        self.assertEqual(
+            [world.array.target('192.0.2.10', 3260, IQN).luns[1].vdi_uuid],
+            [db.get('VDI', r)['uuid'] for r in db.field('SR', wrong,
+                                                        'VDIs')])
+        self.assertEqual([], db.field('SR', legacy, 'VDIs'))
 
-    def test_instances_on_two_hosts_share_the_uuid5_sr(self):
+    def test_instances_on_two_hosts_cannot_share_the_uuid5_sr(self):
+        # xapi_pbd.ml check_sharing_constraint: nova's SRs are unshared, so
+        # the second host cannot plug the SR the first one has plugged
         sc = Scenario()
         sc.add_pool('p', hosts=['h1', 'h2'])
         sc.add_volume('v1', PORTAL, IQN, 1)
@@ -233,9 +259,38 @@ class AddSRTest(base.TestCase):
                         host='h1')
         sc.add_instance('p', 2, volumes=[('v2', 'uuid5', '/dev/xvdb')],
                         host='h2')
+        exc = self.assertRaises(ValueError, build, sc)
+        self.assertIn('SR_NOT_SHARABLE', str(exc))
+        self.assertIn('host h2', str(exc))
+
+    def test_instances_on_two_hosts_with_own_targets(self):
+        sc = Scenario()
+        sc.add_pool('p', hosts=['h1', 'h2'])
+        sc.add_volume('v1', PORTAL, IQN, 1)
+        sc.add_volume('v2', PORTAL, IQN + '-2', 1)
+        sc.add_instance('p', 1, volumes=[('v1', 'uuid5', '/dev/xvdb')],
+                        host='h1')
+        sc.add_instance('p', 2, volumes=[('v2', 'legacy', '/dev/xvdb')],
+                        host='h2')
+        world = build(sc)
+        db = world.pools['p'].db
+        for name, host in (('instance-00000001', 'h1'),
+                           ('instance-00000002', 'h2')):
+            vm = db.find('VM', name_label=name)[0]
+            vdi = db.get('VBD', db.find('VBD', VM=vm)[0])['VDI']
+            pbd = db.get('PBD', db.find('PBD', SR=db.get('VDI', vdi)['SR'])[0])
+            self.assertEqual(host, db.get('host', pbd['host'])['name_label'])
+
+    def test_vifs_on_nova_interim_networks(self):
+        # vif.py create_vif_interim_network: "net-<port>", so nova's
+        # network cleanup on the source (delete_network_and_bridge) runs
+        sc = Scenario()
+        sc.add_pool('p', hosts=['h'])
+        sc.add_instance('p', 1, vifs=[{'id': 'port-1'}])
         db = build(sc).pools['p'].db
-        iscsi = [r for r in db.refs('SR')
-                 if db.get('SR', r)['type'] == 'iscsi']
-        self.assertEqual(1, len(iscsi))
-        self.assertEqual(2, len(db.field('SR', iscsi[0], 'PBDs')))
-        self.assertEqual(2, len(db.field('SR', iscsi[0], 'VDIs')))
+        vif = db.get('VIF', db.refs('VIF')[0])
+        net = db.get('network', vif['network'])
+        self.assertEqual('net-port-1', net['name_label'])
+        self.assertNotEqual('xenbr0', net['bridge'])
+        self.assertEqual({'assume_network_is_shared': 'true'},
+                         net['other_config'])

@@ -62,9 +62,26 @@ class IscsiTargetTest(base.TestCase):
         self.assertEqual(('u', 'p'), target.chap)
 
     def test_backend_failure_shape(self):
-        exc = errors.backend_failure(95, 'msg')
-        self.assertEqual(['SR_BACKEND_FAILURE_95', '', 'msg', ''],
+        # xs_errors.py XenError: number and description from
+        # XE_SR_ERRORCODES.xml, " [opterr=...]" appended; sm_exec.ml:
+        # SR_BACKEND_FAILURE_<n> ["", message, stderr]
+        exc = errors.sm_error('ConfigTargetMissing')
+        self.assertEqual(['SR_BACKEND_FAILURE_95', '',
+                          'The request is missing the target parameter',
+                          ''], exc.description)
+        exc = errors.sm_error('SRScan', 'boom')
+        self.assertEqual(['SR_BACKEND_FAILURE_40', '',
+                          'The SR scan failed  [opterr=boom]', ''],
                          exc.description)
+        self.assertEqual(46, errors.SM_ERRORS['VDIUnavailable'][0])
+
+    def test_check_order_follows_base_iscsi_load(self):
+        # BaseISCSI.py load: the port (142) is checked before the target
+        # IQN (96)
+        exc = self.assertRaises(errors.XapiError, storage.iscsi_target,
+                                self.world, {'target': '192.0.2.10',
+                                             'port': 'x'})
+        self.assertEqual('SR_BACKEND_FAILURE_142', exc.code)
 
     def test_features(self):
         self.assertFalse(storage.supports('iscsi', 'VDI_MIRROR'))

@@ -36,7 +36,8 @@ class FakeSession(object):
     """Records keyed by class, then ref, with a call log.
 
     Answers ``*.get_all_records_where`` for the ``or``-joined equality
-    expressions our code builds.
+    expressions our code builds, ``get_all_records``, ``get_record`` and
+    field getters.
     """
 
     XenAPI = XenAPI
@@ -69,6 +70,15 @@ class FakeSession(object):
             return {ref: dict(rec) for ref, rec in table.items()
                     if any(rec.get(f.replace('__', '_')) == v
                            for f, v in clauses)}
+        if message == 'get_all_records':
+            return {ref: dict(rec) for ref, rec in table.items()}
+        if message == 'get_record':
+            if args[0] not in table:
+                raise Failure(['HANDLE_INVALID', cls, args[0]])
+            return dict(table[args[0]])
+        if message == 'get_by_name_label':
+            return [ref for ref, rec in table.items()
+                    if rec.get('name_label') == args[0]]
         if message == 'get_by_uuid':
             for ref, rec in table.items():
                 if rec.get('uuid') == args[0]:

@@ -64,16 +64,81 @@ class ValidateTestCase(base.TestCase):
         self.legacy = naming.legacy_sr_uuid('vol-1')
         self.uuid5 = naming.uuid5_sr_uuid(self.info['data'])
 
-    def test_uuid5_only_needs_no_call(self):
+    def test_uuid5_only_reads_the_pbds_once(self):
+        # the one read that finds SRs already holding the volume's target
         self.assertEqual({}, destination.validate(
             self.session, bdi(self.info), {'vol-1': self.uuid5}))
-        self.assertEqual([], self.session.calls)
+        self.assertEqual(['PBD.get_all_records'], self.session.methods())
 
     def test_legacy_accepted_when_absent(self):
         self.assertEqual({'vol-1': self.legacy}, destination.validate(
             self.session, bdi(self.info), {'vol-1': self.legacy}))
-        self.assertEqual(['SR.get_all_records_where'],
+        self.assertEqual(['SR.get_all_records_where', 'PBD.get_all_records'],
                          self.session.methods())
+
+    def _holder(self, sr_uuid, target='192.0.2.10', iqn=None,
+                sr_type='iscsi'):
+        self.session.add('SR', 'OpaqueRef:holder', uuid=sr_uuid,
+                         type=sr_type)
+        self.session.add('PBD', 'OpaqueRef:holder-pbd',
+                         SR='OpaqueRef:holder', host='OpaqueRef:other',
+                         device_config={
+                             'target': target, 'port': '3260',
+                             'targetIQN': iqn or
+                             self.info['data']['target_iqn']})
+
+    def test_uuid5_volume_whose_target_a_legacy_sr_holds_refused(self):
+        # SR.py synchronise_new: the legacy SR shows every LUN of the
+        # target, so the uuid5 SR's scan would fail (SR_BACKEND_FAILURE_40)
+        self._holder('FA15E-D15C-vol-0')
+        exc = self._refused({'vol-1': self.uuid5}, 'vol-1', self.uuid5,
+                            'FA15E-D15C-vol-0', 'SR_BACKEND_FAILURE_40',
+                            self.info['data']['target_iqn'],
+                            'xe sr-forget uuid=FA15E-D15C-vol-0')
+        self.assertIn('Nothing was changed', str(exc))
+        self.assertEqual(['PBD.get_all_records', 'SR.get_record'],
+                         self.session.methods())
+
+    def test_legacy_volume_whose_target_another_legacy_sr_holds_refused(self):
+        self._holder('FA15E-D15C-vol-0')
+        self._refused({'vol-1': self.legacy}, self.legacy,
+                      'FA15E-D15C-vol-0')
+
+    def test_target_holders_of_other_targets_or_types_ignored(self):
+        self._holder('FA15E-D15C-vol-0', iqn='iqn.elsewhere')
+        self.assertEqual({}, destination.validate(
+            self.session, bdi(self.info), {'vol-1': self.uuid5}))
+        self.session.records['SR']['OpaqueRef:holder'].update(
+            type='lvmoiscsi')
+        self.session.records['PBD']['OpaqueRef:holder-pbd'][
+            'device_config']['targetIQN'] = self.info['data']['target_iqn']
+        self.assertEqual({}, destination.validate(
+            self.session, bdi(self.info), {'vol-1': self.uuid5}))
+
+    def test_volumes_own_sr_holding_the_target_accepted(self):
+        self._holder(self.uuid5)
+        self.assertEqual({}, destination.validate(
+            self.session, bdi(self.info), {'vol-1': self.uuid5}))
+
+    def test_volumes_own_sr_plugged_only_on_another_host_refused(self):
+        # xapi_pbd.ml check_sharing_constraint: this host could not plug it
+        self._holder(self.uuid5)
+        self.session.records['PBD']['OpaqueRef:holder-pbd'][
+            'currently_attached'] = True
+        self._refused({'vol-1': self.uuid5}, self.uuid5, 'OpaqueRef:other',
+                      'SR_NOT_SHARABLE', 'VM_REQUIRES_SR',
+                      'Nothing was changed')
+        # shared, or with a PBD on this host, it is usable here
+        self.session.records['SR']['OpaqueRef:holder']['shared'] = True
+        self.assertEqual({}, destination.validate(
+            self.session, bdi(self.info), {'vol-1': self.uuid5}))
+        self.session.records['SR']['OpaqueRef:holder']['shared'] = False
+        self.session.add('PBD', 'OpaqueRef:here-pbd', SR='OpaqueRef:holder',
+                         host='OpaqueRef:host', device_config=dict(
+                             self.session.records['PBD'][
+                                 'OpaqueRef:holder-pbd']['device_config']))
+        self.assertEqual({}, destination.validate(
+            self.session, bdi(self.info), {'vol-1': self.uuid5}))
 
     def _existing(self, target, iqn, host='OpaqueRef:host', sr_type='iscsi'):
         self.session.add('SR', 'OpaqueRef:sr', uuid=self.legacy,
@@ -88,7 +153,8 @@ class ValidateTestCase(base.TestCase):
         self.assertEqual({'vol-1': self.legacy}, destination.validate(
             self.session, bdi(self.info), {'vol-1': self.legacy}))
         self.assertEqual(['SR.get_all_records_where',
-                          'PBD.get_all_records_where'],
+                          'PBD.get_all_records_where',
+                          'PBD.get_all_records', 'SR.get_record'],
                          self.session.methods())
 
     def _refused(self, volume_sr_uuid_map, *needles, **kw):
@@ -99,7 +165,8 @@ class ValidateTestCase(base.TestCase):
         for needle in needles:
             self.assertIn(needle, str(exc))
         writes = [m for m in self.session.methods()
-                  if not m.endswith('get_all_records_where')]
+                  if not m.endswith(('get_all_records_where',
+                                     'get_all_records', 'get_record'))]
         self.assertEqual([], writes)
         return exc
 
@@ -156,6 +223,75 @@ class ValidateTestCase(base.TestCase):
         del broken['data']['target_portal']
         self._refused({'vol-1': self.legacy}, 'target_portal',
                       bdi=bdi(broken))
+
+
+class StockSourceTargetHeldTestCase(base.TestCase):
+
+    def test_uuid5_name_of_a_stock_source_meets_a_legacy_holder(self):
+        session = fakes.FakeSession()
+        info = connection_info('vol-1')
+        self.assertIsNone(destination.stock_source_target_held_message(
+            session, bdi(info)))
+        session.add('SR', 'OpaqueRef:h', uuid='FA15E-D15C-vol-0',
+                    type='iscsi')
+        session.add('PBD', 'OpaqueRef:hp', SR='OpaqueRef:h',
+                    device_config={'target': '192.0.2.10', 'port': '3260',
+                                   'targetIQN': info['data']['target_iqn']})
+        message = destination.stock_source_target_held_message(
+            session, bdi(info))
+        self.assertIn('FA15E-D15C-vol-0', message)
+        self.assertIn(naming.uuid5_sr_uuid(info['data']), message)
+
+
+class SamePoolTestCase(base.TestCase):
+    """Inside a pool: xapi_vm_helpers.ml assert_can_see_SRs."""
+
+    def setUp(self):
+        super(SamePoolTestCase, self).setUp()
+        self.session = fakes.FakeSession(host_ref='OpaqueRef:dest-host')
+        self.info = connection_info('vol-1')
+        self.uuid5 = naming.uuid5_sr_uuid(self.info['data'])
+        self.session.add('SR', 'OpaqueRef:sr', uuid=self.uuid5,
+                         type='iscsi', shared=False)
+
+    def _pbd(self, host, attached=True):
+        self.session.add('PBD', 'OpaqueRef:pbd-' + host, SR='OpaqueRef:sr',
+                         host=host, currently_attached=attached)
+
+    def test_sr_plugged_only_on_the_source_host_refused(self):
+        self._pbd('OpaqueRef:source-host')
+        message = destination.same_pool_message(self.session,
+                                                bdi(self.info), None)
+        for needle in ('vol-1', self.uuid5, 'VM_REQUIRES_SR',
+                       'SR_NOT_SHARABLE', 'Nothing was changed',
+                       'block migration'):
+            self.assertIn(needle, message)
+        self.assertEqual(['SR.get_all_records_where',
+                          'PBD.get_all_records_where'],
+                         self.session.methods())
+
+    def test_sr_plugged_here_passes(self):
+        self._pbd('OpaqueRef:source-host')
+        self._pbd('OpaqueRef:dest-host')
+        self.assertIsNone(destination.same_pool_message(
+            self.session, bdi(self.info), None))
+
+    def test_unplugged_pbd_here_does_not_count(self):
+        self._pbd('OpaqueRef:dest-host', attached=False)
+        self.assertIsNotNone(destination.same_pool_message(
+            self.session, bdi(self.info), None))
+
+    def test_sr_not_in_the_pool_passes(self):
+        self.session.records['SR'].clear()
+        self.assertIsNone(destination.same_pool_message(
+            self.session, bdi(self.info), None))
+        self.assertEqual(['SR.get_all_records_where'],
+                         self.session.methods())
+
+    def test_no_volumes_no_call(self):
+        self.assertIsNone(destination.same_pool_message(
+            self.session, {'block_device_mapping': []}, None))
+        self.assertEqual([], self.session.calls)
 
 
 class InjectTestCase(base.TestCase):

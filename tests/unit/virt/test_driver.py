@@ -154,7 +154,29 @@ class DestinationTestCase(DriverTestCase):
             self.assertIsNot(original['block_device_mapping'][0][
                 'connection_info'], handed['block_device_mapping'][0][
                 'connection_info'])
-        self.assertEqual([], self.session.calls)
+        # only the read that looks for SRs already holding the target
+        # (destination._check_target_holders), with and without a map
+        self.assertEqual(['PBD.get_all_records'] * 2,
+                         self.session.methods())
+
+    def test_same_pool_refused_before_nova_runs(self):
+        # no block migration: VM.pool_migrate needs the SRs plugged here
+        # (xapi_vm_helpers.ml assert_can_see_SRs)
+        uuid5 = naming.uuid5_sr_uuid(self.info['data'])
+        self.session.add('SR', 'OpaqueRef:sr', uuid=uuid5, type='iscsi')
+        self.session.add('PBD', 'OpaqueRef:pbd', SR='OpaqueRef:sr',
+                         host='OpaqueRef:source', currently_attached=True)
+        for volume_sr_uuid_map in ({'vol-1': uuid5}, None):
+            data = migrate_data.XenapiLiveMigrateData(block_migration=False)
+            if volume_sr_uuid_map is not None:
+                data.volume_sr_uuid_map = volume_sr_uuid_map
+            with mock.patch.object(PARENT, 'pre_live_migration') as parent:
+                exc = self.assertRaises(destination.SamePoolRefusal,
+                                        self.drv.pre_live_migration, 'ctxt',
+                                        Instance(), bdi(self.info), [],
+                                        None, data)
+            parent.assert_not_called()
+            self.assertIn('VM_REQUIRES_SR', str(exc))
 
     def test_tampered_map_refused_before_nova_runs(self):
         self.drv._vmops = parent = mock.Mock()
@@ -306,3 +328,30 @@ class SourceSRCleanupTestCase(base.TestCase):
         self.assertEqual(POLICY.attempts, forgets.count('OpaqueRef:b'))
         self.assertNotIn('OpaqueRef:a', forgets)
         self.assertNotIn('OpaqueRef:d', forgets)
+
+
+class DetachTestCase(DriverTestCase):
+    """detach_volume leaves a VM on another host of the pool alone."""
+
+    def _vm(self, host):
+        self.session.add('VM', 'OpaqueRef:vm', name_label=Instance.name,
+                         resident_on=host, is_a_template=False,
+                         is_a_snapshot=False)
+
+    def _detach(self):
+        with mock.patch.object(PARENT, 'detach_volume') as parent:
+            self.drv.detach_volume('ctxt', {'data': {}}, Instance(),
+                                   '/dev/xvdb')
+        return parent
+
+    def test_vm_on_another_pool_host_not_detached(self):
+        self._vm('OpaqueRef:source-host')
+        self._detach().assert_not_called()
+
+    def test_vm_here_or_halted_or_absent_detached_by_nova(self):
+        for host in ('OpaqueRef:host', 'OpaqueRef:NULL'):
+            self.session.records.clear()
+            self._vm(host)
+            self._detach().assert_called_once()
+        self.session.records.clear()
+        self._detach().assert_called_once()

@@ -49,8 +49,10 @@ _PORTALS = st.sampled_from(['192.0.2.10:3260', '192.0.2.20:3260',
                             '198.51.100.9:3260'])
 _IQNS = st.sampled_from(['iqn.2010-10.org.openstack:a',
                          'iqn.2010-10.org.openstack:b'])
-#: Only reads may happen before a refusal.
-_READS = ('get_all_records_where', 'get_by_uuid', 'get_record')
+#: Only reads may happen before a refusal (``PBD.get_all_records``: the
+#: destination's check for SRs already holding a volume's target).
+_READS = ('get_all_records_where', 'get_all_records', 'get_by_uuid',
+          'get_record')
 
 
 @st.composite

@@ -13,11 +13,12 @@
 """A mock XAPI: a real XML-RPC server that simulates XenServer pools.
 
 Unmodified clients (the PyPI ``XenAPI`` SDK, nova 21's os-xenapi session)
-talk to it over HTTP. It serves several pools, each on its own endpoint,
-over one simulated iSCSI array, applies xapi's rules for the calls this
-project uses (each rule names the xapi or SM source it follows), records
-every VDI copy a migration would make, and lets tests inject faults and
-latency.
+talk to it over HTTP. It serves several pools (a master endpoint per pool,
+and one per further host, which answers ``HOST_IS_SLAVE``) over one
+simulated iSCSI array, applies xapi's and SM's rules for the calls this
+project uses, each naming its source (``doc/source/mock-xapi.rst`` lists
+them), runs xapi's database GC, records every VDI copy a migration makes,
+and lets tests inject faults and latency.
 
 Modules, by concept:
 
@@ -31,9 +32,10 @@ Modules, by concept:
 ``array``      the shared iSCSI array (targets, IQNs, LUNs, CHAP)
 ``storage``    SR/PBD/VDI/secret rules, per-SR serialisation
 ``motion``     ``migrate_receive``, ``assert_can_migrate``,
-               ``migrate_send`` and the storage-motion rule
+               ``migrate_send``, ``pool_migrate``, the storage-motion rule
 ``plugins``    dom0 plugins ``host.call_plugin`` serves
 ``lifecycle``  VBD/VIF/network create and destroy
+``gc``         xapi's database garbage collection (periodic, on demand)
 ``faults``     fault and latency injection
 ``errors``     XAPI error codes
 ``fixture``    :class:`~.fixture.MockXapiFixture` for tests

@@ -63,10 +63,14 @@ def _generic(cls, msg):
         return 0, lambda ctx: db(ctx).export_all(cls)
     if msg == 'get_all_records_where':
         def where_(ctx, expr):
+            # db_cache_impl.ml find_refs_with_filter folds over the table
+            # and conses: results come in reverse order of the table, so
+            # a caller taking the "first" match (nova's dom0 lookup by
+            # domid "0") gets the most recently created one
             pred = where.compile_expr(expr, fields)
+            records = list(db(ctx).export_all(cls).items())
             return collections.OrderedDict(
-                (ref, rec) for ref, rec in db(ctx).export_all(cls).items()
-                if pred(rec))
+                (ref, rec) for ref, rec in reversed(records) if pred(rec))
         return 1, where_
     if msg == 'get_by_uuid':
         return 1, lambda ctx, value: db(ctx).by_uuid(cls, value)

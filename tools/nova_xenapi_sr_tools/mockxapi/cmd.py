@@ -98,7 +98,10 @@ class MockXapiCommand(command.Command):
         try:
             with service.MockXapi(sc, listen=listen) as srv:
                 out.write(json.dumps({'pools': [
-                    {'name': name, 'url': srv.urls[name]}
+                    {'name': name, 'url': srv.urls[name],
+                     'hosts': {host: url for (pool, host), url in
+                               sorted(srv.host_urls.items())
+                               if pool == name}}
                     for name in names]}) + '\n')
                 out.flush()
                 while not stop.wait(0.5):

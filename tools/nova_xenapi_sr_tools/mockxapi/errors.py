@@ -42,14 +42,32 @@ XENAPI_PLUGIN_FAILURE = 'XENAPI_PLUGIN_FAILURE'
 LOCATION_NOT_UNIQUE = 'LOCATION_NOT_UNIQUE'
 OPERATION_NOT_ALLOWED = 'OPERATION_NOT_ALLOWED'
 
-#: SM backend failure numbers used by the iSCSI checks (XE_SR_ERRORCODES).
-ISCSI_LOGIN_FAILED = 68         # CHAP/login refused, IQN not at the portal
-ISCSI_TARGET_MISSING = 95       # device_config has no 'target'
-ISCSI_IQN_MISSING = 96          # device_config has no 'targetIQN'
-ISCSI_SERVICE_ERROR = 141       # nothing listens at target:port
-ISCSI_PORT_INVALID = 142        # port not an integer in 1-65535
-SR_NOT_ATTACHED_OK = 40         # scan of an SR whose LUN vanished
-VDI_UNAVAILABLE = 46            # no LUN for the VDI (sm_config LUNid)
+#: SM errors the mock raises: name -> (number, description), as in SM's
+#: ``drivers/XE_SR_ERRORCODES.xml``; ``xs_errors.XenError`` appends
+#: `` [opterr=...]`` when given one.
+SM_ERRORS = {
+    'SRScan': (40, 'The SR scan failed '),
+    'VDIUnavailable': (46, 'The VDI is not available'),
+    'SRUnavailable': (47, 'The SR is not available'),
+    'ISCSILogin': (68, 'ISCSI login failed - check access settings for '
+                   'the initiator on the storage, if CHAP is used verify '
+                   'CHAP credentials'),
+    'ISCSIDiscovery': (83, 'ISCSI discovery failed'),
+    'ConfigTargetMissing': (95, 'The request is missing the target '
+                            'parameter'),
+    'ConfigTargetIQNMissing': (96, 'The request is missing or has an '
+                               'incorrect target IQN parameter'),
+    'ConfigSCSIid': (107, 'The SCSIid parameter is missing or incorrect'),
+    'ISCSITarget': (141, 'Unable to connect to ISCSI service on target'),
+    'ISCSIPort': (142, 'Incorrect value for iSCSI port, must be a number '
+                  'between 1 and 65535'),
+}
+
+TASK_CANCELLED = 'TASK_CANCELLED'
+OTHER_OPERATION_IN_PROGRESS = 'OTHER_OPERATION_IN_PROGRESS'
+SR_NOT_SHARABLE = 'SR_NOT_SHARABLE'
+VM_REQUIRES_SR = 'VM_REQUIRES_SR'
+VDI_LOCATION_MISSING = 'VDI_LOCATION_MISSING'
 
 
 class XapiError(Exception):
@@ -66,6 +84,14 @@ class XapiError(Exception):
         return [self.code] + self.params
 
 
-def backend_failure(number, message=''):
-    """Return the ``SR_BACKEND_FAILURE_<n>`` error xapi reports for SM."""
+def sm_error(name, opterr=None):
+    """The error xapi reports for SM's ``XenError(name, opterr)``.
+
+    SM prints an XML-RPC fault ``(number, description[ [opterr=..]])``
+    (``xs_errors.py`` ``XenError``); xapi's ``sm_exec.ml`` turns it into
+    ``SR_BACKEND_FAILURE_<number> ["", message, stderr]`` (stderr empty).
+    """
+    number, message = SM_ERRORS[name]
+    if opterr is not None:
+        message += ' [opterr=%s]' % opterr
     return XapiError('SR_BACKEND_FAILURE_%d' % number, '', message, '')

@@ -35,17 +35,23 @@ class MockXapiFixture(fixtures.Fixture):
     """Serve ``scenario`` (default: ``Scenario.default()``) for a test.
 
     Attributes after set-up: ``server`` (the :class:`MockXapi`), ``urls``
-    (pool name -> URL), ``scenario``.
+    (pool name -> URL), ``scenario``. ``gc_interval``: seconds between
+    database GC passes (default xapi's 30; 0: only ``server.run_gc()``).
     """
 
-    def __init__(self, scenario=None, listen=None):
+    def __init__(self, scenario=None, listen=None, gc_interval=None):
         super(MockXapiFixture, self).__init__()
         self.scenario = scenario or scenario_mod.Scenario.default()
         self.listen = listen
+        self.gc_interval = gc_interval
         self.server = None
 
     def _setUp(self):
-        self.server = service.MockXapi(self.scenario, listen=self.listen)
+        kwargs = {}
+        if self.gc_interval is not None:
+            kwargs['gc_interval'] = self.gc_interval
+        self.server = service.MockXapi(self.scenario, listen=self.listen,
+                                       **kwargs)
         self.server.start()
         self.addCleanup(self.server.stop)
 

@@ -14,7 +14,11 @@
 
 Records passed to ``*.create`` are checked for their references
 (``HANDLE_INVALID``); unknown keys are ignored, as xapi ignores fields it
-does not take from the record.
+does not take from the record. ``VBD.create`` refuses a userdevice the VM
+uses (``xapi_vbd.ml``), ``VBD.destroy`` an attached VBD
+(``xapi_vbd_helpers.ml``), ``VIF.destroy`` an attached VIF of a running VM
+(``xapi_vif_helpers.ml``) and ``network.destroy`` a network with attached
+VIFs or PIFs (``xapi_network.ml``).
 """
 
 import itertools
@@ -42,14 +46,26 @@ def vbd_create(ctx, record):
     ctx.db.get('VM', fields['VM'])
     if not fields.get('empty') and fields['VDI'] != model.NULL_REF:
         ctx.db.get('VDI', fields['VDI'])
+    # xapi_vbd.ml create: a userdevice the VM already uses is
+    # DEVICE_ALREADY_EXISTS [userdevice]
+    userdevice = str(fields['userdevice'])
+    for other in ctx.db.find('VBD', VM=fields['VM']):
+        if ctx.db.get('VBD', other)['userdevice'] == userdevice:
+            raise errors.XapiError('DEVICE_ALREADY_EXISTS', userdevice)
     fields.pop('currently_attached', None)
     return ctx.db.create('VBD', **fields)
 
 
 @api.message('VBD.destroy', 1)
 def vbd_destroy(ctx, ref):
-    if ctx.db.get('VBD', ref)['currently_attached']:
-        raise errors.XapiError('DEVICE_ALREADY_ATTACHED', ref)
+    # xapi_vbd_helpers.ml destroy: "unplug first"
+    rec = ctx.db.get('VBD', ref)
+    if rec['currently_attached']:
+        vm_uuid = (ctx.db.get('VM', rec['VM'])['uuid']
+                   if ctx.db.has('VM', rec['VM']) else '')
+        raise errors.XapiError(errors.OPERATION_NOT_ALLOWED,
+                               "VBD '%s' still attached to '%s'"
+                               % (rec['uuid'], vm_uuid))
     ctx.db.destroy('VBD', ref)
     return ''
 
@@ -83,6 +99,13 @@ def vif_create(ctx, record):
 
 @api.message('VIF.destroy', 1)
 def vif_destroy(ctx, ref):
+    # xapi_vif_helpers.ml destroy
+    rec = ctx.db.get('VIF', ref)
+    running = ctx.db.has('VM', rec['VM']) and \
+        ctx.db.get('VM', rec['VM'])['power_state'] == 'Running'
+    if running and rec['currently_attached']:
+        raise errors.XapiError(errors.OPERATION_NOT_ALLOWED,
+                               'VIF currently attached to a running VM')
     ctx.db.destroy('VIF', ref)
     return ''
 
@@ -109,8 +132,10 @@ def network_create(ctx, record):
 
 @api.message('network.destroy', 1)
 def network_destroy(ctx, ref):
+    # xapi_network.ml destroy: only attached VIFs block it (the others
+    # are left pointing at nothing, for db_gc)
     ctx.db.get('network', ref)
-    vifs = ctx.db.find('VIF', network=ref)
+    vifs = ctx.db.find('VIF', network=ref, currently_attached=True)
     if vifs:
         raise errors.XapiError('NETWORK_CONTAINS_VIF', *vifs)
     if ctx.db.find('PIF', network=ref):

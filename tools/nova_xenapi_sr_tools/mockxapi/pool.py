@@ -44,8 +44,20 @@ from nova_xenapi_sr_tools.mockxapi import model
 
 LOG = logging.getLogger(__name__)
 
-#: xapi runs at most this many storage migrations at once.
+#: xapi runs at most this many storage migrations at once per host
+#: (``xapi_vm_migrate.ml`` ``with_migrate``: a counter in each host's xapi).
 MAX_STORAGE_MIGRATIONS = 3
+
+#: How long an SR operation waits for another to finish before it fails
+#: with ``OTHER_OPERATION_IN_PROGRESS``: ``helpers.ml`` ``Policy.standard``
+#: ``max_total_wait`` (2 hours).
+SR_BUSY_TIMEOUT = 7200.0
+
+#: ``db_gc.ml`` ``db_GC_TIMER``: the GC pass runs every 30 seconds.
+GC_INTERVAL = 30.0
+
+#: Keys whose values the call log masks (CHAP secrets in device_config).
+_SECRET_SUFFIX = 'password'
 
 LOGIN_METHODS = ('session.login_with_password',
                  'session.slave_local_login_with_password')
@@ -87,12 +99,32 @@ def wire(value):
 class Context(object):
     """What a handler sees: its pool, the world, the caller's session."""
 
-    def __init__(self, pool, session, method):
+    def __init__(self, pool, session, method, task=None):
         self.pool = pool
         self.world = pool.world
         self.db = pool.db
         self.session = session
         self.method = method
+        #: the task of an ``Async.`` call, else None
+        self.task = task
+
+    def exn_if_cancelling(self):
+        """``taskHelper.ml`` ``exn_if_cancelling``: a cancellation point.
+
+        Raises ``TASK_CANCELLED [task]`` when ``task.cancel`` was called
+        for this call's task. Call under the world lock.
+        """
+        if self.task is None or not self.db.has('task', self.task):
+            return
+        operations = self.db.get('task', self.task)['current_operations']
+        if 'cancel' in operations.values():
+            raise errors.XapiError(errors.TASK_CANCELLED, self.task)
+
+    def set_cancellable(self, value):
+        """``taskHelper.ml`` ``set_cancellable`` / ``set_not_cancellable``."""
+        if self.task is not None and self.db.has('task', self.task):
+            self.db.get('task', self.task)['allowed_operations'] = (
+                ['cancel'] if value else [])
 
     def sleep_latency(self):
         seconds = self.pool.injector.latency(self.method)
@@ -103,8 +135,13 @@ class Context(object):
 class Pool(object):
     """One simulated pool (one XAPI endpoint)."""
 
-    def __init__(self, world, name, users=None, relax_xsm_sr_check=True):
+    def __init__(self, world, name, users=None, relax_xsm_sr_check=True,
+                 sr_busy_timeout=SR_BUSY_TIMEOUT):
         self.world = world
+        self.sr_busy_timeout = float(sr_busy_timeout)
+        #: secrets xapi itself leaves behind, one per CHAP ``PBD.create``
+        #: (see ``storage.pbd_create``)
+        self.xapi_orphaned_secrets = []
         self.name = name
         self.db = model.Database()
         self.users = dict(users or {'root': 'mock'})
@@ -115,7 +152,7 @@ class Pool(object):
         self.master = None
         self._calls = []
         self._calls_lock = threading.Lock()
-        self._migrations = 0
+        self._migrations = collections.Counter()
         self._migrations_lock = threading.Lock()
         #: xenstore of the pool's domains: ``{(dom_id, path): value}``
         self.xenstore = {}
@@ -132,7 +169,9 @@ class Pool(object):
     def calls(self):
         """The call log: a list of ``(method, args)``, session excluded.
 
-        Login passwords are logged as ``'***'``.
+        Login passwords are logged as ``'***'``, and so is every map value
+        whose key ends in ``password`` (CHAP secrets in ``device_config``
+        and ``sm_config``), as xapi never logs them.
         """
         with self._calls_lock:
             return list(self._calls)
@@ -155,22 +194,36 @@ class Pool(object):
 
     # -- storage migrations -------------------------------------------------
     @contextlib.contextmanager
-    def storage_migration_slot(self):
+    def storage_migration_slot(self, host=None):
+        """A slot of ``host``'s xapi (``xapi_vm_migrate.ml`` ``with_migrate``).
+
+        ``TOO_MANY_STORAGE_MIGRATES ["3"]`` when that host runs three.
+        """
         with self._migrations_lock:
-            if self._migrations >= MAX_STORAGE_MIGRATIONS:
+            if self._migrations[host] >= MAX_STORAGE_MIGRATIONS:
                 raise errors.XapiError(errors.TOO_MANY_STORAGE_MIGRATES,
                                        MAX_STORAGE_MIGRATIONS)
-            self._migrations += 1
+            self._migrations[host] += 1
         try:
             yield
         finally:
             with self._migrations_lock:
-                self._migrations -= 1
+                self._migrations[host] -= 1
 
     @property
     def storage_migrations_in_flight(self):
         with self._migrations_lock:
-            return self._migrations
+            return sum(self._migrations.values())
+
+    # -- database GC ------------------------------------------------------
+    def run_gc(self):
+        """One pass of xapi's database GC now (``db_gc.ml`` ``single_pass``).
+
+        Returns ``{class: [refs removed]}``. See :mod:`.gc`.
+        """
+        from nova_xenapi_sr_tools.mockxapi import gc
+        with self.world.lock:
+            return gc.single_pass(self.db, time.time())
 
     # -- dispatch -------------------------------------------------------------
     def handle(self, method, params):
@@ -178,7 +231,7 @@ class Pool(object):
         params = list(params)
         is_login = method in LOGIN_METHODS
         args = params if is_login else params[1:]
-        logged = list(args)
+        logged = [_masked(a) for a in args]
         if is_login and len(logged) > 1:
             logged[1] = '***'
         self._log(method, logged)
@@ -228,8 +281,8 @@ class Pool(object):
             return Outcome('failure', [errors.INTERNAL_ERROR,
                                        '%s: %s' % (type(exc).__name__, exc)])
 
-    def _run(self, msg, session, args):
-        ctx = Context(self, session, msg.name)
+    def _run(self, msg, session, args, task=None):
+        ctx = Context(self, session, msg.name, task)
         if msg.locking == api.LOCK_SELF:
             return msg.func(ctx, *args)
         ctx.sleep_latency()
@@ -256,15 +309,20 @@ class Pool(object):
     def _start_task(self, msg, session, args):
         with self.world.lock:
             task = self.db.create('task', name_label='Async.%s' % msg.name,
-                                  created=_now(), resident_on=self.master)
+                                  created=_now(), resident_on=self.master,
+                                  allowed_operations=['cancel'])
 
         def run():
             try:
-                result = self._run(msg, session, args)
+                result = self._run(msg, session, args, task)
                 update = {'status': 'success', 'progress': '1.0',
                           'result': task_result(result)}
             except errors.XapiError as exc:
-                update = {'status': 'failure', 'error_info':
+                # taskHelper.ml: a task that stopped at a cancellation
+                # point ends "cancelled"
+                status = ('cancelled' if exc.code == errors.TASK_CANCELLED
+                          else 'failure')
+                update = {'status': status, 'error_info':
                           exc.description}
             except Exception as exc:
                 LOG.exception('%s: Async.%s failed', self.name, msg.name)
@@ -276,6 +334,8 @@ class Pool(object):
                     rec = self.db.get('task', task)
                     if rec['status'] == 'pending':
                         rec.update(update)
+                        rec['current_operations'] = {}
+                        rec['allowed_operations'] = []
 
         thread = threading.Thread(target=run, name='task-%s' % task)
         thread.daemon = True
@@ -289,9 +349,13 @@ class Pool(object):
         ``{'SR': {ref: record}, 'PBD': ..., 'VDI': ..., 'VBD': ...,
         'VM': ..., 'VIF': ..., 'network': ..., 'secret': ..., 'task': ...,
         'host': ..., 'sessions': <count>, 'dangling_VBDs': [vbd ref,
-        ...]}``; records are as ``get_record`` returns them.
-        ``dangling_VBDs`` are VBDs whose VDI no longer exists (``SR.forget``
-        leaves them, as xapi does).
+        ...], 'xapi_orphaned_secrets': [secret ref, ...]}``; records are
+        as ``get_record`` returns them. ``dangling_VBDs`` are VBDs whose
+        VDI no longer exists (``SR.forget`` leaves them until the GC, as
+        xapi does); ``xapi_orphaned_secrets`` the secrets in ``secret``
+        that xapi itself orphaned (one per CHAP ``PBD.create``), not a
+        client's leak. Run :meth:`run_gc` first for the state after xapi's
+        next GC pass.
         """
         with self.world.lock:
             view = collections.OrderedDict()
@@ -300,6 +364,9 @@ class Pool(object):
                 view[cls] = dict(self.db.export_all(cls))
             view['sessions'] = len(self.db.tables['session'])
             view['dangling_VBDs'] = dangling_vbds(view)
+            view['xapi_orphaned_secrets'] = sorted(
+                ref for ref in self.xapi_orphaned_secrets
+                if ref in view['secret'])
             return copy.deepcopy(view)
 
 
@@ -338,6 +405,16 @@ class Member(object):
             return Outcome('failure', [errors.HOST_IS_SLAVE, address])
         return Outcome('failure', [errors.SESSION_INVALID,
                                    params[0] if params else ''])
+
+
+def _masked(value):
+    """A copy of a call argument with CHAP secrets replaced by ``***``."""
+    if isinstance(value, dict):
+        return {k: ('***' if str(k).endswith(_SECRET_SUFFIX) else
+                    _masked(v)) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_masked(v) for v in value)
+    return value
 
 
 def dangling_vbds(view):
@@ -381,6 +458,7 @@ class World(object):
         self.copies = []
         self._sr_locks = {}
         self._sr_locks_guard = threading.Lock()
+        self._sr_busy = {}
         self.sr_journal = []
 
     def add_pool(self, name, **kwargs):
@@ -395,24 +473,51 @@ class World(object):
                 return pool
         return None
 
+    def vm_operation(self, vm_ref, operation, timeout=SR_BUSY_TIMEOUT):
+        """``message_forwarding.ml`` ``with_vm_operation``: one at a time.
+
+        A second migration of the same VM waits for the first, and after
+        ``timeout`` fails with ``OTHER_OPERATION_IN_PROGRESS ["VM", vm,
+        op]``.
+        """
+        return self.sr_operation(vm_ref, operation, timeout, cls='VM')
+
     @contextlib.contextmanager
-    def sr_operation(self, sr_ref, operation):
+    def sr_operation(self, sr_ref, operation, timeout=SR_BUSY_TIMEOUT,
+                     cls='SR'):
         """Serialise SR operations (scan, forget, plug, unplug) per SR.
 
-        Each operation is journalled as ``(sr_ref, operation, start, end)``
-        in :attr:`sr_journal` (monotonic clock), so tests can check that
-        operations on one SR never overlapped.
+        ``message_forwarding.ml`` ``with_sr_marked``: an operation waits
+        while another marks the SR and, after ``timeout`` seconds, fails
+        with ``OTHER_OPERATION_IN_PROGRESS ["SR", sr, op]`` naming the
+        operation in progress (``xapi_sr_operations.ml``
+        ``check_parallel_ops``). Each operation is journalled as
+        ``(sr_ref, operation, start, end)`` in :attr:`sr_journal`
+        (monotonic clock), so tests can check that operations on one SR
+        never overlapped.
         """
         with self._sr_locks_guard:
-            lock = self._sr_locks.setdefault(sr_ref, threading.Lock())
-        with lock:
+            lock = self._sr_locks.setdefault((cls, sr_ref),
+                                             threading.Lock())
+        if not lock.acquire(timeout=max(float(timeout), 0.0)):
+            with self._sr_locks_guard:
+                busy = self._sr_busy.get(sr_ref, operation)
+            raise errors.XapiError(errors.OTHER_OPERATION_IN_PROGRESS,
+                                   cls, sr_ref, busy)
+        try:
+            with self._sr_locks_guard:
+                self._sr_busy[sr_ref] = operation
             start = time.monotonic()
             try:
                 yield
             finally:
                 with self._sr_locks_guard:
-                    self.sr_journal.append(
-                        (sr_ref, operation, start, time.monotonic()))
+                    self._sr_busy.pop(sr_ref, None)
+                    if cls == 'SR':
+                        self.sr_journal.append(
+                            (sr_ref, operation, start, time.monotonic()))
+        finally:
+            lock.release()
 
 
 # -- session and task messages ------------------------------------------------
@@ -448,7 +553,11 @@ def _task_destroy(ctx, ref):
 
 @api.message('task.cancel', 1)
 def _task_cancel(ctx, ref):
+    # xapi_task.ml cancel: only marks the task (current_operations); the
+    # operation stops at its next cancellation point with TASK_CANCELLED
+    # (taskHelper.ml exn_if_cancelling) or, past its point of no return
+    # (set_not_cancellable), finishes as if never cancelled
     rec = ctx.db.get('task', ref)
     if rec['status'] == 'pending':
-        rec['status'] = 'cancelled'
+        rec['current_operations'] = {ctx.session: 'cancel'}
     return ''

@@ -20,6 +20,8 @@ File format (JSON, or YAML when PyYAML is installed; same keys)::
         user: root                # optional, default root
         password: mock            # optional, default mock
         relax_xsm_sr_check: true  # optional, default true
+        sr_busy_timeout: 7200     # optional: seconds an SR operation
+                                  # waits for another (xapi: 2 hours)
     volumes:                      # LUNs on the shared iSCSI array
       - id: vol-1                 # Cinder volume id
         portal: 192.0.2.10:3260   # target address:port
@@ -37,6 +39,8 @@ File format (JSON, or YAML when PyYAML is installed; same keys)::
           - [vol-1, legacy, /dev/xvdb]
           - [vol-2, uuid5, /dev/xvdc, iscsi]
         vifs:                     # optional: [{id: <neutron port>, mac}]
+                                  # each on nova's interim network
+                                  # "net-<port>" (bridge xapiN)
     srs:                          # SRs with no VM using them (optional)
       - pool: pool-b
         volume: vol-1             # its target gives the device_config
@@ -49,8 +53,18 @@ File format (JSON, or YAML when PyYAML is installed; same keys)::
 SR naming ``legacy`` is ``FA15E-D15C-<volume id>``, ``uuid5`` the Mitaka
 name of the volume's target (``nova_xenapi_sr.naming``); several volumes
 behind one target share one uuid5 SR. SR type ``iscsi`` (raw, default)
-shows one VDI per LUN; ``lvmoiscsi`` (mirror-capable) keeps the VDI as a
-logical volume on the LUN.
+shows one VDI per LUN *of the target*; ``lvmoiscsi`` (mirror-capable)
+keeps the VDI as a logical volume on the LUN.
+
+The builder reaches every state through the mock's own rules, as nova
+would on real XAPI: it introduces each SR, creates its PBD on the
+instance's host, plugs it and scans it, so an SR's VDIs are exactly what a
+scan of its target finds. What real XAPI cannot reach is refused with a
+``ValueError`` that says why, for example a legacy SR and a uuid5 SR (or
+two legacy SRs) over LUNs of one target in one pool (the second SR's scan
+fails with ``SR_BACKEND_FAILURE_40``), or an instance on a second host of
+a pool using an SR that is plugged, unshared, on another host
+(``SR_NOT_SHARABLE``).
 
 Every pool gets: user/password, a control-domain VM (``domid`` "0") per
 host, hosts with ``software_version`` ``platform_name`` XCP,
@@ -63,7 +77,8 @@ every host, and SM records.
 ``--scenario``): pools ``pool-a`` (host ``host-a``) and ``pool-b`` (host
 ``host-b``); volumes ``vol-legacy`` (LUN 1) and ``vol-uuid5`` (LUN 2) behind
 ``192.0.2.10:3260`` ``iqn.2010-10.org.openstack:mock-target``; instance 1
-on ``pool-a`` with ``vol-legacy`` as a legacy SR at ``/dev/xvdb``;
+on ``pool-a`` with ``vol-legacy`` as a legacy SR at ``/dev/xvdb``
+(behind its own target, ``...:mock-target-legacy``);
 instance 2 on ``pool-a`` with ``vol-uuid5`` as a uuid5 SR at
 ``/dev/xvdb``.
 """
@@ -96,13 +111,18 @@ class Scenario(object):
 
     # -- building ------------------------------------------------------------
     def add_pool(self, name, hosts=None, user='root', password='mock',
-                 relax_xsm_sr_check=True):
+                 relax_xsm_sr_check=True, sr_busy_timeout=None):
         if any(p['name'] == name for p in self.pools):
             raise ValueError('pool %s already defined' % name)
         hosts = list(hosts or ['%s-host' % name])
-        self.pools.append({'name': name, 'hosts': hosts, 'user': user,
-                           'password': password,
-                           'relax_xsm_sr_check': bool(relax_xsm_sr_check)})
+        if len(set(hosts)) != len(hosts):
+            raise ValueError('pool %s names a host twice' % name)
+        spec = {'name': name, 'hosts': hosts, 'user': user,
+                'password': password,
+                'relax_xsm_sr_check': bool(relax_xsm_sr_check)}
+        if sr_busy_timeout is not None:
+            spec['sr_busy_timeout'] = float(sr_busy_timeout)
+        self.pools.append(spec)
         return self
 
     def add_volume(self, volume_id, portal, iqn, lun, chap=None, serial=None,
@@ -198,7 +218,8 @@ class Scenario(object):
             sc.add_pool(pool['name'], pool.get('hosts'),
                         pool.get('user', 'root'),
                         pool.get('password', 'mock'),
-                        pool.get('relax_xsm_sr_check', True))
+                        pool.get('relax_xsm_sr_check', True),
+                        pool.get('sr_busy_timeout'))
         for vol in data.get('volumes', []):
             sc.add_volume(vol['id'], vol['portal'], vol['iqn'], vol['lun'],
                           vol.get('chap'), vol.get('serial'),
@@ -236,7 +257,9 @@ class Scenario(object):
         sc.add_pool('pool-b', hosts=['host-b'])
         portal = '192.0.2.10:3260'
         iqn = 'iqn.2010-10.org.openstack:mock-target'
-        sc.add_volume('vol-legacy', portal, iqn, 1)
+        # one target per naming style: a legacy and a uuid5 SR over LUNs
+        # of one target cannot both exist in one pool
+        sc.add_volume('vol-legacy', portal, iqn + '-legacy', 1)
         sc.add_volume('vol-uuid5', portal, iqn, 2)
         sc.add_instance('pool-a', 1, volumes=[
             ('vol-legacy', naming.LEGACY, '/dev/xvdb')])
@@ -266,9 +289,13 @@ def build(world, scenario):
                             vol['chap'])
     host_index = 0
     for spec in scenario.pools:
+        kwargs = {}
+        if spec.get('sr_busy_timeout') is not None:
+            kwargs['sr_busy_timeout'] = spec['sr_busy_timeout']
         pool = world.add_pool(spec['name'],
                               users={spec['user']: spec['password']},
-                              relax_xsm_sr_check=spec['relax_xsm_sr_check'])
+                              relax_xsm_sr_check=spec['relax_xsm_sr_check'],
+                              **kwargs)
         db = pool.db
         network = db.create('network', name_label='Pool-wide network '
                             'associated with eth0', bridge='xenbr0')
@@ -311,10 +338,9 @@ def build(world, scenario):
     for inst in scenario.instances:
         _build_instance(world, scenario, inst)
     for spec in scenario.srs:
-        db = world.pools[spec['pool']].db
-        _ensure_sr(world, scenario, db, _host(world, spec),
-                   spec['volume'], spec['style'], spec['type'],
-                   spec['sr_uuid'], spec['plugged'])
+        _ensure_sr(world, scenario, world.pools[spec['pool']],
+                   _host(world, spec), spec['volume'], spec['style'],
+                   spec['type'], spec['sr_uuid'], spec['plugged'])
 
 
 def _host(world, spec):
@@ -328,13 +354,21 @@ def _host(world, spec):
     return found[0]
 
 
-def _ensure_sr(world, scenario, db, host, vol_id, style, sr_type,
-               sr_uuid=None, plugged=True, description=''):
-    """The SR of a volume's target in ``db``, with a PBD on ``host``.
+def _ensure_sr(world, scenario, pool, host, vol_id, style, sr_type,
+               sr_uuid=None, plugged=True, description='', lv_uuid=None):
+    """The SR of a volume's target in ``pool``, with a PBD on ``host``.
 
-    Created if missing. Returns ``(sr ref, lun)``.
+    Made as nova makes it on real XAPI, through the mock's own rules:
+    ``SR.introduce`` (unshared), ``PBD.create``, ``PBD.plug``, ``SR.scan``.
+    With ``lv_uuid`` (``lvmoiscsi``) that logical volume is put on the LUN
+    before the scan. Returns ``(sr ref, lun)``.
+
+    :raises ValueError: real XAPI could not reach this state; the message
+        says why.
     """
+    from nova_xenapi_sr_tools.mockxapi import errors
     from nova_xenapi_sr_tools.mockxapi import storage
+    db = pool.db
     data = scenario.connection_info(vol_id)['data']
     if sr_uuid:
         label = 'tempSR-%s' % sr_uuid
@@ -350,20 +384,51 @@ def _ensure_sr(world, scenario, db, host, vol_id, style, sr_type,
     config = naming.device_config(data)
     if sr_type == 'lvmoiscsi':
         config['SCSIid'] = lun.scsi_id
+    if lv_uuid is not None:
+        lun.lvs.setdefault(lv_uuid, lun.size)
+    ctx = _Ctx(pool)
     existing = db.find('SR', uuid=sr_uuid)
+    where = 'pool %s, SR %s (%s naming, volume %s, target %s:%s %s)' % (
+        pool.name, sr_uuid, style, vol_id, target_host, port, iqn)
     if existing:
         sr = existing[0]
-        if db.find('PBD', SR=sr, host=host):
-            return sr, lun
+        pbds = db.find('PBD', SR=sr, host=host)
+        pbd = pbds[0] if pbds else storage.pbd_create(ctx, {
+            'host': host, 'SR': sr, 'device_config': config})
     else:
         sm_config = dict(config)
         sm_config.pop('chappassword', None)
         sr = db.create('SR', uuid=sr_uuid, name_label=label,
                        name_description=description, type=sr_type,
                        sm_config=sm_config)
-    pbd = storage.pbd_create(_Ctx(db), {
-        'host': host, 'SR': sr, 'device_config': config})
-    db.get('PBD', pbd)['currently_attached'] = bool(plugged)
+        pbd = storage.pbd_create(ctx, {'host': host, 'SR': sr,
+                                       'device_config': config})
+    if not plugged:
+        return sr, lun
+    try:
+        storage.plug(world, db, pbd)
+    except errors.XapiError as exc:
+        if exc.code == errors.SR_NOT_SHARABLE:
+            raise ValueError(
+                '%s: cannot be plugged on host %s: it is plugged on another '
+                'host of the pool and nova introduces SRs unshared, so real '
+                'XAPI refuses (SR_NOT_SHARABLE). Put the instances that '
+                'use this target on one host of the pool.'
+                % (where, db.get('host', host)['name_label']))
+        raise ValueError('%s: PBD.plug fails: %s' % (where, exc.description))
+    conflict = storage.scan_conflict(world, db, sr)
+    if conflict is not None:
+        vdi_uuid, other = conflict
+        raise ValueError(
+            '%s: a scan of this SR would fail: the target\'s LUN with VDI '
+            'uuid %s is already shown by SR %s of this pool. A raw iSCSI SR '
+            'shows every LUN of its target and xapi keeps a VDI uuid once '
+            'per pool, so SM\'s SR.scan fails (SR_BACKEND_FAILURE_40): a '
+            'legacy SR and a uuid5 SR (or two legacy SRs) cannot both hold '
+            'LUNs of one target in one pool. Give the volume its own '
+            'target, or use one SR naming per target in this pool.'
+            % (where, vdi_uuid, db.get('SR', other)['uuid']))
+    storage.scan(world, db, sr)
     return sr, lun
 
 
@@ -377,62 +442,54 @@ def _build_instance(world, scenario, inst):
         domid=str(next(motion._DOMIDS)), VCPUs_max='1',
         other_config={'nova_uuid': inst['nova_uuid']})
     for vol_id, style, device, sr_type in inst['volumes']:
-        sr, lun = _ensure_sr(world, scenario, db, host, vol_id, style,
-                             sr_type, description='Disk-for:%s' %
-                             scenario.instance_name(inst['instance_id']))
+        lv_uuid = None
         if sr_type == 'lvmoiscsi':
-            vdi_uuid = str(uuid.uuid5(_NS, 'lv/%s' % vol_id))
-        else:
-            vdi_uuid = lun.vdi_uuid
-        vdi = _existing_vdi(db, vdi_uuid, sr, vol_id)
-        if vdi is not None:
-            pass  # the volume is attached twice (multi-attach): one VDI
-        elif sr_type == 'lvmoiscsi':
-            lun.lvs[vdi_uuid] = lun.size
-            vdi = db.create('VDI', uuid=vdi_uuid, SR=sr, location=vdi_uuid,
-                            virtual_size=str(lun.size),
-                            physical_utilisation=str(lun.size),
-                            name_label='LV-%s' % vol_id)
-        else:
-            vdi = db.create('VDI', uuid=vdi_uuid, SR=sr,
-                            location=lun.scsi_id, name_label='LUN%d' %
-                            lun.lun_id, virtual_size=str(lun.size),
-                            physical_utilisation=str(lun.size),
-                            sm_config={'LUNid': str(lun.lun_id),
-                                       'SCSIid': lun.scsi_id})
+            lv_uuid = str(uuid.uuid5(_NS, 'lv/%s' % vol_id))
+        sr, lun = _ensure_sr(world, scenario, pool, host, vol_id, style,
+                             sr_type, description='Disk-for:%s' %
+                             scenario.instance_name(inst['instance_id']),
+                             lv_uuid=lv_uuid)
+        vdi_uuid = lv_uuid or lun.vdi_uuid
+        found = db.find('VDI', uuid=vdi_uuid, SR=sr)
+        if not found:
+            raise ValueError('volume %s of instance %s: its SR %s does not '
+                             'show its VDI %s after a scan'
+                             % (vol_id, inst['instance_id'],
+                                db.get('SR', sr)['uuid'], vdi_uuid))
         number = _device_number(device)
-        db.create('VBD', VM=vm, VDI=vdi, userdevice=str(number),
+        db.create('VBD', VM=vm, VDI=found[0], userdevice=str(number),
                   device='xvd%s' % chr(ord('a') + number),
                   bootable=number == 0, currently_attached=True,
                   other_config={'osvol': 'True'})
-    network = db.find('network', bridge='xenbr0')[0]
     for index, vif in enumerate(inst['vifs']):
-        db.create('VIF', VM=vm, network=network, device=str(index),
+        db.create('VIF', VM=vm, network=_interim_network(db, vif['id']),
+                  device=str(index),
                   MAC=vif.get('mac', '02:00:00:aa:00:%02x' % index),
                   currently_attached=True,
                   other_config={'neutron-port-id': vif['id']})
     return vm
 
 
-def _existing_vdi(db, vdi_uuid, sr, vol_id):
-    """The pool's VDI of this uuid, if any; it must be on ``sr``.
+def _interim_network(db, port_id):
+    """nova's interim network of a port, made when it spawned the VM.
 
-    VDI uuids are unique per pool (as in xapi), so one LUN cannot have a
-    VDI in two SRs of a pool: a scenario that attaches a volume through
-    two differently named SRs in one pool is refused.
+    As ``vif.py`` ``create_vif_interim_network`` names it (``net-<port>``,
+    at most 14 characters), shared across the pool.
     """
-    found = db.find('VDI', uuid=vdi_uuid)
-    if not found:
-        return None
-    if db.get('VDI', found[0])['SR'] != sr:
-        raise ValueError('volume %s is attached through two SRs of one '
-                         'pool; its VDI (uuid %s) can be in only one of '
-                         'them' % (vol_id, vdi_uuid))
-    return found[0]
+    from nova_xenapi_sr_tools.mockxapi import lifecycle
+    name = ('net-' + port_id)[:14]
+    found = db.find('network', name_label=name)
+    if found:
+        return found[0]
+    return db.create('network', name_label=name,
+                     name_description='interim network for vif[%s]'
+                     % port_id, bridge='xapi%d' % next(lifecycle._BRIDGES),
+                     other_config={'assume_network_is_shared': 'true'})
 
 
 class _Ctx(object):
     """The minimal handler context the builder needs."""
 
-    def __init__(self, db):
-        self.db = db
+    def __init__(self, pool):
+        self.pool = pool
+        self.db = pool.db

@@ -10,13 +10,23 @@
 #    License for the specific language governing permissions and limitations
 #    under the License.
 
-"""The mock XAPI service: a scenario served on one endpoint per pool."""
+"""The mock XAPI service: a scenario served on one endpoint per host.
+
+A pool's master serves the pool's API; every other host of a pool gets its
+own endpoint that answers every call, login included, with
+``HOST_IS_SLAVE [master address]``, as a pool member's xapi does
+(``xapi_session.ml`` / ``server_helpers.ml``), so clients such as nova's
+os-xenapi session switch to the master and find their own host by its
+management PIF's IP. Each host's ``address`` and management PIF ``IP`` are
+the address its endpoint listens on.
+"""
 
 import copy
 
 from oslo_log import log as logging
 
 from nova_xenapi_sr_tools.mockxapi import faults
+from nova_xenapi_sr_tools.mockxapi import gc as gc_mod
 from nova_xenapi_sr_tools.mockxapi import pool as pool_mod
 from nova_xenapi_sr_tools.mockxapi import scenario as scenario_mod
 from nova_xenapi_sr_tools.mockxapi import server
@@ -36,9 +46,13 @@ class MockXapi(object):
     :param scenario: what to serve (default :meth:`Scenario.default`).
     :param listen: optional ``{pool name: (address, port)}``; pools not
         named get a random loopback address on port 80.
+    :param gc_interval: seconds between database GC passes while serving
+        (xapi's ``db_gc.ml``: 30); 0 runs the GC only through
+        :meth:`run_gc`.
     """
 
-    def __init__(self, scenario=None, listen=None):
+    def __init__(self, scenario=None, listen=None,
+                 gc_interval=pool_mod.GC_INTERVAL):
         self.scenario = scenario or scenario_mod.Scenario.default()
         self.world = pool_mod.World()
         scenario_mod.build(self.world, self.scenario)
@@ -51,6 +65,9 @@ class MockXapi(object):
         self.urls = {}
         #: ``{(pool name, host name): URL}`` of served pool members.
         self.member_urls = {}
+        #: ``{(pool name, host name): url}`` of every host's endpoint
+        self.host_urls = {}
+        self._gc = gc_mod.Collector(self.world, gc_interval)
 
     # -- life cycle ------------------------------------------------------
     def start(self):
@@ -61,8 +78,23 @@ class MockXapi(object):
                 pool.url = url
                 self._servers[name] = srv
                 self.urls[name] = url
+                self._set_address(pool, pool.master, srv.server_address[0])
                 server.serve(srv)
                 LOG.debug('mock XAPI pool %s at %s', name, url)
+                with self.world.lock:
+                    members = [(ref, pool.db.get('host', ref)['name_label'])
+                               for ref in pool.db.refs('host')]
+                self.host_urls[(name, members[0][1])] = url
+                for ref, label in members:
+                    if ref == pool.master:
+                        continue
+                    member = _PoolMember(pool, label, srv.server_address[0])
+                    msrv, murl = server.bind(member, None, 80)
+                    self._servers[(name, label)] = msrv
+                    self.host_urls[(name, label)] = murl
+                    self._set_address(pool, ref, msrv.server_address[0])
+                    server.serve(msrv)
+            self._gc.start()
         except Exception:
             self.stop()
             raise
@@ -90,8 +122,15 @@ class MockXapi(object):
         server.serve(srv)
         return url
 
+    def _set_address(self, pool, host, address):
+        with self.world.lock:
+            pool.db.get('host', host)['address'] = address
+            for pif in pool.db.find('PIF', host=host, management=True):
+                pool.db.get('PIF', pif)['IP'] = address
+
     def stop(self):
         self.member_urls.clear()
+        self._gc.stop()
         for srv in self._servers.values():
             srv.close_all()
         self._servers.clear()
@@ -150,6 +189,16 @@ class MockXapi(object):
         with self.world.lock:
             return copy.deepcopy(self.world.copies)
 
+    def run_gc(self, pool=None):
+        """Run xapi's database GC pass now, on one pool or all.
+
+        For verdicts: the state a real pool reaches within 30 seconds
+        (leftover VBDs, the source's VIFs after ``migrate_send``).
+        Returns ``{pool name: {class: [removed refs]}}``.
+        """
+        names = [pool] if pool else list(self.world.pools)
+        return {name: self.pool(name).run_gc() for name in names}
+
     def inject_fault(self, pool, method, kind='failure', error=None,
                      match=None, times=1, after=0):
         """Make calls of ``method`` on ``pool`` fail; see ``faults``."""
@@ -206,3 +255,17 @@ def _keep_identity(old, new):
     new.master = renames.get(new.master, new.master)
     new.db.tables['session'].update(copy.deepcopy(old.db.tables['session']))
     new.users = dict(old.users)
+
+
+class _PoolMember(object):
+    """The endpoint of a pool member: ``HOST_IS_SLAVE [master]`` always."""
+
+    def __init__(self, pool, host_name, master_address):
+        self.pool = pool
+        self.name = '%s/%s' % (pool.name, host_name)
+        self.master_address = master_address
+
+    def handle(self, method, params):
+        self.pool._log('(%s) %s' % (self.name, method), ())
+        return pool_mod.Outcome('failure', ['HOST_IS_SLAVE',
+                                            self.master_address])

@@ -10,56 +10,68 @@
 #    License for the specific language governing permissions and limitations
 #    under the License.
 
-"""Storage: SRs, PBDs, VDIs and secrets, with xapi's rules.
+"""Storage: SRs, PBDs, VDIs and secrets, with xapi's and SM's rules.
 
-* ``SR.introduce`` makes a database record only (no PBDs); an existing
-  uuid is ``SR_UUID_EXISTS [uuid]``.
-* ``PBD.create`` makes an unattached PBD; a second one for the same SR
-  and host is ``PBD_EXISTS [sr, host, pbd]``. ``device_config`` values
-  whose key ends in ``password`` are moved into a ``secret`` and the key
-  is replaced by ``<key>_secret`` holding the secret's uuid, as xapi does;
-  reading ``device_config`` back therefore shows ``chappassword_secret``,
-  never the password. ``PBD.plug`` reads the secret back to log in.
-* ``PBD.plug`` / ``PBD.unplug`` are idempotent. Plug checks iSCSI
-  ``device_config`` against the shared array (``SR_BACKEND_FAILURE_<n>``:
-  95 no target, 96 no targetIQN, 142 bad port, 141 nothing at the portal,
-  68 login refused: IQN not at the portal or CHAP wrong/missing, 107 no
-  such LUN for ``lvmoiscsi``). Unplug with VDIs of the SR attached to VMs
-  on that host is ``VDI_IN_USE [vdi, ...]``, naming every such VDI (per
-  VM resident on the host, per attached VBD), as ``xapi_pbd.ml`` does.
-* ``SR.scan`` needs a plugged PBD (``SR_NO_PBDS [sr]``). On a raw
-  ``iscsi`` SR it makes one VDI per LUN behind the target (uuid from the
-  LUN serial, ``sm_config`` ``LUNid`` and ``SCSIid``, ``managed`` false
-  until ``VDI.introduce``) and drops records of vanished LUNs. On
-  ``lvmoiscsi`` the VDIs are the logical volumes on the LUN (shared by all
-  pools that reach it).
-* ``SR.forget`` with a PBD still attached is ``SR_HAS_PBD [sr]``;
-  otherwise it removes the SR, its PBDs (and their secrets) and VDIs.
-  VBDs of those VDIs are left in place, pointing at the destroyed VDI, as
-  ``xapi_sr.ml`` ``forget`` does; ``Pool.inspect()`` lists them under
-  ``dangling_VBDs``.
-* ``VDI.introduce`` (``xapi_vdi.ml``) needs a plugged PBD; a VDI of the
-  SR at the same location with another uuid is ``LOCATION_NOT_UNIQUE
-  [sr, location]``; a uuid that is not one is ``UUID_INVALID ["VDI",
-  uuid]``; on a raw ``iscsi`` SR, ``sm_config`` ``LUNid`` must name a LUN
-  behind the target (else the SM's ``SR_BACKEND_FAILURE_46``, "The VDI is
-  not available"); an existing VDI of the SR with the same uuid and
-  location is marked managed and its ref returned; the same uuid at
-  another location of the SR is ``INVALID_VALUE ["uuid", uuid]``; a uuid
-  held by a VDI of another SR of the pool is the database's uniqueness
-  failure (``INTERNAL_ERROR``).
-* VDI uuids are unique per pool, as in xapi's database. A LUN reached
-  through two SRs of one pool (a legacy SR and a uuid5 SR on the same
-  target, as mixed-style instances have) can therefore have a VDI record
-  in only one of them: ``SR.scan`` does not create a record whose uuid
-  already exists elsewhere in the pool, it skips that LUN (one target
-  cannot hold the same LUN twice, so the other SR already shows it). Same
-  for the logical volumes of ``lvmoiscsi``.
-* ``VDI.forget`` destroys the record only (VBDs keep the dead ref);
-  ``PBD.destroy`` of a plugged PBD is ``OPERATION_NOT_ALLOWED ["PBD is
-  currently attached"]``.
-* ``scan``, ``forget``, ``PBD.plug`` and ``PBD.unplug`` are serialised per
-  SR; injected latency for them is spent while holding the SR's lock.
+Each rule names the xapi (``xen-api`` v1.249.42, ``ocaml/xapi``) or SM
+(``sm`` v2.30.8, ``drivers``) source it follows; ``doc/source/mock-xapi.rst``
+lists them all.
+
+* ``SR.introduce`` (``xapi_sr.ml`` ``introduce``) makes a database record
+  only; an existing uuid is ``SR_UUID_EXISTS [uuid]``.
+* ``PBD.create`` (``xapi_pbd.ml`` ``create_common``): a second PBD for one
+  SR and host is ``PBD_EXISTS [sr, host, pbd]``. ``*password`` keys become
+  ``*password_secret`` twice over: ``message_forwarding.ml`` moves them into
+  a secret (``Xapi_secret.move_passwds_to_secrets``), then ``xapi_pbd.ml``
+  copies that secret into a second one (``duplicate_passwds``) and stores
+  only the copy, so every CHAP ``PBD.create`` orphans one secret, as real
+  xapi does. :attr:`Pool.xapi_orphaned_secrets` lists those refs, so a leak
+  check can tell xapi's own leak from the client's.
+* ``PBD.plug`` / ``PBD.unplug`` are idempotent. Plug of an SR that is not
+  ``shared`` and already attached on another host is ``SR_NOT_SHARABLE [sr,
+  host]`` (``xapi_pbd.ml`` ``check_sharing_constraint``); then SM's iSCSI
+  checks in ``BaseISCSI.py`` ``load``/``attach`` order: no target (95), bad
+  port (142), no targetIQN (96), nothing at the portal (141), login refused
+  (68: IQN not at the portal or CHAP wrong), and for ``lvmoiscsi`` no such
+  LUN (107). Unplug with VDIs of the SR attached to VMs on that host is
+  ``VDI_IN_USE [vdi, ...]`` (``get_active_vdis_by_pbd``); an attached VBD
+  whose VDI is gone is ``HANDLE_INVALID ["VDI", ref]`` there, as its
+  ``Db.VDI.get_SR`` fails.
+* ``SR.scan`` needs a plugged PBD (``SR_NO_PBDS [sr]``). SM's ``SR.py``
+  ``ScanRecord`` compares what the backend shows with the SR's VDI records
+  by *location*: new ones are introduced (``synchronise_new`` ->
+  ``VDI.db_introduce``), then vanished ones forgotten (``synchronise_gone``),
+  whether or not VBDs use them. A raw ``iscsi`` VDI has the uuid SM derives
+  from the LUN's SCSI serial, ``location`` equal to that uuid, ``sm_config``
+  ``LUNid``, ``SCSIid`` and ``backend-kind``, and is ``managed``
+  (``RawISCSISR.py`` ``ISCSIVDI.load``, ``LUNperVDI.py`` ``_query``). VDI
+  uuids are unique in xapi's database (``db_cache_types.ml``): a new LUN
+  whose uuid another SR of the pool already shows fails the
+  ``db_introduce``, and ``SRCommand.py`` ``run`` reports the scan as
+  ``SRScan``: ``SR_BACKEND_FAILURE_40``. So in one pool a legacy SR and a
+  uuid5 SR cannot both hold LUNs of one target. On ``lvmoiscsi`` the VDIs
+  are the logical volumes on the LUN.
+* ``SR.forget`` with a PBD attached is ``SR_HAS_PBD [sr]``; otherwise it
+  removes the SR, its PBDs (and their secrets) and VDIs (``xapi_sr.ml``
+  ``really_forget``). VBDs of those VDIs stay until the database GC
+  (:mod:`.gc`).
+* ``VDI.introduce`` (``xapi_vdi.ml`` ``introduce``) needs a plugged PBD
+  (``SR_NO_PBDS``); a VDI of the SR at the same location with another
+  uuid is ``LOCATION_NOT_UNIQUE [sr, location]``. On raw ``iscsi``, SM's
+  ``LUNperVDI.py`` ``introduce`` finds the LUN by ``sm_config`` ``LUNid``
+  (else ``SR_BACKEND_FAILURE_46``) and uses the LUN's own uuid, whatever
+  uuid was passed: an existing record of the SR is marked managed and
+  returned; a record of that uuid on another SR of the pool makes xapi's
+  ``update_vdi_db`` fail on the uuid (``INTERNAL_ERROR``). Other SR types
+  check the uuid as ``introduce_dbonly`` does (``UUID_INVALID ["VDI",
+  uuid]``; its ``Scanf`` pattern takes one or two hex digits per byte).
+* ``VDI.forget`` destroys the record only; ``PBD.destroy`` of a plugged PBD
+  is ``OPERATION_NOT_ALLOWED ["PBD is currently attached"]``.
+* ``scan``, ``forget``, ``PBD.plug`` and ``PBD.unplug`` mark the SR
+  (``message_forwarding.ml`` ``with_sr_marked``); one waits for another
+  and gives up after the pool's ``sr_busy_timeout`` (xapi's
+  ``Helpers.retry`` standard policy: 2 hours) with
+  ``OTHER_OPERATION_IN_PROGRESS ["SR", sr, op]``. Injected latency is
+  spent while holding the mark.
 """
 
 import re
@@ -73,8 +85,9 @@ _MIRROR = {'VDI_CREATE', 'VDI_DELETE', 'VDI_ATTACH', 'VDI_DETACH',
            'VDI_SNAPSHOT', 'VDI_CLONE', 'VDI_MIRROR', 'VDI_MIRROR_IN',
            'SR_SCAN', 'SR_PROBE', 'VDI_INTRODUCE'}
 
-#: SM features per SR type. Raw ``iscsi`` (one LUN per VDI) can neither
-#: snapshot nor mirror, so storage motion that needs a copy is refused.
+#: SM features per SR type (each driver's ``CAPABILITIES``). Raw ``iscsi``
+#: (``RawISCSISR.py``, one LUN per VDI) can neither snapshot nor mirror, so
+#: storage motion that needs a copy is refused.
 SM_FEATURES = {
     'iscsi': {'VDI_ATTACH', 'VDI_DETACH', 'VDI_INTRODUCE', 'SR_SCAN',
               'SR_PROBE'},
@@ -98,6 +111,7 @@ def _plugged_pbds(db, sr_ref):
 
 
 def _require_plugged(db, sr_ref):
+    # sm.ml assert_pbd_is_plugged: SR_NO_PBDS [sr]
     db.get('SR', sr_ref)
     pbds = _plugged_pbds(db, sr_ref)
     if not pbds:
@@ -119,49 +133,42 @@ def resolved_device_config(db, pbd_ref):
 
 
 def iscsi_target(world, config):
-    """Check an iSCSI ``device_config``; return ``(target, port, iqn)``."""
+    """Check an iSCSI ``device_config``; return the array's target.
+
+    The order of SM's checks: ``BaseISCSI.py`` ``load`` (target, port,
+    targetIQN), then ``attach`` (portal reachable, login).
+    """
     if not config.get('target'):
-        raise errors.backend_failure(errors.ISCSI_TARGET_MISSING,
-                                     'The request is missing the target '
-                                     'parameter')
-    if not config.get('targetIQN'):
-        raise errors.backend_failure(errors.ISCSI_IQN_MISSING,
-                                     'The request is missing or has an '
-                                     'incorrect target IQN parameter')
+        raise errors.sm_error('ConfigTargetMissing')
+    port = config.get('port') or '3260'
     try:
-        port = int(config.get('port', '3260'))
+        port = int(port)
     except (TypeError, ValueError):
-        port = 0
+        raise errors.sm_error('ISCSIPort')
     if not 1 <= port <= 65535:
-        raise errors.backend_failure(errors.ISCSI_PORT_INVALID,
-                                     'Incorrect value for iSCSI port, must '
-                                     'be a number between 1 and 65535')
+        raise errors.sm_error('ISCSIPort')
+    if not config.get('targetIQN'):
+        raise errors.sm_error('ConfigTargetIQNMissing')
     address, iqn = config['target'], config['targetIQN']
     if not world.array.portal_exists(address, port):
-        raise errors.backend_failure(errors.ISCSI_SERVICE_ERROR,
-                                     'Unable to connect to ISCSI service '
-                                     'on target %s:%d' % (address, port))
+        raise errors.sm_error('ISCSITarget')
     target = world.array.target(address, port, iqn)
     if target is None:
-        raise errors.backend_failure(errors.ISCSI_LOGIN_FAILED,
-                                     'Unable to login to iSCSI session: '
-                                     'no target %s at %s:%d' %
-                                     (iqn, address, port))
+        raise errors.sm_error('ISCSILogin', 'no target %s at %s:%d' %
+                              (iqn, address, port))
     if target.chap and (config.get('chapuser'),
                         config.get('chappassword')) != target.chap:
-        raise errors.backend_failure(errors.ISCSI_LOGIN_FAILED,
-                                     'Unable to login to iSCSI session: '
-                                     'CHAP authentication failed')
+        raise errors.sm_error('ISCSILogin', 'CHAP authentication failed')
     return target
 
 
 def _lun_of(world, target, config):
+    # LVHDoISCSISR.py load: the SCSIid must name a LUN of the target
     wanted = config.get('SCSIid')
     for lun in world.array.luns(target):
         if lun.scsi_id == wanted:
             return lun
-    raise errors.backend_failure(107, 'The SCSIid parameter is missing or '
-                                 'incorrect')
+    raise errors.sm_error('ConfigSCSIid')
 
 
 def backend(world, db, sr_ref):
@@ -181,6 +188,12 @@ def backend(world, db, sr_ref):
 @api.message('SR.introduce', 6, 7)
 def sr_introduce(ctx, sr_uuid, name_label, name_description, sr_type,
                  content_type, shared, sm_config=None):
+    # xapi_sr.ml introduce: an empty uuid gets a fresh one; the type is
+    # lower-cased; a taken uuid is SR_UUID_EXISTS
+    sr_type = str(sr_type).lower()
+    if not sr_uuid:
+        from nova_xenapi_sr_tools.mockxapi import model
+        sr_uuid = model.new_uuid()
     if ctx.db.find('SR', uuid=sr_uuid):
         raise errors.XapiError(errors.SR_UUID_EXISTS, sr_uuid)
     if sr_type not in SM_FEATURES:
@@ -188,15 +201,29 @@ def sr_introduce(ctx, sr_uuid, name_label, name_description, sr_type,
     return ctx.db.create('SR', uuid=sr_uuid, name_label=name_label,
                          name_description=name_description, type=sr_type,
                          content_type=content_type, shared=bool(shared),
+                         physical_size='-1', physical_utilisation='-1',
                          sm_config={str(k): str(v) for k, v in
                                     (sm_config or {}).items()})
 
 
+@api.message('SR.set_shared', 2)
+def sr_set_shared(ctx, sr_ref, value):
+    # xapi_sr.ml set_shared: true always; false with several PBDs is
+    # SR_HAS_MULTIPLE_PBDS [pbd, ...]
+    ctx.db.get('SR', sr_ref)
+    pbds = ctx.db.find('PBD', SR=sr_ref)
+    if not value and len(pbds) > 1:
+        raise errors.XapiError('SR_HAS_MULTIPLE_PBDS', *pbds)
+    ctx.db.get('SR', sr_ref)['shared'] = bool(value)
+    return ''
+
+
 def _sr_locked(operation):
-    """Run an SR operation under the SR's lock, then the world lock."""
+    """Run an SR operation with the SR marked, then under the world lock."""
     def wrap(func):
         def handler(ctx, ref, *args):
-            with ctx.world.sr_operation(ref, operation):
+            with ctx.world.sr_operation(ref, operation,
+                                        ctx.pool.sr_busy_timeout):
                 ctx.sleep_latency()
                 with ctx.world.lock:
                     return func(ctx, ref, *args)
@@ -204,41 +231,77 @@ def _sr_locked(operation):
     return wrap
 
 
-def scan(world, db, sr_ref):
-    """Bring the SR's VDI records in line with its backend."""
-    _require_plugged(db, sr_ref)
+def _scanned(world, db, sr_ref):
+    """What SM's backend shows: ``[(location, uuid, fields)]``."""
     sr = db.get('SR', sr_ref)
     target, lun = backend(world, db, sr_ref)
+    found = []
     if sr['type'] == 'iscsi':
-        present = {}
-        for found in world.array.luns(target):
-            present[found.vdi_uuid] = found
-        for ref in db.find('VDI', SR=sr_ref):
-            rec = db.get('VDI', ref)
-            if rec['uuid'] not in present and not db.find('VBD', VDI=ref):
-                db.destroy('VDI', ref)
-        for found in present.values():
-            if db.find('VDI', uuid=found.vdi_uuid):
-                continue  # on this SR already, or (uuids being unique
-                #           per pool) shown by another SR of the pool
-            db.create('VDI', uuid=found.vdi_uuid, SR=sr_ref,
-                      name_label='LUN%d' % found.lun_id, managed=False,
-                      sharable=False, location=found.scsi_id,
-                      virtual_size=str(found.size),
-                      physical_utilisation=str(found.size),
-                      sm_config={'LUNid': str(found.lun_id),
-                                 'SCSIid': found.scsi_id})
+        # LUNperVDI.py _query: uuid from the LUN serial, location = uuid
+        for one in sorted(world.array.luns(target), key=lambda x: x.lun_id):
+            found.append((one.vdi_uuid, one.vdi_uuid, dict(
+                name_label='LUN%d' % one.lun_id, managed=True,
+                sharable=False, virtual_size=str(one.size),
+                physical_utilisation=str(one.size),
+                sm_config={'LUNid': str(one.lun_id),
+                           'SCSIid': one.scsi_id,
+                           'backend-kind': 'vbd'})))
     elif sr['type'] == 'lvmoiscsi':
-        for lv_uuid, size in list(lun.lvs.items()):
-            if not db.find('VDI', uuid=lv_uuid):
-                db.create('VDI', uuid=lv_uuid, SR=sr_ref, managed=True,
-                          location=lv_uuid, virtual_size=str(size),
-                          physical_utilisation=str(size),
-                          name_label='LV-%s' % lv_uuid[:8])
-        for ref in db.find('VDI', SR=sr_ref):
-            if (db.get('VDI', ref)['uuid'] not in lun.lvs and
-                    not db.find('VBD', VDI=ref)):
-                db.destroy('VDI', ref)
+        for lv_uuid, size in sorted(lun.lvs.items()):
+            found.append((lv_uuid, lv_uuid, dict(
+                name_label='LV-%s' % lv_uuid[:8], managed=True,
+                virtual_size=str(size), physical_utilisation=str(size))))
+    return found
+
+
+def duplicate_message(vdi_uuid):
+    """SM's opterr for a ``VDI.db_introduce`` of a uuid already taken."""
+    return str([errors.INTERNAL_ERROR,
+                'Db_exn.Uniqueness_constraint_violation("VDI", "uuid", '
+                '"%s")' % vdi_uuid])
+
+
+def scan(world, db, sr_ref):
+    """Bring the SR's VDI records in line with its backend (SM's scan)."""
+    _require_plugged(db, sr_ref)
+    sr = db.get('SR', sr_ref)
+    if sr['type'] not in ISCSI_TYPES:
+        return
+    found = _scanned(world, db, sr_ref)
+    # SR.py ScanRecord: records of this SR, keyed by location
+    known = {db.get('VDI', ref)['location']: ref
+             for ref in db.find('VDI', SR=sr_ref)}
+    present = set(location for location, _, _ in found)
+    # synchronise_new first: VDI.db_introduce, uuid unique per database
+    for location, vdi_uuid, fields in found:
+        if location in known:
+            continue
+        if db.find('VDI', uuid=vdi_uuid):
+            raise errors.sm_error('SRScan', duplicate_message(vdi_uuid))
+        db.create('VDI', uuid=vdi_uuid, SR=sr_ref, location=location,
+                  **fields)
+    # synchronise_gone: forgotten whether or not VBDs use them
+    for location, ref in sorted(known.items()):
+        if location not in present:
+            db.destroy('VDI', ref)
+
+
+def scan_conflict(world, db, sr_ref):
+    """Why ``SR.scan`` of this SR would fail on a duplicate, or None.
+
+    ``(vdi_uuid, other SR ref)`` for the first LUN that another SR of the
+    pool already shows. For builders that must not create what a scan
+    could not keep.
+    """
+    found = _scanned(world, db, sr_ref)
+    known = {db.get('VDI', ref)['location']
+             for ref in db.find('VDI', SR=sr_ref)}
+    for location, vdi_uuid, _ in found:
+        if location in known:
+            continue
+        for ref in db.find('VDI', uuid=vdi_uuid):
+            return vdi_uuid, db.get('VDI', ref)['SR']
+    return None
 
 
 @api.message('SR.scan', 1, locking=api.LOCK_SELF)
@@ -256,13 +319,15 @@ def sr_forget(ctx, ref):
 
 
 def forget(db, sr_ref):
+    # xapi_sr_operations.ml check_any_attached_pbds: SR_HAS_PBD [sr];
+    # xapi_sr.ml really_forget: PBDs (Xapi_pbd.destroy), VDIs, the SR
     db.get('SR', sr_ref)
     if _plugged_pbds(db, sr_ref):
         raise errors.XapiError(errors.SR_HAS_PBD, sr_ref)
     for pbd in db.find('PBD', SR=sr_ref):
         _destroy_pbd(db, pbd)
     for vdi in db.find('VDI', SR=sr_ref):
-        # VBDs stay, pointing at the destroyed VDI, as in xapi
+        # VBDs stay, pointing at the destroyed VDI, until db_gc
         db.destroy('VDI', vdi)
     db.destroy('SR', sr_ref)
 
@@ -280,19 +345,32 @@ def pbd_create(ctx, record):
     host, sr = record['host'], record['SR']
     db.get('host', host)
     db.get('SR', sr)
-    for existing in db.find('PBD', SR=sr, host=host):
-        raise errors.XapiError(errors.PBD_EXISTS, sr, host, existing)
     config = {}
     for key, value in record['device_config'].items():
         config[str(key)] = value if isinstance(value, str) else str(value)
+    # message_forwarding.ml PBD.create: move_passwds_to_secrets, before
+    # the local create's checks
     for key in [k for k in config if k.endswith('password')]:
         secret = db.create('secret', value=config.pop(key))
         config[key + '_secret'] = db.get('secret', secret)['uuid']
-    return db.create('PBD', host=host, SR=sr, device_config=config,
-                     other_config=dict(record.get('other_config') or {}))
+    # xapi_pbd.ml create_common: PBD_EXISTS [sr, host, pbd]
+    for existing in db.find('PBD', SR=sr, host=host):
+        raise errors.XapiError(errors.PBD_EXISTS, sr, host, existing)
+    # xapi_secret.ml duplicate_passwds: a copy per secret is stored; the
+    # first secret is left behind (xapi's own leak)
+    for key in [k for k in config if k.endswith('password_secret')]:
+        first = db.by_uuid('secret', config[key])
+        copy = db.create('secret', value=db.get('secret', first)['value'])
+        config[key] = db.get('secret', copy)['uuid']
+        orphans = getattr(ctx.pool, 'xapi_orphaned_secrets', None)
+        if orphans is not None:
+            orphans.append(first)
+    # create_common stores other_config:[] whatever the caller passed
+    return db.create('PBD', host=host, SR=sr, device_config=config)
 
 
 def _destroy_pbd(db, ref):
+    # xapi_pbd.ml destroy: Xapi_secret.clean_out_passwds
     for key, value in db.get('PBD', ref)['device_config'].items():
         if key.endswith('password_secret'):
             for secret in db.find('secret', uuid=value):
@@ -314,37 +392,56 @@ def _pbd_sr(ctx, ref):
         return ctx.db.get('PBD', ref)['SR']
 
 
+def check_sharing_constraint(db, pbd):
+    """``xapi_pbd.ml`` ``check_sharing_constraint``: ``SR_NOT_SHARABLE``."""
+    sr = db.get('SR', pbd['SR'])
+    if sr['shared']:
+        return
+    for other in db.find('PBD', SR=pbd['SR']):
+        rec = db.get('PBD', other)
+        if rec['currently_attached'] and rec['host'] != pbd['host']:
+            raise errors.XapiError(errors.SR_NOT_SHARABLE, pbd['SR'],
+                                   rec['host'])
+
+
+def plug(world, db, ref):
+    """Attach a PBD (``xapi_pbd.ml`` ``plug``), idempotent."""
+    pbd = db.get('PBD', ref)
+    if pbd['currently_attached']:
+        return
+    check_sharing_constraint(db, pbd)
+    sr = db.get('SR', pbd['SR'])
+    if sr['type'] in ISCSI_TYPES:
+        config = resolved_device_config(db, ref)
+        target = iscsi_target(world, config)
+        if sr['type'] == 'lvmoiscsi':
+            _lun_of(world, target, config)
+    pbd['currently_attached'] = True
+
+
 @api.message('PBD.plug', 1, locking=api.LOCK_SELF)
 def pbd_plug(ctx, ref):
     sr_ref = _pbd_sr(ctx, ref)
-    with ctx.world.sr_operation(sr_ref, 'plug'):
+    with ctx.world.sr_operation(sr_ref, 'plug', ctx.pool.sr_busy_timeout):
         ctx.sleep_latency()
         with ctx.world.lock:
-            pbd = ctx.db.get('PBD', ref)
-            if pbd['currently_attached']:
-                return ''
-            sr = ctx.db.get('SR', pbd['SR'])
-            if sr['type'] in ISCSI_TYPES:
-                config = resolved_device_config(ctx.db, ref)
-                target = iscsi_target(ctx.world, config)
-                if sr['type'] == 'lvmoiscsi':
-                    _lun_of(ctx.world, target, config)
-            pbd['currently_attached'] = True
+            plug(ctx.world, ctx.db, ref)
             return ''
 
 
 def active_vdis(db, pbd):
     """VDIs of the PBD's SR in use on its host, as xapi lists them.
 
-    Per VM resident on the host, per attached non-empty VBD: its VDI when
-    that is on the SR and not a metadata VDI (``get_active_vdis_by_pbd``).
+    ``xapi_pbd.ml`` ``get_active_vdis_by_pbd``: per VM resident on the
+    host, per attached non-empty VBD, its VDI when that is on the SR (a
+    VDI that is gone fails ``Db.VDI.get_SR``: ``HANDLE_INVALID``); metadata
+    VDIs are left out by ``unplug``.
     """
     found = []
     for vm in db.find('VM', resident_on=pbd['host']):
         for vbd in db.find('VBD', VM=vm):
             rec = db.get('VBD', vbd)
-            if not rec['currently_attached'] or rec['empty'] or \
-                    not db.has('VDI', rec['VDI']):
+            if not rec['currently_attached'] or rec['empty']:
                 continue
             vdi = db.get('VDI', rec['VDI'])
             if vdi['SR'] == pbd['SR'] and vdi['type'] != 'metadata':
@@ -355,7 +452,7 @@ def active_vdis(db, pbd):
 @api.message('PBD.unplug', 1, locking=api.LOCK_SELF)
 def pbd_unplug(ctx, ref):
     sr_ref = _pbd_sr(ctx, ref)
-    with ctx.world.sr_operation(sr_ref, 'unplug'):
+    with ctx.world.sr_operation(sr_ref, 'unplug', ctx.pool.sr_busy_timeout):
         ctx.sleep_latency()
         with ctx.world.lock:
             db = ctx.db
@@ -371,22 +468,35 @@ def pbd_unplug(ctx, ref):
 
 # -- VDI ---------------------------------------------------------------------
 
-_UUID = re.compile(r'^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-'
-                   r'[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$')
+#: ``xapi_vdi.ml`` ``introduce_dbonly``: ``Scanf.sscanf uuid
+#: "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x"``
+#: (each ``%02x`` reads one or two hex digits; trailing text is ignored).
+_UUID = re.compile(r'^(?:[0-9a-fA-F]{1,2}){4}-(?:[0-9a-fA-F]{1,2}){2}-'
+                   r'(?:[0-9a-fA-F]{1,2}){2}-(?:[0-9a-fA-F]{1,2}){2}-'
+                   r'(?:[0-9a-fA-F]{1,2}){6}')
 
 
 def _introduced_lun(world, db, sr_ref, sm_config):
-    """Raw iSCSI: the LUN ``sm_config['LUNid']`` names, else SM's 46."""
+    """Raw iSCSI: the LUN ``sm_config['LUNid']`` names, else SM's 46.
+
+    ``BaseISCSI.py`` ``_getLUNbySMconfig``: ``VDIUnavailable`` without a
+    ``LUNid`` or when no such LUN is behind the target.
+    """
     target, _lun = backend(world, db, sr_ref)
     try:
         wanted = int(sm_config.get('LUNid'))
     except (TypeError, ValueError):
-        wanted = None
+        raise errors.sm_error('VDIUnavailable')
     for lun in world.array.luns(target):
         if lun.lun_id == wanted:
             return lun
-    raise errors.backend_failure(errors.VDI_UNAVAILABLE,
-                                 'The VDI is not available')
+    raise errors.sm_error('VDIUnavailable')
+
+
+def _uniqueness(vdi_uuid):
+    return errors.XapiError(
+        errors.INTERNAL_ERROR, 'Db_exn.Uniqueness_constraint_violation'
+        '("VDI", "uuid", "%s")' % vdi_uuid)
 
 
 @api.message('VDI.introduce', 9, 11)
@@ -395,14 +505,42 @@ def vdi_introduce(ctx, vdi_uuid, name_label, name_description, sr_ref,
                   xenstore_data=None, sm_config=None):
     db = ctx.db
     _require_plugged(db, sr_ref)
+    # xapi_vdi.ml introduce: location unique in the SR (same uuid allowed)
     for ref in db.find('VDI', SR=sr_ref, location=location):
         if db.get('VDI', ref)['uuid'] != vdi_uuid:
             raise errors.XapiError(errors.LOCATION_NOT_UNIQUE, sr_ref,
                                    location)
+    sm_config = dict(sm_config or {})
+    if db.get('SR', sr_ref)['type'] == 'iscsi':
+        # LUNperVDI.py introduce: the LUN's own uuid and location
+        lun = _introduced_lun(ctx.world, db, sr_ref, sm_config)
+        mine = db.find('VDI', SR=sr_ref, location=lun.vdi_uuid)
+        if mine:
+            ref = mine[0]
+        elif db.find('VDI', uuid=lun.vdi_uuid):
+            # update_vdi_db finds no record at the location on this SR and
+            # creates one: the uuid is taken
+            raise _uniqueness(lun.vdi_uuid)
+        else:
+            ref = db.create('VDI', uuid=lun.vdi_uuid, SR=sr_ref,
+                            location=lun.vdi_uuid,
+                            name_label='LUN%d' % lun.lun_id,
+                            virtual_size=str(lun.size),
+                            physical_utilisation=str(lun.size),
+                            sm_config={'LUNid': str(lun.lun_id),
+                                       'SCSIid': lun.scsi_id,
+                                       'backend-kind': 'vbd'})
+        rec = db.get('VDI', ref)
+        rec.update(managed=True, other_config=dict(other_config or {}),
+                   xenstore_data=dict(xenstore_data or {}),
+                   sharable=bool(sharable), type=vdi_type)
+        if name_label:
+            rec['name_label'] = name_label
+        if name_description:
+            rec['name_description'] = name_description
+        return ref
     if not isinstance(vdi_uuid, str) or not _UUID.match(vdi_uuid):
         raise errors.XapiError(errors.UUID_INVALID, 'VDI', vdi_uuid)
-    if db.get('SR', sr_ref)['type'] == 'iscsi':
-        _introduced_lun(ctx.world, db, sr_ref, dict(sm_config or {}))
     for ref in db.find('VDI', uuid=vdi_uuid, SR=sr_ref):
         rec = db.get('VDI', ref)
         if rec['location'] == location:
@@ -410,9 +548,7 @@ def vdi_introduce(ctx, vdi_uuid, name_label, name_description, sr_ref,
             return ref
         raise errors.XapiError(errors.INVALID_VALUE, 'uuid', vdi_uuid)
     if db.find('VDI', uuid=vdi_uuid):
-        raise errors.XapiError(
-            errors.INTERNAL_ERROR, 'Db_exn.Uniqueness_constraint_violation'
-            '("VDI", "uuid", "%s")' % vdi_uuid)
+        raise _uniqueness(vdi_uuid)
     return db.create('VDI', uuid=vdi_uuid, name_label=name_label,
                      name_description=name_description, SR=sr_ref,
                      type=vdi_type, sharable=bool(sharable),
@@ -420,12 +556,12 @@ def vdi_introduce(ctx, vdi_uuid, name_label, name_description, sr_ref,
                      other_config=dict(other_config or {}),
                      location=location,
                      xenstore_data=dict(xenstore_data or {}),
-                     sm_config=dict(sm_config or {}), managed=True)
+                     sm_config=sm_config, managed=True)
 
 
 @api.message('VDI.forget', 1)
 def vdi_forget(ctx, ref):
-    # the record only; VBDs keep pointing at it, as in xapi
+    # xapi_vdi.ml forget: the record only; VBDs keep pointing at it
     ctx.db.destroy('VDI', ref)
     return ''
 
@@ -437,6 +573,7 @@ def destroy_vdi(world, db, ref):
     if db.find('VBD', VDI=ref, currently_attached=True):
         raise errors.XapiError(errors.VDI_IN_USE, ref, 'destroy')
     if sr['type'] == 'iscsi':
+        # RawISCSISR.py: a LUN cannot be deleted through the SR
         raise errors.XapiError('SR_OPERATION_NOT_SUPPORTED', rec['SR'])
     if sr['type'] == 'lvmoiscsi':
         _target, lun = backend(world, db, rec['SR'])

@@ -1,0 +1,411 @@
+#    Licensed under the Apache License, Version 2.0 (the "License"); you may
+#    not use this file except in compliance with the License. You may obtain
+#    a copy of the License at
+#
+#         http://www.apache.org/licenses/LICENSE-2.0
+#
+#    Unless required by applicable law or agreed to in writing, software
+#    distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+#    WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+#    License for the specific language governing permissions and limitations
+#    under the License.
+
+"""xapi's rules the mock follows, through the PyPI XenAPI SDK.
+
+Each test names the xapi (``xen-api`` v1.249.42, ``ocaml/xapi``) or SM
+(``sm`` v2.30.8) source it follows.
+"""
+
+import threading
+import time
+import xmlrpc.client
+
+import XenAPI
+
+from nova_xenapi_sr import naming
+from nova_xenapi_sr_tools.mockxapi import errors
+from nova_xenapi_sr_tools.mockxapi import fixture
+from nova_xenapi_sr_tools.mockxapi import Scenario
+from tests import base as test_base
+from tests.functional.mockxapi import base
+from tests.functional.mockxapi import test_motion
+
+
+class MigrationOrderTest(test_motion.MigrationTestCase):
+
+    def test_vbd_whose_vdi_is_gone_is_handle_invalid(self):
+        # xapi_vm_migrate.ml get_vdi_mirror: Db.VDI.get_snapshot_of of a
+        # VDI that is gone; before check_vdi_map's VDI_NOT_IN_MAP, which
+        # nova would tolerate
+        vm = self.vm()
+        vdi = self.vm_vdi(self.a, vm)
+        self.a.VDI.forget(vdi)
+        self.srv.pool('pool-b').clear_calls()
+        for call in (self.a.VM.assert_can_migrate, self.a.VM.migrate_send):
+            self.assertFailure(['HANDLE_INVALID', 'VDI', vdi], call, vm,
+                               self.receive(), True, {}, {}, {})
+        self.assertNotMoved()
+
+    def test_local_checks_come_before_any_destination_call(self):
+        # assert_can_migrate: check_vdi_map runs before the destination is
+        # asked anything (assert_sr_support_operations)
+        vm = self.vm()
+        dest = self.receive()
+        self.srv.pool('pool-b').clear_calls()
+        self.assertFailure(['VDI_NOT_IN_MAP', self.vm_vdi(self.a, vm)],
+                           self.a.VM.migrate_send, vm, dest, True, {}, {},
+                           {})
+        self.assertEqual([], self.srv.pool('pool-b').calls())
+
+    def test_destination_calls_are_in_its_call_log(self):
+        # vdi_copy_fun, inter_pool_metadata_transfer, pool_migrate_complete
+        vm = self.vm()
+        vdi = self.vm_vdi(self.a, vm)
+        sr, _ = self.iscsi_sr(self.b, self.data('vol-1'))
+        dest = self.receive()
+        self.srv.pool('pool-b').clear_calls()
+        new_vm = self.a.VM.migrate_send(vm, dest, True, {vdi: sr}, {}, {})
+        methods = [m for m, _ in self.srv.pool('pool-b').calls()]
+        self.assertMovedTo(new_vm)
+        expected = ['SM.get_all_records', 'SR.get_uuid', 'host.get_enabled',
+                    '/import_metadata', 'SR.get_uuid', 'pool.get_all',
+                    'pool.get_master', 'SR.get_PBDs', 'PBD.get_host',
+                    'host.get_enabled', 'PBD.get_currently_attached',
+                    'VDI.get_by_uuid', 'SR.scan', 'VDI.get_by_uuid',
+                    'VDI.get_SR', '/import_metadata',
+                    'VM.pool_migrate_complete']
+        self.assertEqual(expected, methods)
+
+    def test_destination_pbds_plugged_before_the_keep_decision(self):
+        # vdi_copy_fun plugs the destination SR's unplugged PBDs on the
+        # master and the destination host, then scans
+        vm = self.vm()
+        vdi = self.vm_vdi(self.a, vm)
+        sr, pbd = self.iscsi_sr(self.b, self.data('vol-1'), plug=False)
+        new_vm = self.a.VM.migrate_send(vm, self.receive(), True,
+                                        {vdi: sr}, {}, {})
+        self.assertTrue(self.b.PBD.get_currently_attached(pbd))
+        self.assertEqual(sr, self.b.VDI.get_SR(self.vm_vdi(self.b, new_vm)))
+
+    def test_destination_plug_and_scan_errors_propagate(self):
+        vm = self.vm()
+        vdi = self.vm_vdi(self.a, vm)
+        sr, _ = self.iscsi_sr(self.b, self.data('vol-1'), plug=False)
+        plug_error = ['SR_BACKEND_FAILURE_68', '', 'login', '']
+        self.srv.inject_fault('pool-b', 'PBD.plug', error=plug_error)
+        self.assertFailure(plug_error, self.a.VM.migrate_send, vm,
+                           self.receive(), True, {vdi: sr}, {}, {})
+        self.assertNotMoved()
+        scan_error = ['SR_BACKEND_FAILURE_40', '', 'scan', '']
+        self.srv.inject_fault('pool-b', 'SR.scan', error=scan_error)
+        self.assertFailure(scan_error, self.a.VM.migrate_send, vm,
+                           self.receive(), True, {vdi: sr}, {}, {})
+        self.assertNotMoved()
+
+    def test_failure_after_import_destroys_the_stale_vm(self):
+        # migrate_send' error path: the VM imported on the destination is
+        # destroyed (VM.get_by_uuid, VM.destroy), the source keeps it
+        vm = self.vm()
+        vdi = self.vm_vdi(self.a, vm)
+        sr, _ = self.iscsi_sr(self.b, self.data('vol-1'))
+        self.srv.inject_fault('pool-b', 'VM.pool_migrate_complete',
+                              error=['INTERNAL_ERROR', 'xenopsd'])
+        self.srv.pool('pool-b').clear_calls()
+        self.assertFailure(['INTERNAL_ERROR', 'xenopsd'],
+                           self.a.VM.migrate_send, vm, self.receive(), True,
+                           {vdi: sr}, {}, {})
+        self.assertNotMoved()
+        methods = [m for m, _ in self.srv.pool('pool-b').calls()]
+        self.assertEqual(['VM.get_by_uuid', 'VM.destroy'], methods[-2:])
+        self.assertEqual(
+            ['Control domain on host: host-b'],
+            [r['name_label'] for r in self.srv.pool('pool-b').inspect()[
+                'VM'].values()])
+
+    def test_failed_copy_is_deleted_on_the_destination(self):
+        vm = self.vm(2)
+        vdi = self.vm_vdi(self.a, vm)
+        sr = self.lvm_sr(self.b, 'vol-lvm-dest')
+        before = set(self.srv.pool('pool-b').inspect()['VDI'])
+        self.srv.inject_fault('pool-b', 'VM.pool_migrate_complete',
+                              error=['INTERNAL_ERROR', 'xenopsd'])
+        self.assertRaises(XenAPI.Failure, self.a.VM.migrate_send, vm,
+                          self.receive(), True, {vdi: sr}, {}, {})
+        self.assertEqual(['pool-a'], [p for p, _ in self.srv.find_vm(
+            'instance-00000002')])
+        self.assertEqual(before, set(self.srv.pool('pool-b').inspect()[
+            'VDI']))
+        self.assertEqual([True], [c['deleted'] for c in self.srv.copies])
+
+    def test_cancel_stops_at_the_next_cancellation_point(self):
+        # xapi_task.ml cancel marks; vdi_copy_fun's exn_if_cancelling
+        # stops the migration with TASK_CANCELLED
+        vm = self.vm()
+        vdi = self.vm_vdi(self.a, vm)
+        sr, _ = self.iscsi_sr(self.b, self.data('vol-1'))
+        self.srv.set_latency('pool-a', 'VM.migrate_send', 1)
+        task = self.a.Async.VM.migrate_send(vm, self.receive(), True,
+                                            {vdi: sr}, {}, {})
+        time.sleep(0.3)
+        self.a.task.cancel(task)
+        for _ in range(100):
+            if self.a.task.get_status(task) != 'pending':
+                break
+            time.sleep(0.05)
+        self.assertEqual('cancelled', self.a.task.get_status(task))
+        self.assertEqual(['TASK_CANCELLED', task],
+                         self.a.task.get_error_info(task))
+        self.assertNotMoved()
+
+    def test_migrate_receive_sessions_stay_until_gc(self):
+        # xapi_host.ml migrate_receive: login_no_password, never logged
+        # out by migrate_send; db_gc.ml timeout_sessions bounds them
+        pool = self.srv.pool('pool-b')
+        before = pool.inspect()['sessions']
+        for _ in range(3):
+            self.receive()
+        self.assertEqual(before + 3, pool.inspect()['sessions'])
+        from nova_xenapi_sr_tools.mockxapi import gc
+        with self.srv.world.lock:
+            removed = gc.single_pass(pool.db, time.time() + 2 * 86400)
+        self.assertEqual(before + 3, len(removed['session']))
+
+
+class IntraPoolTest(base.MockXapiTestCase):
+    """Storage motion and pool_migrate inside one pool."""
+
+    relax = True
+
+    def scenario(self):
+        sc = Scenario()
+        sc.add_pool('pool-a', hosts=['host-a', 'host-a2'],
+                    relax_xsm_sr_check=self.relax)
+        sc.add_pool('pool-b', hosts=['host-b'])
+        sc.add_volume('vol-1', base.PORTAL, base.IQN, 1)
+        sc.add_instance('pool-a', 1, volumes=[('vol-1', 'uuid5',
+                                               '/dev/xvdb')])
+        return sc
+
+    def setUp(self):
+        super(IntraPoolTest, self).setUp()
+        self.vm = self.a.VM.get_by_name_label('instance-00000001')[0]
+        self.vdi = self.a.VBD.get_VDI(self.a.VM.get_VBDs(self.vm)[0])
+        self.sr = self.a.VDI.get_SR(self.vdi)
+        self.host2 = self.a.host.get_by_name_label('host-a2')[0]
+
+    def test_pool_migrate_needs_the_sr_on_the_destination_host(self):
+        # xapi_vm_helpers.ml assert_can_see_SRs: VM_REQUIRES_SR [vm, sr]
+        self.assertFailure(['VM_REQUIRES_SR', self.vm, self.sr],
+                           self.a.VM.pool_migrate, self.vm, self.host2,
+                           {'live': 'true'})
+        # nova's SRs are unshared: the second host cannot plug it
+        # (xapi_pbd.ml check_sharing_constraint)
+        config = self.a.PBD.get_device_config(self.a.SR.get_PBDs(
+            self.sr)[0])
+        pbd = self.a.PBD.create({'host': self.host2, 'SR': self.sr,
+                                 'device_config': config})
+        host1 = self.a.VM.get_resident_on(self.vm)
+        self.assertFailure(['SR_NOT_SHARABLE', self.sr, host1],
+                           self.a.PBD.plug, pbd)
+        # shared, it can; then the VM moves
+        self.a.SR.set_shared(self.sr, True)
+        self.a.PBD.plug(pbd)
+        self.assertEqual('', self.a.VM.pool_migrate(self.vm, self.host2,
+                                                    {'live': 'true'}))
+        self.assertEqual(self.host2, self.a.VM.get_resident_on(self.vm))
+
+    def test_intra_pool_same_sr_is_never_copied(self):
+        # vdi_copy_fun: mirror = not is_intra_pool || dest_sr <> vconf.sr
+        self.srv.pool('pool-a').relax_xsm_sr_check = False
+        self.a.SR.set_shared(self.sr, True)
+        config = self.a.PBD.get_device_config(self.a.SR.get_PBDs(
+            self.sr)[0])
+        self.a.PBD.plug(self.a.PBD.create({'host': self.host2, 'SR': self.sr,
+                                           'device_config': config}))
+        dest = self.a.host.migrate_receive(self.host2,
+                                           self.a.network.get_all()[0], {})
+        self.assertFailure(['OPERATION_NOT_ALLOWED', 'VIF mapping is not '
+                            'allowed for intra-pool migration -all VIFs '
+                            'must be on the same network'],
+                           self.a.VM.migrate_send, self.vm, dest, True,
+                           {self.vdi: self.sr}, {'OpaqueRef:x': 'y'}, {})
+        self.assertEqual(self.vm, self.a.VM.migrate_send(
+            self.vm, dest, True, {self.vdi: self.sr}, {}, {}))
+        self.assertEqual([], self.srv.copies)
+        self.assertEqual(self.host2, self.a.VM.get_resident_on(self.vm))
+        self.assertEqual(self.vdi, self.a.VBD.get_VDI(self.a.VM.get_VBDs(
+            self.vm)[0]))
+
+    def test_intra_pool_block_migration_needs_the_sr_there(self):
+        # the kept disk's SR is not plugged on the destination host
+        dest = self.a.host.migrate_receive(self.host2,
+                                           self.a.network.get_all()[0], {})
+        self.assertFailure(['VM_REQUIRES_SR', self.vm, self.sr],
+                           self.a.VM.migrate_send, self.vm, dest, True,
+                           {self.vdi: self.sr}, {}, {})
+        self.assertNotEqual(self.host2, self.a.VM.get_resident_on(self.vm))
+
+    def test_storage_migrations_are_counted_per_host(self):
+        # xapi_vm_migrate.ml with_migrate: a counter in each host's xapi
+        pool = self.srv.pool('pool-a')
+        with pool.storage_migration_slot('h1'), \
+                pool.storage_migration_slot('h1'), \
+                pool.storage_migration_slot('h1'):
+            with pool.storage_migration_slot('h2'):
+                self.assertEqual(4, pool.storage_migrations_in_flight)
+            exc = self.assertRaises(errors.XapiError,
+                                    pool.storage_migration_slot('h1')
+                                    .__enter__)
+            self.assertEqual(['TOO_MANY_STORAGE_MIGRATES', '3'],
+                             exc.description)
+
+    def test_pool_member_answers_host_is_slave(self):
+        # a pool member's xapi refers every client to the master; its
+        # address is its management PIF's IP
+        url = self.srv.host_urls[('pool-a', 'host-a2')]
+        proxy = xmlrpc.client.ServerProxy(url)
+        reply = proxy.session.login_with_password('root', 'mock')
+        master = self.fx.urls['pool-a'].split('//')[1]
+        self.assertEqual(['HOST_IS_SLAVE', master], reply['ErrorDescription'])
+        address = url.split('//')[1]
+        self.assertEqual(address, self.a.host.get_address(self.host2))
+        pifs = self.a.PIF.get_all_records_where('field "IP"="%s"' % address)
+        self.assertEqual([self.host2], [p['host'] for p in pifs.values()])
+
+    def test_nova_session_through_a_pool_member(self):
+        # os-xenapi's XenAPISession follows HOST_IS_SLAVE to the master and
+        # finds its own host by the PIF IP
+        from nova_xenapi_sr_tools import novaenv
+        novaenv.prepare()
+        from nova_xenapi_sr import os_xenapi_compat
+        from os_xenapi.client import session as os_session
+        os_xenapi_compat.apply()
+        url = self.srv.host_urls[('pool-a', 'host-a2')]
+        sess = os_session.XenAPISession(url, 'root', 'mock')
+        self.assertTrue(sess.is_slave)
+        self.assertEqual(self.host2, sess.host_ref)
+
+
+class SrBusyTest(base.MockXapiTestCase):
+
+    def scenario(self):
+        sc = base.two_pools()
+        sc.pools[1]['sr_busy_timeout'] = 0.3
+        return sc
+
+    def test_busy_sr_fails_after_the_timeout(self):
+        # message_forwarding.ml with_sr_marked -> Helpers.retry; after the
+        # policy's wait, OTHER_OPERATION_IN_PROGRESS ["SR", sr, op]
+        sr, _ = self.iscsi_sr(self.b, self.data('vol-1'))
+        self.srv.set_latency('pool-b', 'SR.scan', 1.5)
+        thread = threading.Thread(target=self.fx.session(
+            'pool-b').xenapi.SR.scan, args=(sr,))
+        thread.start()
+        time.sleep(0.3)
+        try:
+            self.assertFailure(['OTHER_OPERATION_IN_PROGRESS', 'SR', sr,
+                                'scan'], self.b.SR.forget, sr)
+        finally:
+            thread.join()
+
+
+class WhereOrderTest(base.MockXapiTestCase):
+
+    def test_results_in_reverse_table_order(self):
+        # db_cache_impl.ml: the fold conses, so the newest record comes
+        # first; nova's "first dom0" in a multi-host pool is not host 1's
+        nets = [self.a.network.create({'name_label': 'n%d' % i})
+                for i in range(3)]
+        found = self.a.network.get_all_records_where(
+            'field "name__label" = "n0" or field "name__label" = "n1" or '
+            'field "name__label" = "n2"')
+        self.assertEqual(list(reversed(nets)), list(found))
+
+
+class GcTest(test_base.TestCase):
+
+    def test_periodic_gc_removes_what_points_at_nothing(self):
+        # db_gc.ml: a pass every db_GC_TIMER seconds (30; shortened here)
+        sc = base.two_pools()
+        fx = self.useFixture(fixture.MockXapiFixture(sc, gc_interval=0.2))
+        xs = fx.session('pool-a').xenapi
+        vm = xs.VM.get_by_name_label('instance-00000001')[0]
+        vbd = xs.VM.get_VBDs(vm)[0]
+        sr = xs.VDI.get_SR(xs.VBD.get_VDI(vbd))
+        xs.VBD.unplug(vbd)
+        for pbd in xs.SR.get_PBDs(sr):
+            xs.PBD.unplug(pbd)
+        xs.SR.forget(sr)
+        self.assertEqual([vbd], fx.inspect('pool-a')['dangling_VBDs'])
+        for _ in range(50):
+            if not fx.inspect('pool-a')['dangling_VBDs']:
+                break
+            time.sleep(0.1)
+        self.assertEqual([], fx.inspect('pool-a')['dangling_VBDs'])
+        self.assertEqual([], xs.VM.get_VBDs(vm))
+
+    def test_run_gc_now(self):
+        sc = base.two_pools()
+        fx = self.useFixture(fixture.MockXapiFixture(sc, gc_interval=0))
+        xs = fx.session('pool-a').xenapi
+        vm = xs.VM.get_by_name_label('instance-00000001')[0]
+        vbd = xs.VM.get_VBDs(vm)[0]
+        sr = xs.VDI.get_SR(xs.VBD.get_VDI(vbd))
+        xs.VBD.unplug(vbd)
+        for pbd in xs.SR.get_PBDs(sr):
+            xs.PBD.unplug(pbd)
+        xs.SR.forget(sr)
+        time.sleep(0.3)
+        self.assertEqual([vbd], fx.inspect('pool-a')['dangling_VBDs'])
+        self.assertEqual([vbd], fx.server.run_gc('pool-a')['pool-a']['VBD'])
+        self.assertEqual([], fx.inspect('pool-a')['dangling_VBDs'])
+
+    def test_uuid5_sr_name_of_the_default_scenario(self):
+        # the default scenario keeps one naming style per target
+        sc = Scenario.default()
+        data = sc.connection_info('vol-legacy')['data']
+        self.assertNotEqual(data['target_iqn'], sc.connection_info(
+            'vol-uuid5')['data']['target_iqn'])
+        self.assertTrue(naming.uuid5_sr_uuid(data))
+
+
+class LifecycleTest(base.MockXapiTestCase):
+
+    def setUp(self):
+        super(LifecycleTest, self).setUp()
+        self.vm = self.a.VM.get_by_name_label('instance-00000001')[0]
+        self.vbd = self.a.VM.get_VBDs(self.vm)[0]
+
+    def test_vbd_destroy_needs_an_unplug(self):
+        # xapi_vbd_helpers.ml destroy: OPERATION_NOT_ALLOWED
+        exc = self.assertRaises(XenAPI.Failure, self.a.VBD.destroy,
+                                self.vbd)
+        self.assertEqual('OPERATION_NOT_ALLOWED', exc.details[0])
+        self.assertIn('still attached', exc.details[1])
+        self.a.VBD.unplug(self.vbd)
+        self.a.VBD.destroy(self.vbd)
+
+    def test_vbd_create_on_a_used_userdevice(self):
+        # xapi_vbd.ml create: DEVICE_ALREADY_EXISTS [userdevice]
+        rec = self.a.VBD.get_record(self.vbd)
+        self.assertFailure(['DEVICE_ALREADY_EXISTS', rec['userdevice']],
+                           self.a.VBD.create, {
+                               'VM': self.vm, 'VDI': rec['VDI'],
+                               'userdevice': rec['userdevice']})
+
+    def test_network_destroy_blocked_by_attached_vifs_only(self):
+        # xapi_network.ml destroy; xapi_vif_helpers.ml destroy
+        net = self.a.network.create({'name_label': 'n'})
+        vif = self.a.VIF.create({'VM': self.vm, 'network': net,
+                                 'device': '1', 'MAC': '02:00:00:00:00:09'})
+        self.a.VIF.plug(vif)
+        self.assertFailure(['NETWORK_CONTAINS_VIF', vif],
+                           self.a.network.destroy, net)
+        self.assertFailure(['OPERATION_NOT_ALLOWED',
+                            'VIF currently attached to a running VM'],
+                           self.a.VIF.destroy, vif)
+        self.a.VIF.unplug(vif)
+        self.a.network.destroy(net)
+        # the VIF stays, pointing at nothing, until the GC
+        self.assertEqual(net, self.a.VIF.get_network(vif))
+        self.assertEqual([vif], self.srv.run_gc('pool-a')['pool-a']['VIF'])
