@@ -10,7 +10,7 @@
 #    License for the specific language governing permissions and limitations
 #    under the License.
 
-"""The command's argument handling (no node is started here)."""
+"""The command's argument handling (no service is started here)."""
 
 import io
 import json
@@ -19,7 +19,7 @@ import fixtures
 from unittest import mock
 
 from nova_xenapi_sr_tools.upgrade import cmd
-from nova_xenapi_sr_tools.upgrade import runner
+from nova_xenapi_sr_tools.upgrade import rolling
 from tests import base
 
 
@@ -33,9 +33,15 @@ class TestVerifyUpgradeArguments(base.TestCase):
 
     def setUp(self):
         super(TestVerifyUpgradeArguments, self).setUp()
-        # Nothing here may start node processes.
+        # Nothing here may start a service.
         self.runner = self.useFixture(fixtures.MockPatchObject(
-            runner, 'Runner')).mock
+            rolling, 'RollingRunner')).mock
+        self.instance = self.runner.return_value
+        self.instance.deployment.describe.return_value = [
+            {'service': 'nova-api (api)', 'version': '21.2.4',
+             'where': 'controller', 'log': '/tmp/x/logs/api.log'}]
+        self.instance.deployment.timings = {'install': 0.0, 'start': 1.0,
+                                            'cases': 2.0}
 
     def run_command(self, *argv):
         app = FakeApp()
@@ -74,8 +80,7 @@ class TestVerifyUpgradeArguments(base.TestCase):
         self.assertIn('cannot use the scenario', err)
 
     def test_filters_select_cases(self):
-        instance = self.runner.return_value.__enter__.return_value
-        instance.nodes = {}
+        instance = self.instance
         instance.run.return_value = []
         self.run_command('--conductor', 'extension', '--source', 'stock',
                          '--volumes', 'legacy')
@@ -84,11 +89,10 @@ class TestVerifyUpgradeArguments(base.TestCase):
             [{'conductor': 'extension', 'source': 'stock',
               'destination': destination, 'volumes': 'legacy'}
              for destination in ('stock', 'extension')], cases)
-        instance.run.assert_called_once_with(cases, progress=mock.ANY)
+        instance.run.assert_called_once_with(progress=mock.ANY)
 
     def test_extension_driver_is_passed_on(self):
-        instance = self.runner.return_value.__enter__.return_value
-        instance.run.return_value = []
+        self.instance.run.return_value = []
         self.run_command('--extension-driver', 'x.y.Z')
         self.assertEqual('x.y.Z',
                          self.runner.call_args[1]['extension_driver'])
@@ -101,19 +105,69 @@ class TestVerifyUpgradeArguments(base.TestCase):
         self.assertEqual('', out)
 
     def test_json_result_and_exit_status(self):
-        instance = self.runner.return_value.__enter__.return_value
+        instance = self.instance
         case = {'conductor': 'extension', 'source': 'extension',
                 'destination': 'extension', 'volumes': 'uuid5',
                 'outcome': 'migrated', 'detail': 'migrated', 'copies': 0,
-                'leftovers': [], 'xapi_calls': {}, 'wall_time': 1.0,
-                'drivers': {'source': {'driver_path': 'a.B'}}}
+                'leftovers': [], 'xapi_calls': {}, 'wall_time': 1.0}
         instance.run.return_value = [case]
         status, out, _err = self.run_command('--format', 'json',
                                              '--volumes', 'uuid5',
                                              '--conductor', 'extension',
                                              '--source', 'extension',
-                                             '--destination', 'extension')
+                                             '--destination', 'extension',
+                                             '--extension-driver', 'a.B')
         doc = json.loads(out)
         self.assertEqual(0, status)
         self.assertEqual('a.B', doc['summary']['extension_driver'])
+        self.assertEqual('nova-api (api)',
+                         doc['summary']['services'][0]['service'])
+        self.assertEqual({'install': 0.0, 'start': 1.0, 'cases': 2.0},
+                         doc['summary']['timings'])
         self.assertFalse(doc['summary']['complete'])
+
+    def test_interrupt_is_reported_and_exits_128_plus_signal(self):
+        from nova_xenapi_sr_tools.upgrade import services
+        self.instance.run.side_effect = services.Interrupted(15)
+        status, out, err = self.run_command('--volumes', 'uuid5')
+        self.assertEqual(128 + 15, status)
+        self.assertIn('interrupted (signal 15); every service was stopped',
+                      err)
+        self.instance.__exit__.assert_called_once_with(
+            services.Interrupted, mock.ANY, mock.ANY)
+
+    def test_table_lists_the_services_and_the_time_split(self):
+        self.instance.run.return_value = [{
+            'conductor': 'stock', 'source': 'stock',
+            'destination': 'stock', 'volumes': 'uuid5',
+            'outcome': 'migrated', 'detail': 'migrated', 'copies': 0,
+            'leftovers': [], 'xapi_calls': {}, 'wall_time': 1.0}]
+        status, out, _err = self.run_command('--volumes', 'uuid5')
+        self.assertIn('nova-api (api)', out)
+        self.assertIn('starting services 1.0 s', out)
+        self.assertIn('logs removed; keep them with --keep-logs', out)
+
+    def test_case_list_through_a_cliff_formatter(self):
+        self.instance.run.return_value = [{
+            'conductor': 'stock', 'source': 'stock',
+            'destination': 'extension', 'volumes': 'uuid5',
+            'outcome': 'refused', 'detail': 'upgrade conductors first',
+            'signature': 'conductor-cannot-read', 'copies': 0,
+            'leftovers': [], 'xapi_calls': {}, 'wall_time': 1.0}]
+        status, out, _err = self.run_command(
+            '--volumes', 'uuid5', '-f', 'csv', '-c', 'destination', '-c',
+            'outcome', '-c', 'signature')
+        self.assertEqual(0, status)
+        self.assertEqual(['"destination","outcome","signature"',
+                          '"extension","refused","conductor-cannot-read"'],
+                         out.split())
+
+    def test_case_list_as_value(self):
+        self.instance.run.return_value = [{
+            'conductor': 'extension', 'source': 'extension',
+            'destination': 'extension', 'volumes': 'uuid5',
+            'outcome': 'migrated', 'detail': 'migrated', 'copies': 0,
+            'leftovers': [], 'xapi_calls': {}, 'wall_time': 1.0}]
+        status, out, _err = self.run_command(
+            '--volumes', 'uuid5', '-f', 'value', '-c', 'outcome')
+        self.assertEqual('migrated\n', out)

@@ -12,23 +12,22 @@
 
 """Rolling-upgrade verification: ``nova-xenapi-sr verify-upgrade``.
 
-Every mix of stock nova 21 and nova with the extension, one process per
-node, objects crossing between them only as primitives. The modules follow
-the data flow:
+nova 21.2.4's own services, one process per node, over a private RabbitMQ
+and MariaDB, every mix of stock nova and nova with the extension. The
+modules follow the data flow:
 
-* ``node``: a node process (conductor or compute) and the bus that carries
-  JSON messages between the processes;
-* ``rpc``: the message format and nova's ``NovaObjectSerializer``
-  semantics, including the backport a compute asks of the conductor;
-* ``flow``: what nova 21's conductor and compute managers do around the
-  driver calls of a live migration, in nova's order;
-* ``cases``: the 24-case matrix and the XAPI scenario of each case;
-* ``runner``: starts the nodes once, runs each case against a fresh mock
-  XAPI and takes the XAPI state before and after;
-* ``verdict``: the outcome of a case from what happened and what XAPI holds;
+* ``services``: the broker and the database (pifpaf), the service
+  processes (process groups, crashes, signals) and the run's directory;
+* ``launch``: how each node process starts (nova's or placement's own
+  console script, after the run-time fixes it documents);
+* ``fakes``: the HTTP fakes of Cinder, Neutron and Glance;
+* ``deployment``: the deployment (configuration files, database set-up,
+  nodes restarted stock or upgraded) and the compute API client;
+* ``cases``: the 24-case matrix and the XAPI scenario of each volume set;
+* ``rolling``: the matrix as a rolling upgrade of one deployment, each
+  case judged from XAPI, nova's database and the Cinder fake;
+* ``verdict``: the outcome of a case from what happened and what XAPI
+  holds;
 * ``report``: table and JSON output;
 * ``cmd``: the cliff command.
-
-Nothing here is imported by stock node processes except ``node``, ``rpc``
-and ``flow``, which import no other part of nova_xenapi_sr at module level.
 """

@@ -18,13 +18,19 @@ import sys
 import time
 
 from cliff import command
+from stevedore import extension
 
 from nova_xenapi_sr_tools.upgrade import cases as cases_mod
 from nova_xenapi_sr_tools.upgrade import report
-from nova_xenapi_sr_tools.upgrade import runner as runner_mod
+from nova_xenapi_sr_tools.upgrade import rolling
+from nova_xenapi_sr_tools.upgrade import services
 
 #: Exit status when the verification itself could not run.
 EXIT_ERROR = 2
+
+#: Columns of the case list (``-f``).
+LIST_COLUMNS = ('conductor', 'source', 'destination', 'volumes', 'outcome',
+                'signature', 'wall_time', 'detail')
 
 
 class VerifyUpgrade(command.Command):
@@ -33,10 +39,14 @@ class VerifyUpgrade(command.Command):
     Runs every combination of conductor, source and destination, each
     either stock nova 21 or nova with the nova-xenapi-sr extension, for
     every volume set (built in: uuid5-only, legacy-only and mixed SR
-    names): 24 live migrations. Each nova node is its own Python process
-    running nova's real XenAPI driver (or the extension's) against its own
-    pool of a mock XAPI; the pools share one iSCSI array, and objects cross
-    between nodes only as RPC primitives.
+    names): 24 live migrations, started through nova's compute API. Every
+    node is a real nova 21.2.4 service process (nova-api, placement,
+    nova-scheduler, the conductor, one nova-compute per XenAPI host) over a
+    private RabbitMQ and MariaDB (started with pifpaf; as root on Debian,
+    their packages are installed when missing). The deployment moves
+    through the eight states restarting one node at a time, as an operator
+    upgrades. Faked: Cinder, Neutron, Glance, Keystone (noauth2) and the
+    hypervisor (a mock XAPI whose pools share one iSCSI array).
 
     Each case ends migrated, refused (pre-check failed, nothing changed),
     failed_clean (failed later, nothing copied or left behind, VM still
@@ -79,13 +89,9 @@ class VerifyUpgrade(command.Command):
                  'installed XenAPISRDriver: a nova.virt-relative name or a '
                  'full dotted path (for testing the verification itself)')
         parser.add_argument(
-            '--log-dir', metavar='DIR',
-            help='keep every node\'s log in DIR')
-        parser.add_argument(
-            '--case-timeout', type=float, default=runner_mod.CASE_TIMEOUT,
-            metavar='SECONDS', help='time limit of each call to a node '
-                                    'within a case, such as the migration '
-                                    'itself (default %(default)s)')
+            '--keep-logs', action='store_true',
+            help='keep the run\'s directory (every service\'s log, '
+                 'configuration and data) instead of removing it')
         parser.add_argument(
             '--print-scenario', action='store_true',
             help='print the scenario that would be verified (the built-in '
@@ -93,7 +99,25 @@ class VerifyUpgrade(command.Command):
                  'for a file of your own, and exit')
         parser.add_argument(
             '--debug-output', action='store_true',
-            help='json: add each case\'s flow trace and raw error')
+            help='json: add what nova recorded for each case (its events, '
+                 'migration and instance states) and the error chain')
+        group = parser.add_argument_group(
+            'case list', 'one row per case through a cliff formatter, '
+            'instead of the matrix')
+        self._list_formatters = extension.ExtensionManager(
+            'cliff.formatter.list', invoke_on_load=True)
+        group.add_argument(
+            '-f', dest='list_formatter', metavar='FORMATTER',
+            choices=sorted(self._list_formatters.names()),
+            help='print the case list in this format (%s)' % ', '.join(
+                sorted(self._list_formatters.names())))
+        group.add_argument(
+            '-c', '--column', action='append', dest='columns', default=[],
+            metavar='COLUMN', choices=LIST_COLUMNS,
+            help='with -f, show this column (repeatable; default all: '
+                 '%s)' % ', '.join(LIST_COLUMNS))
+        for formatter in self._list_formatters:
+            formatter.obj.add_argument_group(parser)
         return parser
 
     def _streams(self):
@@ -130,55 +154,62 @@ class VerifyUpgrade(command.Command):
         if not selected:
             stderr.write('verify-upgrade: no case matches the filters\n')
             return EXIT_ERROR
-        if parsed_args.log_dir:
-            os.makedirs(parsed_args.log_dir, exist_ok=True)
-        show_progress = hasattr(stderr, 'isatty') and stderr.isatty()
-
-        def progress(index, total, result):
-            if show_progress:
-                stderr.write(report.progress_line(index, total, result) +
-                             '\n')
-                stderr.flush()
 
         started = time.monotonic()
+
+        def say(line):
+            stderr.write('verify-upgrade: [%5.1fs] %s\n'
+                         % (time.monotonic() - started, line))
+            stderr.flush()
+
+        def progress(index, total, result):
+            say(report.progress_line(index, total, result))
+
+        described = []
         try:
-            with runner_mod.Runner(
-                    scenario=scenario,
+            with services.exit_on_signals():
+                runner = rolling.RollingRunner(
+                    scenario=scenario, cases=selected,
                     extension_driver=parsed_args.extension_driver,
-                    log_dir=parsed_args.log_dir,
-                    case_timeout=parsed_args.case_timeout,
-                    cases=selected) as runner:
-                if show_progress:
-                    stderr.write('verify-upgrade: %d node processes ready '
-                                 'after %.1fs; running %d cases\n' % (
-                                     len(runner.nodes),
-                                     time.monotonic() - started,
-                                     len(selected)))
-                results = runner.run(selected, progress=progress)
-                driver = _extension_driver(results)
+                    keep_logs=parsed_args.keep_logs, say=say,
+                    # a driver named by dotted path may live here
+                    extra_python_path=[os.getcwd()]
+                    if parsed_args.extension_driver else ())
+                with runner:
+                    described = runner.deployment.describe()
+                    say('%d services up; running %d cases' % (
+                        len(described), len(selected)))
+                    results = runner.run(progress=progress)
+                timings = dict(runner.deployment.timings)
+        except services.Interrupted as exc:
+            stderr.write('verify-upgrade: interrupted (signal %d); every '
+                         'service was stopped\n' % exc.signum)
+            return 128 + exc.signum
         except Exception as exc:
             stderr.write('verify-upgrade: the verification could not run: '
                          '%s\n' % exc)
             return EXIT_ERROR
+        driver = parsed_args.extension_driver or \
+            rolling.deployment.DRIVERS['extension']
         summary = report.summarize(
             results, time.monotonic() - started,
             complete=len(selected) == len(all_cases),
             extension_driver=driver)
-        if parsed_args.format == 'json':
+        summary['services'] = described
+        summary['timings'] = dict((key, round(value, 1))
+                                  for key, value in timings.items())
+        if parsed_args.keep_logs and described:
+            summary['kept'] = runner.deployment.workspace.path
+        if parsed_args.list_formatter:
+            columns = parsed_args.columns or list(LIST_COLUMNS)
+            rows = [[result.get(column) for column in columns]
+                    for result in results]
+            self._list_formatters[parsed_args.list_formatter].obj.emit_list(
+                columns, rows, stdout, parsed_args)
+        elif parsed_args.format == 'json':
             stdout.write(report.render_json(results, summary,
                                             debug=parsed_args.debug_output))
         else:
             stdout.write(report.render_table(results, summary))
         stdout.flush()
         return summary['exit_status']
-
-
-def _extension_driver(results):
-    """The driver path the extension computes really loaded, if any."""
-    for result in results:
-        for role in ('source', 'destination'):
-            if result[role] == 'extension':
-                info = (result.get('drivers') or {}).get(role)
-                if info:
-                    return info.get('driver_path')
-    return None

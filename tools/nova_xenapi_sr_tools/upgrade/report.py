@@ -162,13 +162,27 @@ def render_table(results, summary, width=100):
     if driver:
         closing.append('Extension nodes loaded %s.' % driver)
     if summary.get('wall_time') is not None:
-        closing.append('Wall time: %.1f s.' % summary['wall_time'])
+        timings = summary.get('timings') or {}
+        split = ', '.join('%s %.1f s' % (label, timings[key])
+                          for key, label in (('install', 'installing'),
+                                             ('start', 'starting services'),
+                                             ('cases', 'cases'))
+                          if key in timings)
+        closing.append('Wall time: %.1f s%s.' % (
+            summary['wall_time'], ' (%s)' % split if split else ''))
     closing.append('Exit status: %d (%s).' % (
         summary['exit_status'],
         'safe to proceed' if summary['exit_status'] == 0 else
         'not safe: see the notes'))
     for text in closing:
         out.extend(textwrap.wrap(text, width=width, subsequent_indent='  '))
+    if summary.get('services'):
+        out.extend(['', 'Services of this run (%s):' % (
+            'kept in %s' % summary['kept'] if summary.get('kept') else
+            'logs removed; keep them with --keep-logs')])
+        for row in summary['services']:
+            out.append('  %-44s %-36s %s' % (
+                row['service'], row['version'] or '-', row['where'] or ''))
     return '\n'.join(out) + '\n'
 
 

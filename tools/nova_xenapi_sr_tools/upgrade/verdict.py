@@ -150,6 +150,33 @@ def _sig_conductor_version(case, error):
             % case['conductor'])
 
 
+def _sig_conductor_timeout(case, error):
+    """A stock conductor with an upgraded compute, as nova really fails.
+
+    An upgraded compute answers with XenapiLiveMigrateData 1.5. Whoever
+    receives it on a stock node (the conductor, or a stock source that
+    the destination calls) cannot read it and asks the conductor to
+    backport it (``object_backport_versions``, an RPC call), which a
+    stock conductor cannot do either: the call times out
+    (``MessagingTimeout`` after ``rpc_response_timeout``) and the
+    conductor gives up on the host.
+    """
+    if case['conductor'] != STOCK or not any(
+            case[side] == EXTENSION for side in ('source', 'destination')):
+        return None
+    if not (_chain_has(error, 'MessagingTimeout') or
+            _chain_has(error, text='Timeout while checking')):
+        return None
+    return ('conductor-cannot-read',
+            'a stock node could not read XenapiLiveMigrateData 1.5 from an '
+            'upgraded compute and asked the stock conductor to backport it '
+            '(object_backport_versions), which it cannot: nova failed with '
+            'MessagingTimeout after rpc_response_timeout (60 s by default; '
+            'the %s reported it) and gave up before anything moved. Fix: '
+            'upgrade conductors first (run nova-conductor-xenapi-sr), then '
+            'the computes' % (_role_of(error.get('origin')) or 'conductor'))
+
+
 def _sig_uuid_invalid(case, error):
     if not _chain_has(error, text='UUID_INVALID'):
         return None
@@ -233,7 +260,8 @@ def _sig_extension_precheck(case, error):
 
 #: Known failure signatures, most specific first. Each takes ``(case,
 #: error)`` and returns ``(name, detail)`` or None.
-SIGNATURES = (_sig_conductor_version, _sig_extension_precheck,
+SIGNATURES = (_sig_conductor_version, _sig_conductor_timeout,
+              _sig_extension_precheck,
               _sig_uuid_invalid, _sig_vdi_not_in_map, _sig_no_mirror,
               _sig_forget_twice)
 
