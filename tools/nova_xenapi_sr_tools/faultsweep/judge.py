@@ -76,7 +76,7 @@ def judge(dep, server, baseline, mutations=(), bystanders=()):
     problems = []
     if status == 'completed':
         found = verdict._classify_migrated(
-            _without_vm_networks(baseline, vm_name), after, copies,
+            baseline, after, copies,
             copy_problems, vm_name)
         if found.outcome != MIGRATED:
             problems.append(found.detail)
@@ -117,23 +117,6 @@ def judge(dep, server, baseline, mutations=(), bystanders=()):
                 verdict.RESET_STATE)
         return FAILED_CLEAN, detail
     return MIGRATED, 'migrated'
-
-
-def _without_vm_networks(baseline, vm_name):
-    """The baseline without the source networks of the VM's VIFs.
-
-    Once the VM has moved, nova's source unplugs its VIFs and destroys the
-    per-port network it created for them (``vif.XenAPIOpenVswitchDriver``
-    ``unplug``): that network is not storage left behind or lost.
-    """
-    trimmed = dict(baseline)
-    source = dict(baseline['source'])
-    networks = verdict._vm_networks(source, vm_name)
-    source['network'] = {ref: rec for ref, rec in
-                         (source.get('network') or {}).items()
-                         if ref not in networks}
-    trimmed['source'] = source
-    return trimmed
 
 
 def _nova_problems(dep, server, instance, expected_host, states):

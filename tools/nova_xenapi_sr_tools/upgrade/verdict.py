@@ -671,9 +671,16 @@ def _migrated_leftovers(baseline, after, vm_name):
     kept = set(src_before.get('SR') or {}) - source_srs
     kept_pbds = set(ref for ref, rec in (src_before.get('PBD') or {}).items()
                     if rec.get('SR') in kept)
+    # nova's per-port network of the moved VM (``vif.py``
+    # ``XenAPIOpenVswitchDriver.unplug``) may go or stay: xapi keeps the
+    # source's VIF records of a VM that left the pool until its database
+    # GC (``xapi_vm_migrate.ml``, ``db_gc.ml``), and nova keeps a network
+    # that still lists VIFs. Neither is storage.
+    vm_networks = _vm_networks(src_before, vm_name)
     leftovers.extend(_lost_objects(
         'source', src_before, src_after,
-        refs=kept | kept_pbds | set(src_before.get('network') or {})))
+        refs=kept | kept_pbds |
+        (set(src_before.get('network') or {}) - vm_networks)))
     # The destination: new SRs are exactly those holding the VM's disks,
     # each under the uuid the source used.
     dst_before, dst_after = baseline['destination'], after['destination']
