@@ -256,16 +256,22 @@ class SharedSRAwareVMOps(bulk.BulkVMOps):
         """
         with self._sr_claims.connecting(sr_uuid):
             sr_ref = volume_utils.find_sr_by_uuid(self._session, sr_uuid)
+            known_vdis = ()
             if sr_ref:
                 if not self._sr_claims.introduced_in_flight(sr_uuid):
                     existing_srs.setdefault(sr_uuid, [])
+                    # A raw iSCSI SR lists every LUN of its target it has
+                    # scanned (RawISCSISR.py): only VDIs that appear now
+                    # are this migration's to forget on a rollback.
+                    known_vdis = set(xapi_retry.call(
+                        self._session, self._policy, 'SR.get_VDIs', sr_ref))
             else:
                 self._sr_claims.note_introduced(instance_uuid, sr_uuid)
                 sr_ref = volume_utils.introduce_sr(self._session, sr_uuid,
                                                    sr_label, sr_params)
         connect = self._volumeops.connect_hypervisor_to_volumes
         for vdi_ref, vdi_uuid in connect(sr_ref, connection_datas):
-            if sr_uuid in existing_srs:
+            if sr_uuid in existing_srs and vdi_ref not in known_vdis:
                 existing_srs[sr_uuid].append(vdi_ref)
             LOG.info('Connected volume (vdi_uuid): %s', vdi_uuid)
         return sr_ref

@@ -48,8 +48,12 @@ class TestLegacyVolumes(base.TestCase):
     def scenario(self):
         sc = Scenario()
         sc.add_pool('pool-a', hosts=['host-a', 'host-a2'])
+        # One target per legacy volume: xapi keeps a LUN in one SR per
+        # pool, so SRs of one target cannot have both namings here
+        # (the mock's SR.scan answers SR_BACKEND_FAILURE_40).
         for lun in (1, 2, 3, 4):
-            sc.add_volume('vol-%d' % lun, PORTAL, IQN, lun)
+            sc.add_volume('vol-%d' % lun, PORTAL,
+                          IQN if lun == 2 else '%s-%d' % (IQN, lun), lun)
         sc.add_instance('pool-a', 1, volumes=[
             ('vol-1', 'legacy', '/dev/xvdb'), ('vol-2', 'uuid5', '/dev/xvdc')])
         sc.add_instance('pool-a', 2, volumes=[('vol-3', 'legacy',

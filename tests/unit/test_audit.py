@@ -133,18 +133,16 @@ class TestVerdicts(base.TestCase):
 
     def test_uuid5_of_another_target_cannot_migrate(self):
         sc = scenario()
-        wrong = naming.target_sr_uuid('192.0.2.99', '3260', 'iqn.x')
-        sc.add_sr('pool-a', 'vol-1', sr_uuid=wrong)
         sc.add_instance('pool-a', 1, volumes=[('vol-1', 'uuid5',
                                                '/dev/xvdb')])
         [state] = states(sc, ['pool-a'])
-        # Point the instance's VBD at the wrongly named SR's VDI.
-        wrong_ref = state.by_uuid[wrong]
-        right_ref = [ref for ref in state.srs if ref != wrong_ref and
-                     state.srs[ref]['type'] == 'iscsi'][0]
-        vdi = state.srs[right_ref]['VDIs'][0]
-        state.srs[wrong_ref]['VDIs'] = [vdi]
-        state.srs[right_ref]['VDIs'] = []
+        # Rename the instance's SR to the uuid5 name of another target
+        # than the one its PBD points at (a pool one cannot build through
+        # nova, only by hand: the scenario builder refuses it).
+        wrong = naming.target_sr_uuid('192.0.2.99', '3260', 'iqn.x')
+        [ref] = [ref for ref, rec in state.srs.items()
+                 if rec['type'] == 'iscsi']
+        state.srs[ref]['uuid'] = wrong
         state = audit.PoolState('pool-a', state.url, {
             'host.get_all_records': state.hosts,
             'VM.get_all_records': state.vms,

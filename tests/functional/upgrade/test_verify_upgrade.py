@@ -21,14 +21,13 @@ deployment, one round per driver. The command class is driven directly,
 as the cliff App would.
 """
 
-import io
 import json
 import os
+import subprocess
+import sys
 
 import fixtures
 
-from nova_xenapi_sr_tools.upgrade import cases as cases_mod
-from nova_xenapi_sr_tools.upgrade import cmd
 from nova_xenapi_sr_tools.upgrade import rolling
 from tests import base
 
@@ -57,20 +56,31 @@ EXPECTED = {
 }
 
 
-class FakeApp(object):
-    def __init__(self):
-        self.stdout = io.StringIO()
-        self.stderr = io.StringIO()
-
-
 def run_command(*argv):
-    """Run verify-upgrade with ``argv``; return (status, stdout, stderr)."""
-    app = FakeApp()
-    command = cmd.VerifyUpgrade(app, None)
-    parsed = command.get_parser('nova-xenapi-sr verify-upgrade').parse_args(
-        list(argv))
-    status = command.run(parsed)
-    return status, app.stdout.getvalue(), app.stderr.getvalue()
+    """Run ``nova-xenapi-sr verify-upgrade argv`` as an operator does.
+
+    A child process: the test process is eventlet-patched for the
+    in-process nova of other classes (``tests/__init__.py``), and pifpaf
+    and the services it starts must not run under that. Returns
+    ``(status, stdout, stderr)``.
+    """
+    child = subprocess.run(
+        [sys.executable, '-c',
+         'import sys; from nova_xenapi_sr_tools import cli; '
+         'sys.exit(cli.main(sys.argv[1:]))', 'verify-upgrade'] + list(argv),
+        cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        universal_newlines=True, timeout=FULL_MATRIX_TIMEOUT)
+    return child.returncode, child.stdout, child.stderr
+
+
+def run_json(*argv):
+    """:func:`run_command` with ``--format json``; the parsed document."""
+    status, out, err = run_command('--format', 'json', *argv)
+    try:
+        return status, json.loads(out), err
+    except ValueError:
+        raise AssertionError('verify-upgrade exited %d without a JSON '
+                             'document; its stderr:\n%s' % (status, err))
 
 
 _FULL = []
@@ -78,9 +88,7 @@ _FULL = []
 
 def full_matrix():
     if not _FULL:
-        status, out, err = run_command('--format', 'json',
-                                       '--debug-output')
-        _FULL.append((status, json.loads(out), err))
+        _FULL.append(run_json('--debug-output'))
     return _FULL[0]
 
 
@@ -227,16 +235,13 @@ class TestBrokenExtensions(base.TestCase):
         super(TestBrokenExtensions, self).setUp()
         self.useFixture(fixtures.Timeout(FULL_MATRIX_TIMEOUT, gentle=True))
         if not self._results:
-            selected = cases_mod.select(
-                cases_mod.matrix(cases_mod.volume_sets()),
-                conductor='extension', source='extension',
-                destination='extension')
-            runner = rolling.RollingRunner(
-                cases=selected, extra_python_path=[REPO_ROOT],
-                extension_drivers=[BROKEN + name for name in self.DRIVERS] +
-                [self.UNREGISTERED])
-            with runner:
-                self._results.extend(runner.run())
+            argv = ['--debug-output', '--conductor', 'extension',
+                    '--source', 'extension', '--destination', 'extension']
+            for driver in [BROKEN + name for name in self.DRIVERS] + [
+                    self.UNREGISTERED]:
+                argv.extend(['--extension-driver', driver])
+            _status, doc, _err = run_json(*argv)
+            self._results.extend(doc['cases'])
         self.results = dict(
             ((r['extension_driver'].rsplit('.', 1)[1], r['volumes']), r)
             for r in self._results)
@@ -300,9 +305,8 @@ class TestShippedScenarios(base.TestCase):
 
     def outcomes(self, name):
         path = os.path.join(REPO_ROOT, 'etc', 'verify-upgrade', name)
-        status, out, _err = run_command('--scenario', path, '--format',
-                                        'json', '--conductor', 'extension')
-        doc = json.loads(out)
+        status, doc, _err = run_json('--scenario', path,
+                                     '--conductor', 'extension')
         self.assertEqual(1, status)
         return doc, dict(((c['source'], c['destination']), c)
                          for c in doc['cases'])

@@ -232,7 +232,9 @@ class NeighbourTestCase(HardeningTestCase):
                         ('vol-1', PORTAL, SHARED, 1)]},
                    neighbour=[('vol-n', PORTAL, SHARED, 5)],
                    neighbour_state=state)
-        self.xapi.server.inject_fault('pool-b', 'VDI.introduce', times=None,
+        # vol-1's VDI lookup (scanned VDIs are managed: no VDI.introduce)
+        self.xapi.server.inject_fault('pool-b', 'VDI.get_all_records_where',
+                                      times=None,
                                       match=lambda args: True, error=ERROR,
                                       after=1)
         before = None

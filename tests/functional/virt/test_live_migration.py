@@ -550,7 +550,7 @@ class DoNoHarmTestCase(LiveMigrationTestCase):
 
     def writes(self, calls):
         return [(m, args) for m, args in calls
-                if not m.split('.', 1)[1].startswith('get_')]
+                if not m.rpartition('.')[2].startswith('get_')]
 
 
 class RefusalTestCase(LiveMigrationTestCase):
@@ -745,12 +745,14 @@ class FailureTestCase(LiveMigrationTestCase):
         self._fail('pool-b', 'SR.scan', times=self.compute(
             DEST).driver._policy.attempts)
 
-    def test_vdi_get_record(self):
+    def test_vdi_lookup(self):
         # RawISCSISR.py: scanned VDIs are managed, so nova (XenServer >=
-        # 7.0) never calls VDI.introduce; VDI.get_record is its last call
-        # before the VDI is used. A read: the driver's retry policy
-        # (xapi_retry) retries a transient failure, so it keeps failing.
-        self._fail('pool-b', 'VDI.get_record', times=None)
+        # 7.0) never calls VDI.introduce; the LUN's VDI lookup (one
+        # VDI.get_all_records_where, nova_xenapi_sr.virt.bulk, in place of
+        # nova's VDI.get_record walk) is the last call before the VDI is
+        # used. A read: the retry policy (xapi_retry) retries a transient
+        # failure, so it keeps failing.
+        self._fail('pool-b', 'VDI.get_all_records_where', times=None)
 
     def test_second_volume_connect(self):
         self.build([Volume('vol-1', naming.LEGACY),

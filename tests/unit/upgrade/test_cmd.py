@@ -94,8 +94,15 @@ class TestVerifyUpgradeArguments(base.TestCase):
     def test_extension_driver_is_passed_on(self):
         self.instance.run.return_value = []
         self.run_command('--extension-driver', 'x.y.Z')
-        self.assertEqual('x.y.Z',
-                         self.runner.call_args[1]['extension_driver'])
+        self.assertEqual(['x.y.Z'],
+                         self.runner.call_args[1]['extension_drivers'])
+
+    def test_extension_drivers_run_in_rounds(self):
+        self.instance.run.return_value = []
+        self.run_command('--extension-driver', 'x.y.Z',
+                         '--extension-driver', 'a.b.C')
+        self.assertEqual(['x.y.Z', 'a.b.C'],
+                         self.runner.call_args[1]['extension_drivers'])
 
     def test_runner_failure_is_exit_2(self):
         self.runner.side_effect = OSError('port 80: permission denied')

@@ -79,7 +79,8 @@ class TestJson(base.TestCase):
         self.assertEqual(24, len(doc['cases']))
         self.assertEqual(
             ['conductor', 'source', 'destination', 'volumes', 'outcome',
-             'detail', 'copies', 'leftovers', 'xapi_calls', 'wall_time'],
+             'detail', 'copies', 'leftovers', 'xapi_calls', 'wall_time',
+             'extension_driver'],
             list(doc['cases'][0]))
         self.assertEqual({'stock', 'extension'},
                          set(c['conductor'] for c in doc['cases']))

@@ -84,10 +84,12 @@ class VerifyUpgrade(command.Command):
             '--volumes', metavar='SET', action='append',
             help='only run cases with this volume set (repeatable)')
         parser.add_argument(
-            '--extension-driver', metavar='DOTTED.PATH',
+            '--extension-driver', metavar='DOTTED.PATH', action='append',
             help='compute driver the extension nodes load instead of the '
                  'installed XenAPISRDriver: a nova.virt-relative name or a '
-                 'full dotted path (for testing the verification itself)')
+                 'full dotted path (for testing the verification itself); '
+                 'repeatable: the cases run once per driver, the upgraded '
+                 'computes restarted with each in turn')
         parser.add_argument(
             '--keep-logs', action='store_true',
             help='keep the run\'s directory (every service\'s log, '
@@ -170,7 +172,7 @@ class VerifyUpgrade(command.Command):
             with services.exit_on_signals():
                 runner = rolling.RollingRunner(
                     scenario=scenario, cases=selected,
-                    extension_driver=parsed_args.extension_driver,
+                    extension_drivers=parsed_args.extension_driver,
                     keep_logs=parsed_args.keep_logs, say=say,
                     # a driver named by dotted path may live here
                     extra_python_path=[os.getcwd()]
@@ -189,8 +191,8 @@ class VerifyUpgrade(command.Command):
             stderr.write('verify-upgrade: the verification could not run: '
                          '%s\n' % exc)
             return EXIT_ERROR
-        driver = parsed_args.extension_driver or \
-            rolling.deployment.DRIVERS['extension']
+        driver = ', '.join(parsed_args.extension_driver or
+                           [rolling.deployment.DRIVERS['extension']])
         summary = report.summarize(
             results, time.monotonic() - started,
             complete=len(selected) == len(all_cases),

@@ -21,7 +21,7 @@ JSON document::
 
     {"cases": [{"conductor", "source", "destination", "volumes",
                 "outcome", "detail", "copies", "leftovers",
-                "xapi_calls", "wall_time"}, ...],
+                "xapi_calls", "wall_time", "extension_driver"}, ...],
      "summary": {"cases", "migrated", "refused", "failed_clean",
                  "UNSAFE", "unsafe", "unsafe_with_stock_computes",
                  "all_extension_cases",
@@ -38,7 +38,8 @@ from nova_xenapi_sr_tools.upgrade import verdict
 
 #: Keys of a case in the JSON document, in order.
 CASE_KEYS = ('conductor', 'source', 'destination', 'volumes', 'outcome',
-             'detail', 'copies', 'leftovers', 'xapi_calls', 'wall_time')
+             'detail', 'copies', 'leftovers', 'xapi_calls', 'wall_time',
+             'extension_driver')
 #: Extra keys written with ``debug=True``.
 DEBUG_KEYS = ('signature', 'drivers', 'flow', 'trace')
 
