@@ -13,11 +13,14 @@
 
 """The service supervisor: process groups, crashes, signals."""
 
+import fcntl
 import os
 import signal
 import sys
 import time
+from unittest import mock
 
+import eventlet
 import fixtures
 
 from nova_xenapi_sr_tools.upgrade import services
@@ -136,3 +139,45 @@ class TestPackages(base.TestCase):
         said = []
         self.assertEqual([], services.ensure_packages(say=said.append))
         self.assertEqual([], said)
+
+    def test_concurrent_runs_install_once(self):
+        # Two runs find the package missing at once; the first to get the
+        # lock installs it, the other finds it there and installs nothing.
+        installed = []
+        state = {'missing': ['mariadb-server']}
+        self.useFixture(fixtures.MockPatch(
+            'nova_xenapi_sr_tools.upgrade.services.missing_packages',
+            side_effect=lambda: list(state['missing'])))
+        self.useFixture(fixtures.MockPatch('os.geteuid', return_value=0))
+        self.useFixture(fixtures.MockPatch('shutil.which',
+                                           return_value='/usr/bin/apt-get'))
+        lock_path = os.path.join(self.useFixture(fixtures.TempDir()).path,
+                                 'lock')
+        self.useFixture(fixtures.MockPatch(
+            'nova_xenapi_sr_tools.upgrade.services.APT_LOCK', lock_path))
+
+        def apt_get(command, **kwargs):
+            if command[1] == 'install':
+                installed.append(command[-1])
+                state['missing'] = []
+            return mock.Mock(returncode=0, stdout='')
+        self.useFixture(fixtures.MockPatch(
+            'nova_xenapi_sr_tools.upgrade.services.subprocess.run',
+            side_effect=apt_get))
+        results = []
+        # OS threads: flock blocks its thread, and this test process runs
+        # on eventlet (tests/__init__.py), whose green threads share one.
+        threading = eventlet.patcher.original('threading')
+        with open(lock_path, 'w') as held:
+            fcntl.flock(held, fcntl.LOCK_EX)
+            runs = [threading.Thread(target=lambda: results.append(
+                services.ensure_packages())) for _ in range(2)]
+            for run in runs:
+                run.start()
+            time.sleep(0.5)  # both now wait for the lock
+            self.assertEqual([], results)
+            fcntl.flock(held, fcntl.LOCK_UN)
+            for run in runs:
+                run.join(10)
+        self.assertEqual([[], ['mariadb-server']], sorted(results))
+        self.assertEqual(['mariadb-server'], installed)

@@ -37,6 +37,7 @@ import atexit
 import contextlib
 import ctypes
 import errno
+import fcntl
 import logging
 import os
 import shutil
@@ -55,6 +56,8 @@ logging.getLogger('pifpaf').setLevel(logging.ERROR)
 
 #: Debian packages that provide the broker and the database servers.
 PACKAGES = {'rabbitmq-server': 'rabbitmq-server', 'mysqld': 'mariadb-server'}
+#: Taken while installing them, so that concurrent runs install once.
+APT_LOCK = os.path.join(tempfile.gettempdir(), 'nova-xenapi-sr-apt.lock')
 
 #: Seconds a service gets to stop on SIGTERM before SIGKILL.
 STOP_GRACE = 10
@@ -110,15 +113,25 @@ def ensure_packages(say=None):
     :raises ServiceError: they are missing and this is not root on a
         machine with ``apt-get``, or the installation failed.
     """
-    missing = missing_packages()
-    if not missing:
+    if not missing_packages():
         return []
     if os.geteuid() != 0 or not shutil.which('apt-get'):
+        missing = missing_packages()
         raise ServiceError(
             'the verification runs a private RabbitMQ and MariaDB, and %s '
             'is not installed; install it (Debian: apt-get install %s) or '
             'run this command as root on Debian, which installs it'
             % (', '.join(missing), ' '.join(missing)))
+    # Several verifications may start at once (the test suite runs two):
+    # one installs, the others wait for it and find the packages there.
+    with open(APT_LOCK, 'w') as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _install(missing_packages(), say)
+
+
+def _install(missing, say):
+    if not missing:
+        return []
     if say is not None:
         say('installing the Debian packages %s (apt-get, as root)'
             % ', '.join(missing))
