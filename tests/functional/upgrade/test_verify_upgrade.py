@@ -28,6 +28,7 @@ import sys
 
 import fixtures
 
+from nova_xenapi_sr_tools.upgrade import report
 from nova_xenapi_sr_tools.upgrade import rolling
 from tests import base
 
@@ -117,6 +118,18 @@ class TestFullMatrix(base.TestCase):
         got = dict((key, (v['uuid5'], v['legacy'], v['mixed']))
                    for key, v in got.items())
         self.assertEqual(EXPECTED, got)
+
+    def test_readme_shows_this_matrix(self):
+        # README.rst's sample is this run's matrix, note numbers included.
+        table = report.render_table(self.cases, self.doc['summary'])
+        lines = table.splitlines()
+        start = [i for i, line in enumerate(lines)
+                 if line.startswith('conductor ')][0]
+        matrix = lines[start:lines.index('', start)]
+        with open(os.path.join(REPO_ROOT, 'README.rst')) as handle:
+            readme = [line[4:] for line in handle.read().splitlines()]
+        first = readme.index(matrix[0])
+        self.assertEqual(matrix, readme[first:first + len(matrix)])
 
     def test_all_extension_cases_migrated(self):
         self.assertTrue(self.doc['summary']['all_extension_migrated'])
