@@ -75,9 +75,11 @@ def judge(dep, server, baseline, mutations=(), bystanders=()):
         % (host, step) for host, step in mutations]
     problems = []
     if status == 'completed':
+        networks = verdict._vm_networks(baseline['source'], vm_name)
         found = verdict._classify_migrated(
-            _without_vm_networks(baseline, vm_name), after, copies,
-            copy_problems, vm_name)
+            _without_networks(baseline, networks),
+            _without_networks(after, networks), copies, copy_problems,
+            vm_name)
         if found.outcome != MIGRATED:
             problems.append(found.detail)
         expected_host, states = layout.DEST_HOST, ('active',)
@@ -119,16 +121,21 @@ def judge(dep, server, baseline, mutations=(), bystanders=()):
     return MIGRATED, 'migrated'
 
 
-def _without_vm_networks(baseline, vm_name):
-    """The baseline without the source networks of the VM's VIFs.
+def _without_networks(state, networks):
+    """``state`` without the source networks ``networks`` (refs).
 
-    Once the VM has moved, nova's source unplugs its VIFs and destroys the
-    per-port network it created for them (``vif.XenAPIOpenVswitchDriver``
-    ``unplug``): that network is not storage left behind or lost.
+    Used with the source networks of the migrating VM's VIFs: once the VM
+    has moved, they are nova's per-port interim networks, not storage.
+    nova's source means to destroy them (``post_live_migration_at_source``,
+    ``vif.XenAPIOpenVswitchDriver.delete_network_and_bridge``), but finds
+    the moved VM's VIF records still on them (xapi leaves them to its
+    database GC, which runs every 30 s) and then looks up that VIF's
+    network by the VIF's ref instead of its port id, finds none, and keeps
+    the network. Whether it is kept or destroyed, the case is judged on
+    the rest.
     """
-    trimmed = dict(baseline)
-    source = dict(baseline['source'])
-    networks = verdict._vm_networks(source, vm_name)
+    trimmed = dict(state)
+    source = dict(state['source'])
     source['network'] = {ref: rec for ref, rec in
                          (source.get('network') or {}).items()
                          if ref not in networks}
