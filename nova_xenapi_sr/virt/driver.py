@@ -223,7 +223,8 @@ class SharedSRAwareVMOps(bulk.BulkVMOps):
 
         :param existing_srs: a dict, filled with ``{sr_uuid: [vdi_ref]}``
             for the SRs that were already there (and not introduced by
-            another migration in flight), and the VDIs connected in them.
+            another migration in flight), and the VDIs connecting made
+            appear in them (not those that were there before).
         :param instance_uuid: the migrating instance, for the claims.
         :returns: ``sr_uuid_map``, ``{sr_uuid: sr_ref}``, as nova's.
         """
@@ -264,8 +265,13 @@ class SharedSRAwareVMOps(bulk.BulkVMOps):
                 sr_ref = volume_utils.introduce_sr(self._session, sr_uuid,
                                                    sr_label, sr_params)
         connect = self._volumeops.connect_hypervisor_to_volumes
-        for vdi_ref, vdi_uuid in connect(sr_ref, connection_datas):
-            if sr_uuid in existing_srs:
+        new_vdis = set()
+        for vdi_ref, vdi_uuid in connect(sr_ref, connection_datas,
+                                         new_vdis=new_vdis):
+            # In an SR that was there, only the VDIs this connect made
+            # appear are the migration's to forget: a scan of the target
+            # may have found its LUNs before.
+            if sr_uuid in existing_srs and vdi_ref in new_vdis:
                 existing_srs[sr_uuid].append(vdi_ref)
             LOG.info('Connected volume (vdi_uuid): %s', vdi_uuid)
         return sr_ref
