@@ -312,12 +312,33 @@ class MovedVMTestCase(HardeningTestCase):
         # the driver's cache is cold (a fresh nova-compute).
         self.connectors.append(self.src.get_volume_connector(instance))
 
-    def test_persistent_host_data_failure_is_not_rolled_back(self):
+    def test_persistent_host_data_failure_takes_the_host_record(self):
         self.connectors = []
         self.xapi.server.inject_fault(
             'pool-a', 'host.call_plugin', match=plugin_fn('host_data'),
             times=None, error=['XENAPI_PLUGIN_FAILURE', 'host_data',
                                'Exception', 'injected'])
+        error, steps = self.migrate(1, self.data, post=self.connector)
+        self.assertIsNone(error)
+        self.assertEqual(['post'], steps)
+        host = self.xapi.inspect('pool-a')['host']
+        rec = [r for r in host.values() if r['name_label'] == 'host-a'][0]
+        self.assertEqual(rec['other_config']['iscsi_iqn'],
+                         self.connectors[0]['initiator'])
+        self.assertEqual(rec['hostname'], self.connectors[0]['host'])
+        self.assert_vm_whole('pool-b', 'instance-00000001')
+        self.assertIn('took the iSCSI IQN and the hostname from its host '
+                      'record', self.logger.output)
+
+    def test_host_data_and_host_record_failing_is_not_rolled_back(self):
+        self.connectors = []
+        self.xapi.server.inject_fault(
+            'pool-a', 'host.call_plugin', match=plugin_fn('host_data'),
+            times=None, error=['XENAPI_PLUGIN_FAILURE', 'host_data',
+                               'Exception', 'injected'])
+        self.xapi.server.inject_fault(
+            'pool-a', 'host.get_record', times=None,
+            error=['INTERNAL_ERROR', 'injected'])
         error, steps = self.migrate(1, self.data, post=self.connector)
         self.assertEqual(['post'], steps)           # no recover
         self.assertIsInstance(error, xapi_retry.XapiCallError)
