@@ -229,9 +229,10 @@ class Policy(object):
                 if gone_ok and attempt > 1 and \
                         xapi_code(exc) == 'HANDLE_INVALID':
                     LOG.warning('XAPI call %(call)s to %(host)s: attempt '
-                                '%(n)d answers %(error)s: the object is '
-                                'gone (destroyed by an earlier attempt whose '
-                                'reply was lost, or by someone else).',
+                                '%(n)d answers %(error)s: '
+                                'the object is gone (destroyed by an earlier '
+                                'attempt whose reply was lost, or by someone '
+                                'else).',
                                 {'call': what, 'host': host,
                                  'error': describe(exc), 'n': attempt})
                     return ''

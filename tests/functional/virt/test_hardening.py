@@ -232,9 +232,10 @@ class NeighbourTestCase(HardeningTestCase):
                         ('vol-1', PORTAL, SHARED, 1)]},
                    neighbour=[('vol-n', PORTAL, SHARED, 5)],
                    neighbour_state=state)
-        self.xapi.server.inject_fault('pool-b', 'VDI.introduce', times=None,
-                                      match=lambda args: True, error=ERROR,
-                                      after=1)
+        # the LUN query of the second SR fails (xapi's scan leaves the
+        # LUNs' VDIs managed: no VDI.introduce)
+        self.xapi.server.inject_fault('pool-b', 'VDI.get_all_records_where',
+                                      times=None, error=ERROR, after=1)
         before = None
         try:
             before, _ = self.prepare(1)

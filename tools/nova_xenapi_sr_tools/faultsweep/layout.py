@@ -138,4 +138,3 @@ def cool_connector_caches(dep):
         drv = compute.driver
         drv._initiator = None
         drv._hypervisor_hostname = None
-
