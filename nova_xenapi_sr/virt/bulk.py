@@ -180,7 +180,7 @@ def _find_luns(session, sr_ref, luns):
     return {lun: list(vdis.items())[0] for lun, vdis in found.items()}
 
 
-def introduce_vdis(session, sr_ref, target_luns):
+def introduce_vdis(session, sr_ref, target_luns, new_vdis=None):
     """``[(vdi_ref, vdi_uuid)]`` of LUNs ``target_luns`` on ``sr_ref``.
 
     Replaces ``volume_utils.introduce_vdi`` for LUN ids, for all the
@@ -191,11 +191,16 @@ def introduce_vdis(session, sr_ref, target_luns):
     ``VDI.get_uuid`` follows. LUN ids nova treats as absent (0, '') are
     the caller's to route to nova's own path.
 
+    :param new_vdis: a set, filled with the refs returned that were not
+        already managed VDIs of the SR at the first query (a scan found
+        them, or ``VDI.introduce`` made them): what a rollback may forget.
+        The others existed before and are someone's records.
     :raises StorageError: as nova's ``introduce_vdi``.
     """
     luns = [str(lun) for lun in target_luns]
     try:
         found = _find_luns(session, sr_ref, luns)
+        there = set(ref for ref, rec in found.values() if rec.get('managed'))
         if any(lun not in found for lun in luns):
             time.sleep(CONF.xenserver.introduce_vdi_retry_wait)
             session.call_xenapi('SR.scan', sr_ref)
@@ -224,6 +229,8 @@ def introduce_vdis(session, sr_ref, target_luns):
                     reason='Unable to introduce VDI for SR %s' % sr_ref)
             # Introduced now: the next volume of this LUN finds it managed.
             found[lun] = (vdi_ref, dict(rec, managed=True))
+        if new_vdis is not None and vdi_ref not in there:
+            new_vdis.add(vdi_ref)
         result.append((vdi_ref, rec['uuid']))
     return result
 
@@ -253,12 +260,17 @@ class BulkVolumeOps(volumeops.VolumeOps):
         return super(BulkVolumeOps, self)._connect_hypervisor_to_volume(
             sr_ref, connection_data)
 
-    def connect_hypervisor_to_volumes(self, sr_ref, connection_datas):
+    def connect_hypervisor_to_volumes(self, sr_ref, connection_datas,
+                                      new_vdis=None):
         """``_connect_hypervisor_to_volume`` for all volumes of one SR.
 
         Returns ``[(vdi_ref, vdi_uuid)]``, the LUN ids found in one query.
         Volumes nova finds otherwise (by ``vdi_uuid``, or a LUN id nova
         treats as absent) take nova's own path, one at a time.
+
+        :param new_vdis: a set, filled with the refs of VDIs this call made
+            appear (see :func:`introduce_vdis`); nova's own path cannot
+            tell, so its VDIs count as new.
         """
         by_lun = [i for i, data in enumerate(connection_datas)
                   if 'vdi_uuid' not in data and data.get('target_lun')]
@@ -266,7 +278,8 @@ class BulkVolumeOps(volumeops.VolumeOps):
         if by_lun:
             vdis = introduce_vdis(
                 self._session, sr_ref,
-                [connection_datas[i]['target_lun'] for i in by_lun])
+                [connection_datas[i]['target_lun'] for i in by_lun],
+                new_vdis=new_vdis)
             for i, vdi in zip(by_lun, vdis):
                 result[i] = vdi
         for i, data in enumerate(connection_datas):
@@ -276,6 +289,8 @@ class BulkVolumeOps(volumeops.VolumeOps):
                     sr_ref, data)
                 result[i] = (vdi_ref, data.get('vdi_uuid') or
                              self._session.VDI.get_uuid(vdi_ref))
+                if new_vdis is not None:
+                    new_vdis.add(vdi_ref)
         return result
 
 

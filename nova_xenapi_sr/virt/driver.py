@@ -29,6 +29,9 @@ driver overrides only the live-migration steps the fix needs:
   of this pool already holds). Inside a pool (no block migration) it refuses,
   before any XAPI write, volumes whose SRs are not plugged on this host
   (XAPI's ``VM.pool_migrate`` would fail with ``VM_REQUIRES_SR``).
+* ``get_volume_connector``: when nova's host stats fail (cold connector
+  cache: the source first asks after ``VM.migrate_send``), the iSCSI IQN
+  and hostname come from the host record.
 * ``detach_volume``: never detaches from a VM that runs on another host of
   the pool (nova's recover path of a failed same-pool migration calls it
   on the destination, where nova's own lookup finds the source's VM).
@@ -223,7 +226,8 @@ class SharedSRAwareVMOps(bulk.BulkVMOps):
 
         :param existing_srs: a dict, filled with ``{sr_uuid: [vdi_ref]}``
             for the SRs that were already there (and not introduced by
-            another migration in flight), and the VDIs connected in them.
+            another migration in flight), and the VDIs connecting made
+            appear in them (not those that were there before).
         :param instance_uuid: the migrating instance, for the claims.
         :returns: ``sr_uuid_map``, ``{sr_uuid: sr_ref}``, as nova's.
         """
@@ -256,22 +260,21 @@ class SharedSRAwareVMOps(bulk.BulkVMOps):
         """
         with self._sr_claims.connecting(sr_uuid):
             sr_ref = volume_utils.find_sr_by_uuid(self._session, sr_uuid)
-            known_vdis = ()
             if sr_ref:
                 if not self._sr_claims.introduced_in_flight(sr_uuid):
                     existing_srs.setdefault(sr_uuid, [])
-                    # A raw iSCSI SR lists every LUN of its target it has
-                    # scanned (RawISCSISR.py): only VDIs that appear now
-                    # are this migration's to forget on a rollback.
-                    known_vdis = set(xapi_retry.call(
-                        self._session, self._policy, 'SR.get_VDIs', sr_ref))
             else:
                 self._sr_claims.note_introduced(instance_uuid, sr_uuid)
                 sr_ref = volume_utils.introduce_sr(self._session, sr_uuid,
                                                    sr_label, sr_params)
         connect = self._volumeops.connect_hypervisor_to_volumes
-        for vdi_ref, vdi_uuid in connect(sr_ref, connection_datas):
-            if sr_uuid in existing_srs and vdi_ref not in known_vdis:
+        new_vdis = set()
+        for vdi_ref, vdi_uuid in connect(sr_ref, connection_datas,
+                                         new_vdis=new_vdis):
+            # In an SR that was there, only the VDIs this connect made
+            # appear are the migration's to forget: a scan of the target
+            # may have found its LUNs before.
+            if sr_uuid in existing_srs and vdi_ref in new_vdis:
                 existing_srs[sr_uuid].append(vdi_ref)
             LOG.info('Connected volume (vdi_uuid): %s', vdi_uuid)
         return sr_ref
@@ -392,6 +395,67 @@ class XenAPISRDriver(xenapi_driver.XenAPIDriver):
                             instance=instance)
         return super(XenAPISRDriver, self).check_can_live_migrate_source(
             context, instance, dest_check_data, block_device_info)
+
+    # Both sides ------------------------------------------------------------
+
+    def get_volume_connector(self, instance):
+        """nova's, falling back to the host record when the stats fail.
+
+        nova fills its connector cache from the host's stats
+        (``HostState.get_host_stats(refresh=True)``: the ``xenhost.py
+        host_data`` dom0 plugin, a scan of the default SR, its record).
+        With the cache cold (no volume attached since nova-compute
+        started), the source first asks in ``_post_live_migration``, after
+        ``VM.migrate_send``: a failure there fails a migration whose VM
+        has moved, and nova records the instance on the source. The
+        connector needs only the host's iSCSI IQN and hostname, which the
+        plugin takes from the host record (os-xenapi's ``xenhost.py``
+        ``host_data`` parses ``xe host-param-list``): when the stats fail,
+        one ``host.get_record`` gives them. If that fails too, nova's
+        error is raised.
+        """
+        try:
+            return super(XenAPISRDriver, self).get_volume_connector(instance)
+        except Exception as exc:
+            with excutils.save_and_reraise_exception() as ctxt:
+                connector = self._connector_from_host_record(instance, exc)
+                if connector is not None:
+                    ctxt.reraise = False
+        return connector
+
+    def _connector_from_host_record(self, instance, error):
+        """nova's connector from ``host.get_record``, or None."""
+        host = xapi_retry.host_of(self._session)
+        try:
+            rec = xapi_retry.call(self._session, self._policy,
+                                  'host.get_record', self._session.host_ref)
+            initiator = (rec.get('other_config') or {}).get('iscsi_iqn')
+            hostname = rec.get('hostname')
+        except Exception as exc:
+            LOG.error('Cannot build the volume connector of %(host)s: its '
+                      'host stats failed (%(error)s), and so did reading '
+                      'its host record (%(again)s).',
+                      {'host': host, 'error': xapi_retry.describe(error),
+                       'again': xapi_retry.describe(exc)},
+                      instance=instance)
+            return None
+        if not initiator or not hostname:
+            LOG.error('Cannot build the volume connector of %(host)s: its '
+                      'host stats failed (%(error)s), and its host record '
+                      'has no %(what)s.',
+                      {'host': host, 'error': xapi_retry.describe(error),
+                       'what': ('other_config:iscsi_iqn' if not initiator
+                                else 'hostname')}, instance=instance)
+            return None
+        LOG.warning('Reading the host stats of %(host)s for the volume '
+                    'connector failed (%(error)s); took the iSCSI IQN and '
+                    'the hostname from its host record instead.',
+                    {'host': host, 'error': xapi_retry.describe(error)},
+                    instance=instance)
+        self._initiator = initiator
+        self._hypervisor_hostname = hostname
+        return {'ip': self._get_block_storage_ip(), 'initiator': initiator,
+                'host': hostname}
 
     # Destination side ------------------------------------------------------
 

@@ -21,7 +21,9 @@ through its ``call_xenapi`` and ``call_plugin``) so that:
   ``[xenapi_sr] xapi_retry_attempts`` attempts, waiting
   ``[xenapi_sr] xapi_retry_interval`` seconds, doubled after each attempt.
   Every retry is logged at WARNING with the call, the host and the error.
-  Calls that change state and are not idempotent (``SR.introduce``,
+  A destroy of :data:`DESTROYS` (``network.destroy``) is retried too: a
+  ``HANDLE_INVALID`` on a retry means it is gone. Other calls that change
+  state and are not idempotent (``SR.introduce``,
   ``VDI.introduce``, ``PBD.create``, ``VM.migrate_send``, ...) are never
   retried here;
 * a dropped connection, a timeout or a malformed reply that remains
@@ -55,6 +57,18 @@ LOG = logging.getLogger(__name__)
 #: removing a map key that is gone is a no-op (xapi's db "remove_from").
 IDEMPOTENT = frozenset(['SR.scan', 'PBD.plug', 'PBD.unplug'])
 
+#: Destroys that are idempotent once a retry treats ``HANDLE_INVALID`` as
+#: "already gone": xapi's xapi_network.ml ``destroy`` (v1.249.42) fails
+#: only with NETWORK_CONTAINS_VIF, NETWORK_CONTAINS_PIF or
+#: CANNOT_DESTROY_SYSTEM_NETWORK before it changes anything, and its first
+#: read of a destroyed network (``Db.Network.get_VIFs``) answers
+#: HANDLE_INVALID. So a retry of a destroy whose reply was lost, or that a
+#: transient fault stopped, either destroys the network or finds it gone.
+#: nova's rollback destroys its per-port interim networks with it
+#: (``vif.XenAPIOpenVswitchDriver.delete_network_and_bridge``) and does
+#: not try again.
+DESTROYS = frozenset(['network.destroy'])
+
 #: dom0 plugin functions that only read (``(plugin, function)``).
 PLUGIN_READS = frozenset([
     ('xenhost.py', 'host_data'),
@@ -75,6 +89,9 @@ DEFINITIVE_CODES = frozenset([
     'XENAPI_PLUGIN_FAILURE', 'INVALID_VALUE', 'VALUE_NOT_SUPPORTED',
     'MAP_DUPLICATE_KEY', 'FIELD_TYPE_ERROR', 'VM_BAD_POWER_STATE',
     'SR_UUID_EXISTS', 'PBD_EXISTS', 'LOCATION_NOT_UNIQUE',
+    # xapi_network.ml destroy: the network is in use or is the host's own
+    'NETWORK_CONTAINS_VIF', 'NETWORK_CONTAINS_PIF',
+    'CANNOT_DESTROY_SYSTEM_NETWORK',
     # SM's configuration errors (sm: drivers/XE_SR_ERRORCODES.xml):
     # ISCSILogin (68: access settings or CHAP), ConfigTargetMissing (95),
     # ConfigTargetIQNMissing (96), ConfigSCSIid (107). Repeating them only
@@ -169,7 +186,7 @@ def is_retryable(method):
     if not cls or not message:
         return False
     return message.startswith('get_') or message.startswith(
-        'remove_from_') or method in IDEMPOTENT
+        'remove_from_') or method in IDEMPOTENT or method in DESTROYS
 
 
 class Policy(object):
@@ -192,10 +209,13 @@ class Policy(object):
         return cls(attempts=conf.xenapi_sr.xapi_retry_attempts,
                    interval=conf.xenapi_sr.xapi_retry_interval)
 
-    def run(self, func, what, host, retry=True):
+    def run(self, func, what, host, retry=True, gone_ok=False):
         """Call ``func()``; retry it on transient errors when ``retry``.
 
         :param what: the call, for the log and the error (``SR.scan``).
+        :param gone_ok: a destroy (:data:`DESTROYS`): ``HANDLE_INVALID``
+            on a retry means an earlier attempt (or someone else) destroyed
+            the object; logged, and ``''`` (XAPI's void) is returned.
         :raises XapiCallError: a transport error remains (always wrapped,
             retried or not).
         :raises: the last XenAPI ``Failure`` otherwise.
@@ -206,6 +226,16 @@ class Policy(object):
             try:
                 return func()
             except Exception as exc:
+                if gone_ok and attempt > 1 and \
+                        xapi_code(exc) == 'HANDLE_INVALID':
+                    LOG.warning('XAPI call %(call)s to %(host)s: attempt '
+                                '%(n)d answers %(error)s: '
+                                'the object is gone (destroyed by an earlier '
+                                'attempt whose reply was lost, or by someone '
+                                'else).',
+                                {'call': what, 'host': host,
+                                 'error': describe(exc), 'n': attempt})
+                    return ''
                 if not (retry and is_transient(exc) and
                         attempt < self.attempts):
                     if is_connection_error(exc):
@@ -230,7 +260,8 @@ def call(session, policy, method, *args):
     if getattr(session, _MARKER, None) is not None:
         return session.call_xenapi(method, *args)
     return policy.run(lambda: session.call_xenapi(method, *args), method,
-                      host_of(session), retry=is_retryable(method))
+                      host_of(session), retry=is_retryable(method),
+                      gone_ok=method in DESTROYS)
 
 
 def host_of(session):
@@ -255,7 +286,8 @@ def instrument(session, policy):
     def call_xenapi(method, *args):
         current = getattr(session, _MARKER)
         return current.run(lambda: raw_call(method, *args), method, host,
-                           retry=is_retryable(method))
+                           retry=is_retryable(method),
+                           gone_ok=method in DESTROYS)
 
     @functools.wraps(raw_plugin)
     def call_plugin(plugin, fn, args):

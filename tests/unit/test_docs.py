@@ -57,6 +57,11 @@ MESSAGES = {
         'The VM has moved, but SR ',
         'Keeping SR %s on the source: another VM still',
         'Proceeding because [xenapi_sr]',
+        'took the iSCSI IQN and',
+        'Cannot build the volume connector of ',
+    ],
+    'nova_xenapi_sr/virt/xapi_retry.py': [
+        'the object is gone (destroyed by an earlier',
     ],
     'nova_xenapi_sr/cmd/status.py': [
         'nova cannot be imported',

@@ -584,7 +584,7 @@ class ConnectVolumesTestCase(BulkTestCase):
         self.assertNotIn('VDI.get_uuid', methods)
         self.assertNotIn('VDI.get_record', methods)
 
-    def test_sr_already_there_is_reported_with_its_new_vdis(self):
+    def test_sr_already_there_is_reported_without_the_vdis_it_had(self):
         volumes = [('vol-s1', naming.UUID5, 'shared', 1),
                    ('vol-s2', naming.UUID5, 'shared', 2),
                    ('vol-1', naming.UUID5, 'vol-1', 1)]
@@ -592,10 +592,40 @@ class ConnectVolumesTestCase(BulkTestCase):
         srs, existing, calls = self.connect(volumes, neighbour=neighbour)
         shared = self.sr_uuid('vol-s1', naming.UUID5)
         self.assertEqual([shared], list(existing))
-        self.assertEqual(2, len(existing[shared]))
+        # the neighbour's scan of the shared target found LUNs 1 and 2:
+        # their VDIs are not the migration's to forget
+        self.assertEqual([], existing[shared])
         methods = self.methods(calls)
         self.assertEqual(1, methods.count('SR.introduce'))
         self.assertEqual(2, methods.count('SR.get_by_uuid'))
+
+    def test_sr_already_there_is_reported_with_the_vdis_it_gained(self):
+        volumes = [('vol-s1', naming.UUID5, 'shared', 1),
+                   ('vol-s2', naming.UUID5, 'shared', 2)]
+        neighbour = [('vol-n', naming.UUID5, 'shared', 7)]
+        self.build(volumes, luns=neighbour)
+        self.flags_retry_wait()
+        pool_b = self.xapi.pool('pool-b').db
+        novaenv.build_driver(STOCK, self.xapi.urls['pool-b'])._vmops.\
+            connect_block_device_volumes(novaenv.block_device_info(
+                [(self.scenario.connection_info('vol-n'), '/dev/xvdb')]))
+        shared = self.sr_uuid('vol-s1', naming.UUID5)
+        sr_ref = pool_b.find('SR', uuid=shared)[0]
+        by_lun = {pool_b.get('VDI', v)['sm_config'].get('LUNid'): v
+                  for v in pool_b.find('VDI', SR=sr_ref)}
+        # LUN 2's VDI is forgotten: the extension's scan brings it back
+        driver = novaenv.build_driver(EXTENSION, self.xapi.urls['pool-b'])
+        driver._session.call_xenapi('VDI.forget', by_lun['2'])
+        existing = {}
+        driver._vmops.connect_block_device_volumes(
+            novaenv.block_device_info(
+                [(self.scenario.connection_info(v), '/dev/xvd%s' % d)
+                 for v, d in (('vol-s1', 'b'), ('vol-s2', 'c'))]),
+            existing_srs=existing, instance_uuid=NOVA_UUID)
+        gained = [v for v in pool_b.find('VDI', SR=sr_ref)
+                  if pool_b.get('VDI', v)['sm_config'].get('LUNid') == '2']
+        self.assertEqual({shared: gained}, existing)
+        self.assertNotIn(by_lun['1'], existing[shared])
 
     def test_unsupported_volume_type_fails_before_any_call(self):
         volumes = [('vol-1', naming.UUID5, 'vol-1', 1)]

@@ -232,11 +232,10 @@ class NeighbourTestCase(HardeningTestCase):
                         ('vol-1', PORTAL, SHARED, 1)]},
                    neighbour=[('vol-n', PORTAL, SHARED, 5)],
                    neighbour_state=state)
-        # vol-1's VDI lookup (scanned VDIs are managed: no VDI.introduce)
+        # the LUN query of the second SR fails (xapi's scan leaves the
+        # LUNs' VDIs managed: no VDI.introduce)
         self.xapi.server.inject_fault('pool-b', 'VDI.get_all_records_where',
-                                      times=None,
-                                      match=lambda args: True, error=ERROR,
-                                      after=1)
+                                      times=None, error=ERROR, after=1)
         before = None
         try:
             before, _ = self.prepare(1)
@@ -314,12 +313,33 @@ class MovedVMTestCase(HardeningTestCase):
         # the driver's cache is cold (a fresh nova-compute).
         self.connectors.append(self.src.get_volume_connector(instance))
 
-    def test_persistent_host_data_failure_is_not_rolled_back(self):
+    def test_persistent_host_data_failure_takes_the_host_record(self):
         self.connectors = []
         self.xapi.server.inject_fault(
             'pool-a', 'host.call_plugin', match=plugin_fn('host_data'),
             times=None, error=['XENAPI_PLUGIN_FAILURE', 'host_data',
                                'Exception', 'injected'])
+        error, steps = self.migrate(1, self.data, post=self.connector)
+        self.assertIsNone(error)
+        self.assertEqual(['post'], steps)
+        host = self.xapi.inspect('pool-a')['host']
+        rec = [r for r in host.values() if r['name_label'] == 'host-a'][0]
+        self.assertEqual(rec['other_config']['iscsi_iqn'],
+                         self.connectors[0]['initiator'])
+        self.assertEqual(rec['hostname'], self.connectors[0]['host'])
+        self.assert_vm_whole('pool-b', 'instance-00000001')
+        self.assertIn('took the iSCSI IQN and the hostname from its host '
+                      'record', self.logger.output)
+
+    def test_host_data_and_host_record_failing_is_not_rolled_back(self):
+        self.connectors = []
+        self.xapi.server.inject_fault(
+            'pool-a', 'host.call_plugin', match=plugin_fn('host_data'),
+            times=None, error=['XENAPI_PLUGIN_FAILURE', 'host_data',
+                               'Exception', 'injected'])
+        self.xapi.server.inject_fault(
+            'pool-a', 'host.get_record', times=None,
+            error=['INTERNAL_ERROR', 'injected'])
         error, steps = self.migrate(1, self.data, post=self.connector)
         self.assertEqual(['post'], steps)           # no recover
         self.assertIsInstance(error, xapi_retry.XapiCallError)
@@ -345,14 +365,16 @@ class MovedVMTestCase(HardeningTestCase):
         self.assert_vm_whole('pool-b', 'instance-00000001')
         self.assertIn('retrying', self.logger.output)
 
-    def test_scan_failing_after_the_move_is_not_rolled_back(self):
+    def test_scan_failing_after_the_move_takes_the_host_record(self):
         self.connectors = []
         # nova's host stats scan the default SR
         self.xapi.server.inject_fault('pool-a', 'SR.scan', times=None,
                                       error=ERROR)
         error, steps = self.migrate(1, self.data, post=self.connector)
+        self.assertIsNone(error)
         self.assertEqual(['post'], steps)
-        self.assertIn('SR_BACKEND_FAILURE_47', str(error))
+        self.assertEqual('host-a', self.connectors[0]['host'])
+        self.assertIn('SR_BACKEND_FAILURE_47', self.logger.output)
         self.assert_vm_whole('pool-b', 'instance-00000001')
 
     def test_lost_migrate_send_reply_finishes_as_a_success(self):

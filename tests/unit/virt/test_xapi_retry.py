@@ -83,6 +83,47 @@ class PolicyTestCase(base.TestCase):
         self.assertIn('connection dropped (RemoteDisconnected: gone)), '
                       'attempt 2 of 3', self.logger.output)
 
+    def test_network_destroy_is_retried_and_gone_means_done(self):
+        self.assertTrue(xapi_retry.is_retryable('network.destroy'))
+        # the first attempt was served, its reply lost; xapi's second
+        # destroy of that network answers HANDLE_INVALID
+        session = self.session(
+            http.client.RemoteDisconnected('gone'),
+            fakes.Failure(['HANDLE_INVALID', 'OpaqueRef:net']))
+        self.assertEqual('', session.call_xenapi('network.destroy',
+                                                 'OpaqueRef:net'))
+        self.assertEqual(['network.destroy'] * 2, session.calls)
+        self.assertIn('XAPI call network.destroy to %s: attempt 2 answers '
+                      'XAPI error HANDLE_INVALID OpaqueRef:net: the object '
+                      'is gone' % URL, self.logger.output)
+
+    def test_transient_network_destroy_failure_is_retried(self):
+        session = self.session(fakes.Failure(['INTERNAL_ERROR', 'x']))
+        self.assertEqual('ok', session.call_xenapi('network.destroy', 'n'))
+        self.assertEqual(2, len(session.calls))
+
+    def test_network_destroy_of_a_bad_handle_still_fails(self):
+        # HANDLE_INVALID on the first attempt: the caller's ref is wrong
+        session = self.session(fakes.Failure(['HANDLE_INVALID', 'n']))
+        self.assertRaises(fakes.Failure, session.call_xenapi,
+                          'network.destroy', 'n')
+        self.assertEqual(1, len(session.calls))
+
+    def test_network_in_use_is_not_retried(self):
+        session = self.session(fakes.Failure(['NETWORK_CONTAINS_VIF', 'v']))
+        self.assertRaises(fakes.Failure, session.call_xenapi,
+                          'network.destroy', 'n')
+        self.assertEqual(1, len(session.calls))
+
+    def test_other_destroys_treat_handle_invalid_as_an_error(self):
+        session = self.session(fakes.Failure(['INTERNAL_ERROR', 'x']),
+                               fakes.Failure(['HANDLE_INVALID', 'v']))
+        self.assertFalse(xapi_retry.is_retryable('VIF.destroy'))
+        self.assertRaises(fakes.Failure, xapi_retry.Policy(
+            attempts=3, sleep=self.slept.append).run,
+            lambda: session.call_xenapi('VIF.destroy', 'v'), 'VIF.destroy',
+            URL, retry=True)
+
     def test_config_errors_of_sm_are_not_retried(self):
         session = self.session(fakes.Failure(['SR_BACKEND_FAILURE_68', '',
                                               'iSCSI login failed']))

@@ -68,6 +68,18 @@ class FaultSweep(lister.Lister):
         parser.add_argument('--seed', type=int, default=0,
                             help='seed of --sample (default 0)')
         parser.add_argument(
+            '--match', metavar='PATTERN', action='append',
+            help='only the cases whose name matches this shell pattern '
+                 '(repeatable), e.g. \'*/then/source#*:VM.migrate_send:'
+                 'failure/destination#*:network.destroy:*\' (names as '
+                 'in the output; the clean migrations still run)')
+        parser.add_argument(
+            '--cold-cache', action='store_true',
+            help='empty both computes\' volume connector caches before '
+                 'each migration, as a freshly started nova-compute has '
+                 'them: the host stats calls (the host_data plugin, '
+                 'SR.scan) then come after VM.migrate_send on the source')
+        parser.add_argument(
             '--rst-page', metavar='FILE',
             help='also write the results as a documentation page '
                  '(reStructuredText, extension and stock side by side, '
@@ -97,7 +109,9 @@ class FaultSweep(lister.Lister):
             'kinds': list(parsed_args.kind or runner.KINDS),
             'second_kinds': [k for k in (parsed_args.second_kind or
                                          ['failure']) if k != 'none'],
-            'sample': parsed_args.sample, 'seed': parsed_args.seed}
+            'sample': parsed_args.sample, 'seed': parsed_args.seed,
+            'match': parsed_args.match or [],
+            'cold_cache': parsed_args.cold_cache}
         stderr = getattr(self.app, 'stderr', None) or sys.stderr
         if parsed_args.load:
             results, runs = [], []

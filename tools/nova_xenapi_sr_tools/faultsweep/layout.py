@@ -99,9 +99,11 @@ def set_power_state(dep, pool_name, vm_name, state):
                     state == RUNNING)
 
 
-def start_case(dep, neighbour_state=RUNNING, legacy=True):
+def start_case(dep, neighbour_state=RUNNING, legacy=True, cold_cache=False):
     """Reset ``dep`` to a fresh layout and boot the migrating server.
 
+    :param cold_cache: empty the computes' connector caches after the boot
+        (:func:`cool_connector_caches`).
     :returns: the server (ACTIVE on the source), call logs cleared.
     """
     sc = build(dep, neighbour_state, legacy)
@@ -112,6 +114,8 @@ def start_case(dep, neighbour_state=RUNNING, legacy=True):
     server = dep.boot(MIGRATING, [(vol, device) for vol, _, device in
                                   migrating_volumes(legacy)],
                       host=SOURCE_HOST)
+    if cold_cache:
+        cool_connector_caches(dep)
     dep.clear_calls()
     return server
 
@@ -119,3 +123,18 @@ def start_case(dep, neighbour_state=RUNNING, legacy=True):
 def neighbour_name(dep):
     """The neighbour VM's name label (a scenario VM nova never adopts)."""
     return dep.scenario_vm_name(NEIGHBOUR)
+
+
+def cool_connector_caches(dep):
+    """Empty each compute's volume connector cache, as after a restart.
+
+    nova's XenAPI driver keeps the host's iSCSI IQN and hostname once it
+    has read them (``XenAPIDriver.get_volume_connector``, from the host
+    stats: the ``xenhost.py host_data`` plugin, a scan of the default SR);
+    a nova-compute that has not attached a volume since it started reads
+    them again, the source only after ``VM.migrate_send``.
+    """
+    for compute in dep.computes.values():
+        drv = compute.driver
+        drv._initiator = None
+        drv._hypervisor_hostname = None

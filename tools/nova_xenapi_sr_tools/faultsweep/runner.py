@@ -29,6 +29,7 @@ are injected into a fresh scenario.
 
 import collections
 import copy
+import fnmatch
 import functools
 import inspect
 import random
@@ -130,12 +131,20 @@ class Sweep(object):
     :param second_kinds: kinds of the second fault (empty: none).
     :param sample: ``None`` for every call index, or how many indexes to
         take per side (drawn with ``seed``).
+    :param cold_cache: empty the computes' volume connector caches before
+        each migration (:func:`.layout.cool_connector_caches`), so that the
+        host stats calls (the ``host_data`` plugin, ``SR.scan``) are part
+        of every migration, on the source after ``VM.migrate_send``.
+    :param match: ``fnmatch`` patterns of case names (:attr:`Case.name`);
+        when given, only matching cases run (the clean migrations, and the
+        first-fault runs the second faults need, still do).
     :param progress: ``f(case, outcome, detail)`` called after each case.
     """
 
     def __init__(self, dep, flavour, neighbour_states=layout.NEIGHBOUR_STATES,
                  kinds=tuple(KINDS), second_kinds=('failure',), sample=None,
-                 seed=0, firsts=FIRSTS, progress=None, on_result=None):
+                 seed=0, firsts=FIRSTS, progress=None, on_result=None,
+                 cold_cache=False, match=None):
         unknown = set(kinds) | set(second_kinds)
         unknown -= set(KINDS)
         if unknown:
@@ -152,6 +161,8 @@ class Sweep(object):
         self.firsts = tuple(firsts)
         self.progress = progress
         self.on_result = on_result
+        self.cold_cache = cold_cache
+        self.match = tuple(match or ())
         self.clean_calls = {}
         self.results = []
 
@@ -159,7 +170,8 @@ class Sweep(object):
     def _run(self, neighbour, faults):
         """Run one migration with ``faults``; return its record."""
         dep = self.dep
-        server = layout.start_case(dep, neighbour, self.legacy)
+        server = layout.start_case(dep, neighbour, self.legacy,
+                                   cold_cache=self.cold_cache)
         baseline = judge.snapshot(dep)
         rules = []
         fired_before = collections.Counter()
@@ -246,7 +258,13 @@ class Sweep(object):
                 self._seconds(neighbour, calls, kind)
         return self.results
 
+    def _selected(self, case):
+        return not self.match or any(
+            fnmatch.fnmatchcase(case.name, pattern) for pattern in self.match)
+
     def _one(self, case, calls_before):
+        if not self._selected(case):
+            return None
         faults = ([case.first] if case.first else []) + [case.fault]
         started = time.time()
         outcome, detail, calls = self._run(case.neighbour, faults)

@@ -56,6 +56,8 @@ def main(argv=None):
                 flavour, neighbour_states=options['neighbour_states'],
                 kinds=options['kinds'], second_kinds=options['second_kinds'],
                 sample=options['sample'], seed=options['seed'],
+                match=options.get('match'),
+                cold_cache=options.get('cold_cache', False),
                 progress=progress, on_result=record)
     except KeyboardInterrupt:
         return 130
