@@ -52,9 +52,12 @@ knows how nova is driven.
 """
 
 import argparse
+import collections
 import json
+import os
 import statistics
 import sys
+import threading
 import time
 
 from nova_xenapi_sr_tools.inprocess import eventlet_setup
@@ -66,6 +69,112 @@ EXTENSION = 'nova_xenapi_sr.virt.driver.XenAPISRDriver'
 DRIVERS = (('extension', EXTENSION), ('stock', STOCK))
 PORTAL = '192.0.2.10:3260'
 POOLS = ('pool-a', 'pool-b')
+
+
+class CallTracer(object):
+    """Which code issued each XAPI call, per pool (``--breakdown``).
+
+    Wraps os-xenapi's ``XenAPI.Session.xenapi_request``, the one method
+    every call of nova's session passes (``call_xenapi`` and the plugin
+    calls alike), and records for each call its method (a plugin call as
+    ``host.call_plugin <plugin>/<fn>``), the innermost function of nova or
+    of the extension that issued it (os-xenapi, the retry wrapper and
+    nova's session client are skipped), and the nova-compute manager step
+    it ran in. The pool is the endpoint the session talks to.
+    """
+
+    SKIP = ('os_xenapi', 'xmlrpc', 'nova_xenapi_sr/virt/xapi_retry',
+            'nova/virt/xenapi/client', 'eventlet', 'threading',
+            'benchmarks/migration_calls')
+
+    def __init__(self, urls):
+        #: ``{'127.0.0.2:80': 'pool-a'}``
+        self.pools = {url.split('//', 1)[-1].rstrip('/'): pool
+                      for pool, url in urls.items()}
+        self.lock = threading.Lock()
+        self.records = collections.defaultdict(list)
+        self._original = None
+
+    def install(self):
+        from os_xenapi.client import XenAPI
+        original = self._original = XenAPI.Session.xenapi_request
+        tracer = self
+
+        def xenapi_request(session, methodname, params):
+            tracer.note(session, methodname, params)
+            return original(session, methodname, params)
+        XenAPI.Session.xenapi_request = xenapi_request
+
+    def uninstall(self):
+        from os_xenapi.client import XenAPI
+        XenAPI.Session.xenapi_request = self._original
+
+    def clear(self):
+        with self.lock:
+            self.records.clear()
+
+    #: nova-compute's decorators around its manager steps
+    WRAPPERS = ('decorated_function', 'wrapped', 'inner', 'wrapper',
+                '_locked_do_build_and_run_instance', 'outer')
+
+    @classmethod
+    def _callers(cls):
+        caller = step = None
+        frame = sys._getframe(3)
+        while frame is not None:
+            path = frame.f_code.co_filename.replace(os.sep, '/')
+            if caller is None and ('/nova/' in path or
+                                   '/nova_xenapi_sr/' in path) and \
+                    not any(s in path for s in cls.SKIP):
+                module = path.rsplit('/site-packages/', 1)[-1]
+                caller = '%s:%s' % (module[:-3].replace('/', '.'),
+                                    frame.f_code.co_name)
+            if step is None and frame.f_code.co_name not in cls.WRAPPERS \
+                    and (path.endswith('nova/compute/manager.py') or
+                         path.endswith('nova/conductor/manager.py')):
+                step = frame.f_code.co_name
+            frame = frame.f_back
+        return caller or '?', step or '?'
+
+    def note(self, session, methodname, params):
+        pool = self.pools.get(getattr(session, '_ServerProxy__host', None),
+                              '?')
+        method = methodname
+        if methodname == 'host.call_plugin' and len(params) >= 3:
+            method = 'host.call_plugin %s/%s' % (params[1], params[2])
+        caller, step = self._callers()
+        with self.lock:
+            self.records[pool].append((method, caller, step))
+
+    def breakdown(self, pool):
+        """``(by method, by (step, caller, method))``, Counters."""
+        with self.lock:
+            records = list(self.records.get(pool, ()))
+        return (collections.Counter(m for m, _, _ in records),
+                collections.Counter((s, c, m) for m, c, s in records))
+
+
+def logged_methods(calls):
+    """The mock's call log by method, a plugin call by plugin and fn."""
+    return collections.Counter(
+        'host.call_plugin %s/%s' % (args[1], args[2])
+        if method == 'host.call_plugin' and len(args) >= 3 else method
+        for method, args in calls)
+
+
+def print_breakdown(out, title, logged, tracer, pool):
+    by_method, by_caller = tracer.breakdown(pool)
+    out.write('%s: %d calls (mock log), %d traced\n' % (
+        title, sum(logged.values()), sum(by_method.values())))
+    for method, count in sorted(logged.items(),
+                                key=lambda item: (-item[1], item[0])):
+        out.write('  %4d  %s%s\n' % (
+            count, method, '' if by_method[method] == count else
+            '  (traced: %d)' % by_method[method]))
+    out.write('  by manager step / issuing function / method:\n')
+    for (step, caller, method), count in sorted(by_caller.items()):
+        out.write('  %4d  %-32s %-56s %s\n' % (count, step, caller,
+                                                method))
 
 
 def lower_bound(srs):
@@ -85,7 +194,7 @@ def device_name(index):
     return '/dev/%d' % (index + 1)
 
 
-def run_one_migration(dep, name, volumes, layout, latency):
+def run_one_migration(dep, name, volumes, layout, latency, on_cleared=None):
     """Live-migrate one server with driver ``name`` on both sides.
 
     The one place that drives nova: nova's real services in this process
@@ -111,6 +220,8 @@ def run_one_migration(dep, name, volumes, layout, latency):
     dep.reset(sc)
     server = dep.boot(1, vols, host=source)
     dep.clear_calls()
+    if on_cleared is not None:
+        on_cleared()
     for pool in (src_pool, dst_pool):
         dep.xapi.set_latency(pool, '*', latency)
     started = time.perf_counter()
@@ -205,6 +316,14 @@ def main(argv=None):
                         help='runs per driver for 64 or more volumes with '
                         'latency (default 1: stock nova needs minutes)')
     parser.add_argument('--json', help='also write the cells to this file')
+    parser.add_argument('--breakdown', action='store_true',
+                        help='instead of the table: one migration per '
+                        'volume count, layout and driver (no latency), '
+                        'its calls per side by method and by the nova '
+                        'step and function that issued them')
+    parser.add_argument('--drivers', nargs='+', default=['extension'],
+                        choices=[name for name, _ in DRIVERS],
+                        help='drivers for --breakdown (default extension)')
     args = parser.parse_args(argv)
 
     import logging
@@ -219,6 +338,8 @@ def main(argv=None):
                ('pool-c', 'host-c'), ('pool-d', 'host-d')))
     dep.setUp()
     try:
+        if args.breakdown:
+            return run_breakdown(dep, args, sys.stdout)
         cells = run_cells(dep, args)
     finally:
         dep.cleanUp()
@@ -231,6 +352,38 @@ def main(argv=None):
     if args.json:
         with open(args.json, 'w') as f:
             json.dump(cells, f, indent=2, sort_keys=True)
+    return 0
+
+
+def run_breakdown(dep, args, out):
+    tracer = CallTracer({pool: dep.xapi.pool(pool).url
+                         for pool in ('pool-a', 'pool-b', 'pool-c',
+                                      'pool-d')})
+    tracer.install()
+    try:
+        for name in args.drivers:
+            run_one_migration(dep, name, 1, 'own', 0)  # warm up
+        for volumes in args.volumes:
+            for layout in args.layouts:
+                if layout == 'shared' and volumes == 1:
+                    continue
+                for name in args.drivers:
+                    tracer.clear()
+                    _, calls, ok = run_one_migration(
+                        dep, name, volumes, layout, 0,
+                        on_cleared=tracer.clear)
+                    source, src_pool, dest, dst_pool = PAIRS[name]
+                    out.write('=== %s, %d volumes, %s SRs%s\n' % (
+                        name, volumes, layout,
+                        '' if ok else ' (the migration FAILED)'))
+                    for side, pool in (('source', src_pool),
+                                       ('destination', dst_pool)):
+                        print_breakdown(
+                            out, '%s %s' % (side, pool),
+                            logged_methods(dep.xapi.pool(pool).calls()),
+                            tracer, pool)
+    finally:
+        tracer.uninstall()
     return 0
 
 
