@@ -74,6 +74,7 @@ on Python 3, so stock nova 21's XenAPI driver cannot even start there.
 """
 
 import collections
+import contextlib
 import functools
 import threading
 
@@ -189,7 +190,7 @@ class SharedSRAwareVMOps(bulk.BulkVMOps):
         pbds = {}
         srs = bulk.get_iscsi_srs(self._session,
                                  self._get_vm_opaque_ref(instance_ref),
-                                 pbds=pbds)
+                                 pbds=pbds, memo=self.memo)
         return _SourceSRCleanup(self._session, srs, self._policy, pbds=pbds)
 
     # Destination: connecting without nova's forgetting -------------------
@@ -216,10 +217,10 @@ class SharedSRAwareVMOps(bulk.BulkVMOps):
         each with its own SR lookup, its own walk of the SR's VDIs, a
         ``VDI.get_uuid`` and a second ``SR.get_by_uuid``, and on a failure
         forgets every SR it touched. This connects the same volumes to the
-        same SRs and VDIs, SR by SR in the order nova first meets them: one
-        existence check, introduce (with PBD create, plug and scan) once,
-        and one VDI query finding all of the SR's LUNs. The caller cleans
-        up after a failure.
+        same SRs and VDIs: one existence query for all the SRs, introduce
+        (with PBD create, plug and scan) once per missing SR in the order
+        nova first meets them, then one VDI query finding the LUNs of all
+        the SRs. The caller cleans up after a failure.
 
         :param existing_srs: a dict, filled with ``{sr_uuid: [vdi_ref]}``
             for the SRs that were already there (and not introduced by
@@ -240,35 +241,43 @@ class SharedSRAwareVMOps(bulk.BulkVMOps):
                     connection_data, 'Disk-for:%s' % None)
                 groups.setdefault(sr_uuid, (sr_label, sr_params, []))[
                     2].append(connection_data)
-        sr_uuid_map = {}
-        for sr_uuid, (sr_label, sr_params, datas) in groups.items():
-            sr_uuid_map[sr_uuid] = self._connect_sr_volumes(
-                sr_uuid, sr_label, sr_params, datas, existing_srs,
-                instance_uuid)
-        return sr_uuid_map
+        sr_uuid_map = collections.OrderedDict()
+        if not groups:
+            return sr_uuid_map
+        self._connect_srs(groups, sr_uuid_map, existing_srs, instance_uuid)
+        connect = self._volumeops.connect_hypervisor_to_volumes_of_srs
+        connected = connect([(sr_uuid_map[sr_uuid], datas)
+                             for sr_uuid, (_, _, datas) in groups.items()])
+        for sr_uuid, vdis in zip(groups, connected):
+            for vdi_ref, vdi_uuid in vdis:
+                if sr_uuid in existing_srs:
+                    existing_srs[sr_uuid].append(vdi_ref)
+                LOG.info('Connected volume (vdi_uuid): %s', vdi_uuid)
+        return dict(sr_uuid_map)
 
-    def _connect_sr_volumes(self, sr_uuid, sr_label, sr_params,
-                            connection_datas, existing_srs, instance_uuid):
-        """nova's ``VolumeOps.connect_volume`` for the volumes of one SR.
+    def _connect_srs(self, groups, sr_uuid_map, existing_srs, instance_uuid):
+        """nova's SR half of ``VolumeOps.connect_volume``, for all SRs.
 
-        Without its forget_sr. The lookup and the introduce of the SR run
-        under that SR's lock, so two migrations never both introduce it.
+        One SR query tells which exist (in place of an ``SR.get_by_uuid``
+        per SR); the others are introduced (with PBD create, plug and scan)
+        in nova's order; fills ``sr_uuid_map``. Without nova's forget_sr.
+        The lookup and the introduces run under the SRs' locks, taken in
+        sorted order, so two migrations never both introduce one SR.
         """
-        with self._sr_claims.connecting(sr_uuid):
-            sr_ref = volume_utils.find_sr_by_uuid(self._session, sr_uuid)
-            if sr_ref:
-                if not self._sr_claims.introduced_in_flight(sr_uuid):
-                    existing_srs.setdefault(sr_uuid, [])
-            else:
-                self._sr_claims.note_introduced(instance_uuid, sr_uuid)
-                sr_ref = volume_utils.introduce_sr(self._session, sr_uuid,
-                                                   sr_label, sr_params)
-        connect = self._volumeops.connect_hypervisor_to_volumes
-        for vdi_ref, vdi_uuid in connect(sr_ref, connection_datas):
-            if sr_uuid in existing_srs:
-                existing_srs[sr_uuid].append(vdi_ref)
-            LOG.info('Connected volume (vdi_uuid): %s', vdi_uuid)
-        return sr_ref
+        with contextlib.ExitStack() as locks:
+            for sr_uuid in sorted(groups):
+                locks.enter_context(self._sr_claims.connecting(sr_uuid))
+            refs = bulk.find_srs_by_uuid(self._session, list(groups))
+            for sr_uuid, (sr_label, sr_params, _) in groups.items():
+                sr_ref = refs[sr_uuid]
+                if sr_ref:
+                    if not self._sr_claims.introduced_in_flight(sr_uuid):
+                        existing_srs.setdefault(sr_uuid, [])
+                else:
+                    self._sr_claims.note_introduced(instance_uuid, sr_uuid)
+                    sr_ref = volume_utils.introduce_sr(
+                        self._session, sr_uuid, sr_label, sr_params)
+                sr_uuid_map[sr_uuid] = sr_ref
 
     # Source: migrate_send and the recover path --------------------------
 
