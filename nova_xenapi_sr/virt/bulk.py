@@ -474,6 +474,17 @@ class BulkVMOps(vmops.VMOps):
             lambda: super(BulkVMOps, self)._get_vm_opaque_ref(
                 instance, check_rescue=check_rescue))
 
+    def _post_start_actions(self, instance):
+        """nova's VIF hooks, the VM looked up once per step.
+
+        nova's ``vm_utils.lookup`` (None for a missing VM, as nova).
+        """
+        vm_ref = self.memo(('VM', instance['name'], False),
+                           lambda: vm_utils.lookup(self._session,
+                                                   instance['name']))
+        for vif_ref in self._session.call_xenapi('VM.get_VIFs', vm_ref):
+            self.vif_driver.post_start_actions(instance, vif_ref)
+
     def _get_dom_id(self, instance, vm_ref=None, check_rescue=False):
         """nova's ``VM.get_domid`` (and its check), once per step."""
         vm_ref = vm_ref or self._get_vm_opaque_ref(instance, check_rescue)

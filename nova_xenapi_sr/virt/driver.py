@@ -81,6 +81,7 @@ import threading
 from nova import conf as nova_conf
 from nova import exception as nova_exception
 from nova.virt.xenapi import driver as xenapi_driver
+from nova.virt.xenapi import host as xenapi_host
 from nova.virt.xenapi import vm_utils
 from nova.virt.xenapi import volume_utils
 from oslo_log import log as logging
@@ -361,6 +362,42 @@ class SharedSRAwareVMOps(bulk.BulkVMOps):
                 self._in_flight.pop(key, None)
 
 
+class _HostState(xenapi_host.HostState):
+    """nova's HostState; one refresh can be answered by the one just made.
+
+    nova's resource tracker asks the driver for fresh host statistics
+    twice per update (``get_available_resource``, then
+    ``update_provider_tree``), a few milliseconds apart, each time with
+    the host plugin, the default SR's scan, record and VDIs, the VM list
+    and the PCI devices. :meth:`reusing` lets the second use the
+    statistics of the first, once and in this thread only, unless another
+    refresh replaced them meanwhile.
+    """
+
+    def __init__(self, session):
+        super(_HostState, self).__init__(session)
+        self._reuse = threading.local()
+
+    def current(self):
+        """The statistics of the last refresh (None before the first)."""
+        return self._stats or None
+
+    @contextlib.contextmanager
+    def reusing(self, stats):
+        self._reuse.stats = stats
+        try:
+            yield
+        finally:
+            self._reuse.stats = None
+
+    def get_host_stats(self, refresh=False):
+        stats = getattr(self._reuse, 'stats', None)
+        if refresh and stats is not None and stats is self._stats:
+            self._reuse.stats = None  # once
+            return stats
+        return super(_HostState, self).get_host_stats(refresh=refresh)
+
+
 class XenAPISRDriver(xenapi_driver.XenAPIDriver):
     """nova 21's XenAPI driver, live-migrating across SR naming styles."""
 
@@ -374,6 +411,36 @@ class XenAPISRDriver(xenapi_driver.XenAPIDriver):
         self._sr_claims = claims.SRClaims()
         self._vmops = SharedSRAwareVMOps(self._session, self.virtapi,
                                          self._policy, self._sr_claims)
+        #: per thread: the host statistics get_available_resource read
+        self._resource_stats = threading.local()
+
+    # Host statistics ---------------------------------------------------------
+
+    @property
+    def host_state(self):
+        if not self._host_state:
+            self._host_state = _HostState(self._session)
+        return self._host_state
+
+    def get_available_resource(self, nodename):
+        """nova's; keeps its statistics for the tracker's next step."""
+        resources = super(XenAPISRDriver, self).get_available_resource(
+            nodename)
+        self._resource_stats.stats = self.host_state.current()
+        return resources
+
+    def update_provider_tree(self, provider_tree, nodename,
+                             allocations=None):
+        """nova's, from the statistics ``get_available_resource`` just read.
+
+        The resource tracker calls both in one update, in this thread; any
+        other caller, or a refresh by anyone in between, refreshes.
+        """
+        stats = getattr(self._resource_stats, 'stats', None)
+        self._resource_stats.stats = None
+        with self.host_state.reusing(stats):
+            return super(XenAPISRDriver, self).update_provider_tree(
+                provider_tree, nodename, allocations=allocations)
 
     # Source side -----------------------------------------------------------
 

@@ -169,8 +169,8 @@ class VdiMapTestCase(BulkTestCase):
         self.assertEqual(5, len(vdi_map))
         self.assertEqual({'OpaqueRef:dest-vol-%d' % i for i in range(5)},
                          set(vdi_map.values()))
-        # image SR (2) + its VDIs + VBDs + SRs + the command
-        self.assertEqual(6, ext_calls)
+        # image SR (the pool record) + its VDIs + VBDs + SRs + the command
+        self.assertEqual(5, ext_calls)
         self.assertGreater(stock_calls, 5 * 5)
 
     def test_several_volumes_on_one_shared_sr(self):
@@ -182,7 +182,7 @@ class VdiMapTestCase(BulkTestCase):
             self.local_map(volumes))
         # the neighbour's VDI on the shared SR is not the VM's
         self.assertEqual(4, len(sent[0][3]))
-        self.assertEqual(6, ext_calls)
+        self.assertEqual(5, ext_calls)
 
     def test_legacy_and_uuid5_mixed_with_other_vbds(self):
         volumes = [('vol-l1', naming.LEGACY, 'vol-l1', 1),
@@ -201,7 +201,7 @@ class VdiMapTestCase(BulkTestCase):
         self.assertEqual('OpaqueRef:dest-image', vdi_map[root])
         self.assertNotIn(cd, vdi_map)
         self.assertEqual(5, len(vdi_map))
-        self.assertEqual(6, ext_calls)
+        self.assertEqual(5, ext_calls)
 
     def test_map_naming_only_some_srs(self):
         volumes = [('vol-1', naming.LEGACY, 'vol-1', 1),
@@ -236,7 +236,7 @@ class VdiMapTestCase(BulkTestCase):
         root = self.add_local_disk()
         sent, ext_calls, _ = self.assert_same_command({})
         self.assertEqual({root: 'OpaqueRef:dest-image'}, sent[0][3])
-        self.assertEqual(5, ext_calls)
+        self.assertEqual(4, ext_calls)
 
     def test_missing_sr_fails_as_nova_does(self):
         self.build([('vol-1', naming.UUID5, 'vol-1', 1)])
@@ -326,7 +326,8 @@ class IntroduceVdiTestCase(BulkTestCase):
     def setUp(self):
         super(IntroduceVdiTestCase, self).setUp()
         self.build([], luns=[('vol-%d' % i, naming.UUID5, 'shared', i)
-                             for i in range(1, 7)])
+                             for i in range(1, 7)] +
+                   [('vol-o1', naming.UUID5, 'other', 1)])
         self.session = self.ext._session
         config = {'target': '192.0.2.10', 'port': '3260',
                   'targetIQN': iqn('shared')}
@@ -366,15 +367,16 @@ class IntroduceVdiTestCase(BulkTestCase):
             self.assertEqual(str(lun), self.vdi_lun(got))
             self.assertTrue(self.db.get('VDI', got)['managed'])
             if lun == 1:
-                # not scanned yet: query, scan, query, introduce
-                self.assertEqual(4, calls)
+                # not scanned yet: query, scan, query (the scan leaves
+                # the LUNs' VDIs managed, as SM's LUNperVDI does)
+                self.assertEqual(3, calls)
 
     def test_bulk_calls_do_not_grow_with_the_luns(self):
         self.flags_retry_wait()
         self.session.call_xenapi('SR.scan', self.sr)
         counts = [self.introduce(self.bulk_fn, lun)[1] for lun in (1, 6)]
-        # one VDI query and VDI.introduce (the VDIs are not managed yet)
-        self.assertEqual([2, 2], counts)
+        # one VDI query
+        self.assertEqual([1, 1], counts)
         stock = [self.introduce(self.stock_fn, lun)[1] for lun in (2, 5)]
         self.assertLess(counts[1], stock[1])
 
@@ -424,16 +426,59 @@ class IntroduceVdiTestCase(BulkTestCase):
         self.flags_retry_wait()
         before = self.calls()
         got = bulk.introduce_vdis(self.session, self.sr, [6, 2, 4])
-        # query, scan (not scanned yet), query, then VDI.introduce each
-        self.assertEqual(6, self.calls() - before)
+        # query, scan (not scanned yet), query
+        self.assertEqual(3, self.calls() - before)
         for lun, (ref, uuid) in zip((6, 2, 4), got):
             self.assertEqual(self.introduce(self.stock_fn, lun)[0], ref)
             self.assertEqual(self.db.get('VDI', ref)['uuid'], uuid)
         before = self.calls()
         again = bulk.introduce_vdis(self.session, self.sr, [2, 4, 6, 1])
-        # one query; only LUN 1 is not managed yet
-        self.assertEqual(2, self.calls() - before)
+        # one query
+        self.assertEqual(1, self.calls() - before)
         self.assertEqual([got[1], got[2], got[0]], again[:3])
+
+    def test_unmanaged_vdi_is_introduced_as_nova_does(self):
+        self.flags_retry_wait()
+        self.session.call_xenapi('SR.scan', self.sr)
+        for lun in ('2', '5'):
+            ref = [r for r in self.db.find('VDI', SR=self.sr)
+                   if self.vdi_lun(r) == lun][0]
+            self.db.get('VDI', ref)['managed'] = False
+        before = self.calls()
+        got = bulk.introduce_vdis(self.session, self.sr, [5, 3, 2])
+        calls = self.xapi.calls('pool-a')[before:]
+        # one query, then VDI.introduce for each unmanaged LUN
+        self.assertEqual(['VDI.get_all_records_where', 'VDI.introduce',
+                          'VDI.introduce'], [m for m, _ in calls])
+        for lun, (ref, uuid) in zip((5, 3, 2), got):
+            self.assertTrue(self.db.get('VDI', ref)['managed'])
+            self.assertEqual(self.introduce(self.stock_fn, lun)[0], ref)
+
+    def test_luns_of_several_srs_in_one_query(self):
+        self.flags_retry_wait()
+        config = {'target': '192.0.2.10', 'port': '3260',
+                  'targetIQN': iqn('other')}
+        other = self.session.call_xenapi(
+            'SR.introduce', '0c6f0f6e-87a4-5f39-a0a8-70b1c9b5d5a4', 'other',
+            '', 'iscsi', '', False, dict(config))
+        pbd = self.session.call_xenapi('PBD.create', {
+            'host': self.session.host_ref, 'SR': other,
+            'device_config': config})
+        self.session.call_xenapi('PBD.plug', pbd)
+        for sr in (self.sr, other):
+            self.session.call_xenapi('SR.scan', sr)
+        before = self.calls()
+        got = bulk.introduce_vdis_of_srs(self.session,
+                                         [(self.sr, [3, 1]), (other, [1])])
+        self.assertEqual(1, self.calls() - before)
+        self.assertEqual(
+            [volume_utils.introduce_vdi(self.stock._session, self.sr,
+                                        target_lun=lun) for lun in (3, 1)],
+            [ref for ref, _ in got[self.sr]])
+        self.assertEqual(
+            volume_utils.introduce_vdi(self.stock._session, other,
+                                       target_lun=1), got[other][0][0])
+        self.assertNotEqual(got[self.sr][1][0], got[other][0][0])
 
     def test_introduce_vdis_one_lun_missing_fails_as_nova_does(self):
         self.flags_retry_wait()
@@ -573,14 +618,14 @@ class ConnectVolumesTestCase(BulkTestCase):
         self.assertEqual(3, len(srs))
         self.assertEqual({}, existing)
         methods = self.methods(calls)
-        # once per SR: check, introduce, PBD create and plug, scan, query
-        for method in ('SR.get_by_uuid', 'SR.introduce', 'PBD.create',
-                       'PBD.plug', 'SR.scan', 'VDI.get_all_records_where'):
+        # one existence query for all SRs; introduce, PBD create and
+        # plug, scan per SR; one VDI query for the LUNs of all SRs
+        self.assertEqual(1, methods.count('SR.get_all_records_where'))
+        for method in ('SR.introduce', 'PBD.create', 'PBD.plug', 'SR.scan'):
             self.assertEqual(3, methods.count(method), method)
-        # per volume only the mock's VDI.introduce (its scan leaves the
-        # VDIs unmanaged)
-        self.assertEqual(5, methods.count('VDI.introduce'))
-        self.assertEqual(23, len(calls))
+        self.assertEqual(1, methods.count('VDI.get_all_records_where'))
+        self.assertEqual(14, len(calls))
+        self.assertNotIn('SR.get_by_uuid', methods)
         self.assertNotIn('VDI.get_uuid', methods)
         self.assertNotIn('VDI.get_record', methods)
 
@@ -595,7 +640,7 @@ class ConnectVolumesTestCase(BulkTestCase):
         self.assertEqual(2, len(existing[shared]))
         methods = self.methods(calls)
         self.assertEqual(1, methods.count('SR.introduce'))
-        self.assertEqual(2, methods.count('SR.get_by_uuid'))
+        self.assertEqual(1, methods.count('SR.get_all_records_where'))
 
     def test_unsupported_volume_type_fails_before_any_call(self):
         volumes = [('vol-1', naming.UUID5, 'vol-1', 1)]
