@@ -663,3 +663,165 @@ class ConnectVolumesTestCase(BulkTestCase):
                                     group='xenserver')
         self.addCleanup(nova.conf.CONF.clear_override,
                         'introduce_vdi_retry_wait', group='xenserver')
+
+
+class StepReadsTestCase(BulkTestCase):
+    """Reads nova repeats within one step: nova's answers, each read once."""
+
+    def setUp(self):
+        super(StepReadsTestCase, self).setUp()
+        self.volumes = [('vol-1', naming.UUID5, 'vol-1', 1)]
+        self.build(self.volumes, vifs=[{'id': 'port-1'}, {'id': 'port-2'}])
+        self.ops = self.ext._vmops
+
+    def count(self, method):
+        return [m for m, _ in self.xapi.calls('pool-a')].count(method)
+
+    def test_vm_is_looked_up_once_per_step(self):
+        before = self.count('VM.get_by_name_label')
+        with self.ops.step_reads():
+            ref = self.ops._get_vm_opaque_ref(self.instance)
+            self.assertEqual(ref, self.ops._get_vm_opaque_ref(self.instance))
+        self.assertEqual(1, self.count('VM.get_by_name_label') - before)
+        self.assertEqual(self.stock._vmops._get_vm_opaque_ref(self.instance),
+                         ref)
+        # outside a step, nova's lookup every time
+        self.ops._get_vm_opaque_ref(self.instance)
+        self.assertEqual(3, self.count('VM.get_by_name_label') - before)
+
+    def test_a_missing_vm_is_not_remembered(self):
+        other = novaenv.make_instance(7, NOVA_UUID, 'host-a')
+        with self.ops.step_reads():
+            for _ in range(2):
+                self.assertRaises(nova_exception.InstanceNotFound,
+                                  self.ops._get_vm_opaque_ref, other)
+        self.assertEqual(2, self.count('VM.get_by_name_label'))
+
+    def test_pv_device_reported_as_nova_finds_it(self):
+        domid = str(self.db.get('VM', self.vm)['domid'])
+        devices = sorted(self.db.get('VIF', ref)['device']
+                         for ref in self.db.find('VIF', VM=self.vm))
+        self.assertEqual(2, len(devices))
+        store = self.xapi.pool('pool-a').xenstore
+        answers = []
+        for states in ({}, {devices[1]: 4}, {devices[0]: 2},
+                       {devices[0]: 2, devices[1]: 4}):
+            store.clear()
+            for device, state in states.items():
+                store[(domid, 'device/vif/%s/state' % device)] = state
+            stock = self.stock._vmops._pv_device_reported(self.instance,
+                                                          self.vm)
+            with self.ops.step_reads():
+                ext = self.ops._pv_device_reported(self.instance, self.vm)
+            self.assertEqual(stock, ext, states)
+            answers.append(ext)
+        self.assertEqual([False, True, False, True], answers)
+
+    def test_vif_map_without_a_network_fails_as_nova_does(self):
+        sent, _, _ = self.assert_same_command(self.local_map(self.volumes),
+                                              {'port-1': 'OpaqueRef:net-1'})
+        self.assertEqual([], sent)
+        data = self.migrate_data(self.local_map(self.volumes),
+                                 {'port-1': 'OpaqueRef:net-1'})
+        self.assertRaises(nova_exception.MigrationError,
+                          self.ops._call_live_migrate_command,
+                          'VM.assert_can_migrate', self.vm, data)
+
+    def test_image_sr_as_nova_finds_it(self):
+        from nova.virt.xenapi import vm_utils
+        session = self.ext._session
+        self.assertEqual(vm_utils.safe_find_sr(self.stock._session),
+                         bulk.image_sr(session))
+        before = self.calls()
+        bulk.image_sr(session)
+        self.assertEqual(1, self.calls() - before)
+        pool = self.db.refs('pool')[0]
+        self.db.get('pool', pool)['default_SR'] = ''
+        # no default SR: nova's lookup, nova's error
+        self.assertRaises(nova_exception.StorageRepositoryNotFound,
+                          vm_utils.safe_find_sr, self.stock._session)
+        self.assertRaises(nova_exception.StorageRepositoryNotFound,
+                          bulk.image_sr, session)
+
+    def test_memo_ends_before_the_move(self):
+        data = self.migrate_data(self.local_map(self.volumes))
+        with self.ops.step_reads():
+            self.ops._get_vm_opaque_ref(self.instance)
+            # the mock refuses the fake destination session
+            self.assertRaises(Exception, self.ops._call_live_migrate_command,
+                              'VM.migrate_send', self.vm, data)
+            self.assertIsNone(self.ops._step.reads)
+            before = self.count('VM.get_by_name_label')
+            self.ops._get_vm_opaque_ref(self.instance)
+            self.assertEqual(1, self.count('VM.get_by_name_label') - before)
+
+    def test_memo_ends_before_novas_recover_method(self):
+        seen = []
+
+        def recover(ctxt, instance, dest, migrate_data):
+            seen.append(self.ops._step.reads)
+
+        self.assertRaises(nova_exception.MigrationError,
+                          bulk.BulkVMOps.live_migrate, self.ops,
+                          novaenv.admin_context(), self.instance,
+                          'no-such-host', None, recover, False,
+                          migrate_data=None)
+        self.assertEqual([None], seen)
+
+
+class HostStatsTestCase(BulkTestCase):
+    """update_provider_tree reuses what get_available_resource just read."""
+
+    def setUp(self):
+        super(HostStatsTestCase, self).setUp()
+        self.build([])
+
+    def tree(self, driver):
+        from nova.compute import provider_tree
+        tree = provider_tree.ProviderTree()
+        node = driver.get_available_nodes()[0]
+        tree.new_root(node, '6a1b6c5e-7f0e-4d8c-9d3e-2b1f0c9a8e71')
+        return tree, node
+
+    def update(self, driver):
+        tree, node = self.tree(driver)
+        resources = driver.get_available_resource(node)
+        before = self.calls()
+        driver.update_provider_tree(tree, node)
+        return resources, tree.data(node).inventory, self.calls() - before
+
+    def test_same_inventory_as_nova_without_a_second_refresh(self):
+        stock = self.update(self.stock)
+        ext = self.update(self.ext)
+        self.assertEqual(stock[:2], ext[:2])
+        self.assertGreater(stock[2], 0)
+        self.assertEqual(0, ext[2])
+
+    def test_other_callers_refresh(self):
+        tree, node = self.tree(self.ext)
+        before = self.calls()
+        self.ext.update_provider_tree(tree, node)
+        self.assertGreater(self.calls(), before)
+        # a refresh in between replaces what get_available_resource read
+        self.ext.get_available_resource(node)
+        self.ext.host_state.get_host_stats(refresh=True)
+        before = self.calls()
+        self.ext.update_provider_tree(tree, node)
+        self.assertGreater(self.calls(), before)
+        # once only
+        self.ext.get_available_resource(node)
+        self.ext.update_provider_tree(tree, node)
+        before = self.calls()
+        self.ext.update_provider_tree(tree, node)
+        self.assertGreater(self.calls(), before)
+
+    def test_another_thread_refreshes(self):
+        import threading
+        tree, node = self.tree(self.ext)
+        self.ext.get_available_resource(node)
+        before = self.calls()
+        worker = threading.Thread(
+            target=self.ext.update_provider_tree, args=(tree, node))
+        worker.start()
+        worker.join()
+        self.assertGreater(self.calls(), before)
