@@ -18,6 +18,7 @@ on 127.x.y.z), or by hand::
     PYTHONPATH=. OS_NOVA_DISABLE_EVENTLET_PATCHING=1 \\
         python benchmarks/migration_calls.py [--volumes 1 4 16 64]
         [--latency-ms 0 20] [--runs 3] [--runs-64 1] [--json FILE]
+        [--breakdown [--drivers extension stock]]
 
 For every volume count V, two layouts:
 
@@ -39,13 +40,20 @@ forgets the shared SR twice and rolls back a moved VM); those cells say
 so, and a driver that failed a cell at one latency is not run at the
 next. Calls are counted from the migration request until nova settles.
 
-Reported per cell: the XAPI calls each side served (exact, the same in
-every run), the lower bound of the issue (source 2S + 4: the VM, its
-VBDs and its SRs in one query each, ``migrate_send``, unplug and forget
-per SR; destination 3S + 4: network, default SR, ``migrate_receive``, one
-existence check, introduce, create and plug per SR, no scan as the mock
-needs none), calls/bound, and the median wall time with the ratio
-extension/stock.
+Reported per cell: the XAPI calls nova made on each side (exact, the
+same in every run; ``CallTracer`` tells them from the calls the source's
+xapi itself makes into the destination during ``VM.migrate_send``, shown
+as ``dst xapi``, the same for both drivers), the lower bound of the issue
+(source 2S + 4: the VM, its VBDs and its SRs in one query each,
+``migrate_send``, unplug and forget per SR; destination 3S + 4: network,
+default SR, ``migrate_receive``, one existence check, introduce, create
+and plug per SR; a scan per SR on real XAPI), nova's calls/bound, and the
+median wall time with the ratio extension/stock. The injected latency
+applies to every call a pool serves, xapi's own included.
+
+``--breakdown`` prints, for one migration per volume count, layout and
+driver (no latency), each side's calls by method and by the nova-compute
+step and the nova or extension function that issued them.
 
 The migration itself is :func:`run_one_migration`, the only part that
 knows how nova is driven.
@@ -194,7 +202,8 @@ def device_name(index):
     return '/dev/%d' % (index + 1)
 
 
-def run_one_migration(dep, name, volumes, layout, latency, on_cleared=None):
+def run_one_migration(dep, name, volumes, layout, latency, on_cleared=None,
+                      tracer=None):
     """Live-migrate one server with driver ``name`` on both sides.
 
     The one place that drives nova: nova's real services in this process
@@ -203,7 +212,11 @@ def run_one_migration(dep, name, volumes, layout, latency, on_cleared=None):
     pair's destination, waiting until nova has settled. Returns
     ``(seconds, {'pool-a': source calls, 'pool-b': destination calls},
     migrated)``; ``migrated``: nova's migration completed and the
-    instance is recorded on the destination.
+    instance is recorded on the destination. With a :class:`CallTracer`,
+    the calls are split: ``{'pool-a': ..., 'pool-b': ..., 'nova':
+    {'pool-a': ..., 'pool-b': ...}}``, ``nova`` counting only the calls
+    nova's sessions made (not the source xapi's own calls into the
+    destination during ``VM.migrate_send``).
     """
     source, src_pool, dest, dst_pool = PAIRS[name]
     sc = dep.new_scenario()
@@ -220,6 +233,8 @@ def run_one_migration(dep, name, volumes, layout, latency, on_cleared=None):
     dep.reset(sc)
     server = dep.boot(1, vols, host=source)
     dep.clear_calls()
+    if tracer is not None:
+        tracer.clear()
     if on_cleared is not None:
         on_cleared()
     for pool in (src_pool, dst_pool):
@@ -233,10 +248,15 @@ def run_one_migration(dep, name, volumes, layout, latency, on_cleared=None):
                 dep.instance(server).host == dest)
     calls = {side: len(dep.xapi.pool(pool).calls())
              for side, pool in (('pool-a', src_pool), ('pool-b', dst_pool))}
+    if tracer is not None:
+        calls['nova'] = {
+            side: sum(tracer.breakdown(pool)[0].values())
+            for side, pool in (('pool-a', src_pool), ('pool-b', dst_pool))}
     return elapsed, calls, migrated
 
 
-def measure(dep, volumes, layout, latency, runs, known_failures=()):
+def measure(dep, volumes, layout, latency, runs, known_failures=(),
+            tracer=None):
     """One cell: both drivers, ``runs`` times each, alternating.
 
     A driver named in ``known_failures`` (it failed this volume count and
@@ -252,7 +272,7 @@ def measure(dep, volumes, layout, latency, runs, known_failures=()):
             if migrated.get(name) is False:
                 continue  # it cannot migrate this cell; once is enough
             elapsed, counted, ok = run_one_migration(
-                dep, name, volumes, layout, latency)
+                dep, name, volumes, layout, latency, tracer=tracer)
             if name in calls and calls[name] != counted:
                 raise RuntimeError('%s: call counts differ between runs: '
                                    '%s, %s' % (name, calls[name], counted))
@@ -264,10 +284,12 @@ def measure(dep, volumes, layout, latency, runs, known_failures=()):
             'latency_ms': int(round(latency * 1000)), 'runs': runs,
             'lower_bound': bound}
     for name, _ in DRIVERS:
+        counted = calls[name]
+        nova = (counted or {}).get('nova', counted)
         cell[name] = {
-            'migrated': migrated[name], 'calls': calls[name],
-            'calls_to_bound': {p: round(calls[name][p] / float(bound[p]), 2)
-                               for p in POOLS} if calls[name] else None,
+            'migrated': migrated[name], 'calls': counted,
+            'calls_to_bound': {p: round(nova[p] / float(bound[p]), 2)
+                               for p in POOLS} if counted else None,
             'median_seconds': round(statistics.median(times[name]), 4)}
     if migrated['stock'] and migrated['extension']:
         cell['time_ratio'] = round(cell['extension']['median_seconds'] /
@@ -276,24 +298,29 @@ def measure(dep, volumes, layout, latency, runs, known_failures=()):
 
 
 def table(cells):
+    """The cells as text; ``dst xapi``: the source xapi's own calls."""
     header = ('V', 'layout', 'ms', 'src ext', 'src stock', 'src bound',
               'ext/bound', 'dst ext', 'dst stock', 'dst bound', 'ext/bound',
-              's ext', 's stock', 'time ext/stock')
+              'dst xapi', 's ext', 's stock', 'time ext/stock')
     rows = [header]
+
+    def nova(result, pool):
+        counted = result['calls']
+        return counted.get('nova', counted)[pool]
     for c in cells:
         ext, stock = c['extension'], c['stock']
 
         def stock_calls(pool):
-            return str(stock['calls'][pool]) if stock['migrated'] else \
-                'fails'
+            return str(nova(stock, pool)) if stock['migrated'] else 'fails'
+        xapi = ext['calls']['pool-b'] - nova(ext, 'pool-b')
         rows.append((
             str(c['volumes']), c['layout'], str(c['latency_ms']),
-            str(ext['calls']['pool-a']), stock_calls('pool-a'),
+            str(nova(ext, 'pool-a')), stock_calls('pool-a'),
             str(c['lower_bound']['pool-a']),
             '%.2f' % ext['calls_to_bound']['pool-a'],
-            str(ext['calls']['pool-b']), stock_calls('pool-b'),
+            str(nova(ext, 'pool-b')), stock_calls('pool-b'),
             str(c['lower_bound']['pool-b']),
-            '%.2f' % ext['calls_to_bound']['pool-b'],
+            '%.2f' % ext['calls_to_bound']['pool-b'], str(xapi),
             '%.3f' % ext['median_seconds'],
             '%.3f' % stock['median_seconds'] if stock['migrated'] else '-',
             '%.3f' % c['time_ratio'] if 'time_ratio' in c else '-'))
@@ -388,6 +415,17 @@ def run_breakdown(dep, args, out):
 
 
 def run_cells(dep, args):
+    tracer = CallTracer({pool: dep.xapi.pool(pool).url
+                         for pool in ('pool-a', 'pool-b', 'pool-c',
+                                      'pool-d')})
+    tracer.install()
+    try:
+        return _run_cells(dep, args, tracer)
+    finally:
+        tracer.uninstall()
+
+
+def _run_cells(dep, args, tracer):
     # The first migration of each pair also fills nova's caches (the
     # computes' volume connectors); counted runs start warm.
     for name, _ in DRIVERS:
@@ -403,8 +441,8 @@ def run_cells(dep, args):
                 if volumes >= 64 and latency_ms:
                     runs = args.runs_64
                 cell = measure(dep, volumes, layout, latency_ms / 1000.0,
-                               runs,
-                               failed.get((volumes, layout), ()))
+                               runs, failed.get((volumes, layout), ()),
+                               tracer=tracer)
                 failed[(volumes, layout)] = [
                     name for name, _ in DRIVERS if not cell[name]['migrated']]
                 cells.append(cell)
