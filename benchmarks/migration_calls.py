@@ -181,8 +181,8 @@ def print_breakdown(out, title, logged, tracer, pool):
             '  (traced: %d)' % by_method[method]))
     out.write('  by manager step / issuing function / method:\n')
     for (step, caller, method), count in sorted(by_caller.items()):
-        out.write('  %4d  %-32s %-56s %s\n' % (count, step, caller,
-                                                method))
+        out.write('  %4d  %-32s %-56s %s\n'
+                  % (count, step, caller, method))
 
 
 def lower_bound(srs):

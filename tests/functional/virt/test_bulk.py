@@ -748,7 +748,8 @@ class StepReadsTestCase(BulkTestCase):
         with self.ops.step_reads():
             self.ops._get_vm_opaque_ref(self.instance)
             # the mock refuses the fake destination session
-            self.assertRaises(Exception, self.ops._call_live_migrate_command,
+            self.assertRaises(self.ext._session.XenAPI.Failure,
+                              self.ops._call_live_migrate_command,
                               'VM.migrate_send', self.vm, data)
             self.assertIsNone(self.ops._step.reads)
             before = self.count('VM.get_by_name_label')
