@@ -77,12 +77,14 @@ on Python 3, so stock nova 21's XenAPI driver cannot even start there.
 """
 
 import collections
+import contextlib
 import functools
 import threading
 
 from nova import conf as nova_conf
 from nova import exception as nova_exception
 from nova.virt.xenapi import driver as xenapi_driver
+from nova.virt.xenapi import host as xenapi_host
 from nova.virt.xenapi import vm_utils
 from nova.virt.xenapi import volume_utils
 from oslo_log import log as logging
@@ -192,7 +194,7 @@ class SharedSRAwareVMOps(bulk.BulkVMOps):
         pbds = {}
         srs = bulk.get_iscsi_srs(self._session,
                                  self._get_vm_opaque_ref(instance_ref),
-                                 pbds=pbds)
+                                 pbds=pbds, memo=self.memo)
         return _SourceSRCleanup(self._session, srs, self._policy, pbds=pbds)
 
     # Destination: connecting without nova's forgetting -------------------
@@ -219,10 +221,10 @@ class SharedSRAwareVMOps(bulk.BulkVMOps):
         each with its own SR lookup, its own walk of the SR's VDIs, a
         ``VDI.get_uuid`` and a second ``SR.get_by_uuid``, and on a failure
         forgets every SR it touched. This connects the same volumes to the
-        same SRs and VDIs, SR by SR in the order nova first meets them: one
-        existence check, introduce (with PBD create, plug and scan) once,
-        and one VDI query finding all of the SR's LUNs. The caller cleans
-        up after a failure.
+        same SRs and VDIs: one existence query for all the SRs, introduce
+        (with PBD create, plug and scan) once per missing SR in the order
+        nova first meets them, then one VDI query finding the LUNs of all
+        the SRs. The caller cleans up after a failure.
 
         :param existing_srs: a dict, filled with ``{sr_uuid: [vdi_ref]}``
             for the SRs that were already there (and not introduced by
@@ -244,40 +246,48 @@ class SharedSRAwareVMOps(bulk.BulkVMOps):
                     connection_data, 'Disk-for:%s' % None)
                 groups.setdefault(sr_uuid, (sr_label, sr_params, []))[
                     2].append(connection_data)
-        sr_uuid_map = {}
-        for sr_uuid, (sr_label, sr_params, datas) in groups.items():
-            sr_uuid_map[sr_uuid] = self._connect_sr_volumes(
-                sr_uuid, sr_label, sr_params, datas, existing_srs,
-                instance_uuid)
-        return sr_uuid_map
-
-    def _connect_sr_volumes(self, sr_uuid, sr_label, sr_params,
-                            connection_datas, existing_srs, instance_uuid):
-        """nova's ``VolumeOps.connect_volume`` for the volumes of one SR.
-
-        Without its forget_sr. The lookup and the introduce of the SR run
-        under that SR's lock, so two migrations never both introduce it.
-        """
-        with self._sr_claims.connecting(sr_uuid):
-            sr_ref = volume_utils.find_sr_by_uuid(self._session, sr_uuid)
-            if sr_ref:
-                if not self._sr_claims.introduced_in_flight(sr_uuid):
-                    existing_srs.setdefault(sr_uuid, [])
-            else:
-                self._sr_claims.note_introduced(instance_uuid, sr_uuid)
-                sr_ref = volume_utils.introduce_sr(self._session, sr_uuid,
-                                                   sr_label, sr_params)
-        connect = self._volumeops.connect_hypervisor_to_volumes
+        sr_uuid_map = collections.OrderedDict()
+        if not groups:
+            return sr_uuid_map
+        self._connect_srs(groups, sr_uuid_map, existing_srs, instance_uuid)
+        connect = self._volumeops.connect_hypervisor_to_volumes_of_srs
         new_vdis = set()
-        for vdi_ref, vdi_uuid in connect(sr_ref, connection_datas,
-                                         new_vdis=new_vdis):
-            # In an SR that was there, only the VDIs this connect made
-            # appear are the migration's to forget: a scan of the target
-            # may have found its LUNs before.
-            if sr_uuid in existing_srs and vdi_ref in new_vdis:
-                existing_srs[sr_uuid].append(vdi_ref)
-            LOG.info('Connected volume (vdi_uuid): %s', vdi_uuid)
-        return sr_ref
+        connected = connect([(sr_uuid_map[sr_uuid], datas)
+                             for sr_uuid, (_, _, datas) in groups.items()],
+                            new_vdis=new_vdis)
+        for sr_uuid, vdis in zip(groups, connected):
+            for vdi_ref, vdi_uuid in vdis:
+                # In an SR that was there, only the VDIs this connect made
+                # appear are the migration's to forget: a scan of the
+                # target may have found its LUNs before.
+                if sr_uuid in existing_srs and vdi_ref in new_vdis:
+                    existing_srs[sr_uuid].append(vdi_ref)
+                LOG.info('Connected volume (vdi_uuid): %s', vdi_uuid)
+        return dict(sr_uuid_map)
+
+    def _connect_srs(self, groups, sr_uuid_map, existing_srs, instance_uuid):
+        """nova's SR half of ``VolumeOps.connect_volume``, for all SRs.
+
+        One SR query tells which exist (in place of an ``SR.get_by_uuid``
+        per SR); the others are introduced (with PBD create, plug and scan)
+        in nova's order; fills ``sr_uuid_map``. Without nova's forget_sr.
+        The lookup and the introduces run under the SRs' locks, taken in
+        sorted order, so two migrations never both introduce one SR.
+        """
+        with contextlib.ExitStack() as locks:
+            for sr_uuid in sorted(groups):
+                locks.enter_context(self._sr_claims.connecting(sr_uuid))
+            refs = bulk.find_srs_by_uuid(self._session, list(groups))
+            for sr_uuid, (sr_label, sr_params, _) in groups.items():
+                sr_ref = refs[sr_uuid]
+                if sr_ref:
+                    if not self._sr_claims.introduced_in_flight(sr_uuid):
+                        existing_srs.setdefault(sr_uuid, [])
+                else:
+                    self._sr_claims.note_introduced(instance_uuid, sr_uuid)
+                    sr_ref = volume_utils.introduce_sr(
+                        self._session, sr_uuid, sr_label, sr_params)
+                sr_uuid_map[sr_uuid] = sr_ref
 
     # Source: migrate_send and the recover path --------------------------
 
@@ -361,6 +371,42 @@ class SharedSRAwareVMOps(bulk.BulkVMOps):
                 self._in_flight.pop(key, None)
 
 
+class _HostState(xenapi_host.HostState):
+    """nova's HostState; one refresh can be answered by the one just made.
+
+    nova's resource tracker asks the driver for fresh host statistics
+    twice per update (``get_available_resource``, then
+    ``update_provider_tree``), a few milliseconds apart, each time with
+    the host plugin, the default SR's scan, record and VDIs, the VM list
+    and the PCI devices. :meth:`reusing` lets the second use the
+    statistics of the first, once and in this thread only, unless another
+    refresh replaced them meanwhile.
+    """
+
+    def __init__(self, session):
+        super(_HostState, self).__init__(session)
+        self._reuse = threading.local()
+
+    def current(self):
+        """The statistics of the last refresh (None before the first)."""
+        return self._stats or None
+
+    @contextlib.contextmanager
+    def reusing(self, stats):
+        self._reuse.stats = stats
+        try:
+            yield
+        finally:
+            self._reuse.stats = None
+
+    def get_host_stats(self, refresh=False):
+        stats = getattr(self._reuse, 'stats', None)
+        if refresh and stats is not None and stats is self._stats:
+            self._reuse.stats = None  # once
+            return stats
+        return super(_HostState, self).get_host_stats(refresh=refresh)
+
+
 class XenAPISRDriver(xenapi_driver.XenAPIDriver):
     """nova 21's XenAPI driver, live-migrating across SR naming styles."""
 
@@ -374,6 +420,36 @@ class XenAPISRDriver(xenapi_driver.XenAPIDriver):
         self._sr_claims = claims.SRClaims()
         self._vmops = SharedSRAwareVMOps(self._session, self.virtapi,
                                          self._policy, self._sr_claims)
+        #: per thread: the host statistics get_available_resource read
+        self._resource_stats = threading.local()
+
+    # Host statistics ---------------------------------------------------------
+
+    @property
+    def host_state(self):
+        if not self._host_state:
+            self._host_state = _HostState(self._session)
+        return self._host_state
+
+    def get_available_resource(self, nodename):
+        """nova's; keeps its statistics for the tracker's next step."""
+        resources = super(XenAPISRDriver, self).get_available_resource(
+            nodename)
+        self._resource_stats.stats = self.host_state.current()
+        return resources
+
+    def update_provider_tree(self, provider_tree, nodename,
+                             allocations=None):
+        """nova's, from the statistics ``get_available_resource`` just read.
+
+        The resource tracker calls both in one update, in this thread; any
+        other caller, or a refresh by anyone in between, refreshes.
+        """
+        stats = getattr(self._resource_stats, 'stats', None)
+        self._resource_stats.stats = None
+        with self.host_state.reusing(stats):
+            return super(XenAPISRDriver, self).update_provider_tree(
+                provider_tree, nodename, allocations=allocations)
 
     # Source side -----------------------------------------------------------
 

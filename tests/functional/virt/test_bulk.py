@@ -169,8 +169,8 @@ class VdiMapTestCase(BulkTestCase):
         self.assertEqual(5, len(vdi_map))
         self.assertEqual({'OpaqueRef:dest-vol-%d' % i for i in range(5)},
                          set(vdi_map.values()))
-        # image SR (2) + its VDIs + VBDs + SRs + the command
-        self.assertEqual(6, ext_calls)
+        # image SR (the pool record) + its VDIs + VBDs + SRs + the command
+        self.assertEqual(5, ext_calls)
         self.assertGreater(stock_calls, 5 * 5)
 
     def test_several_volumes_on_one_shared_sr(self):
@@ -182,7 +182,7 @@ class VdiMapTestCase(BulkTestCase):
             self.local_map(volumes))
         # the neighbour's VDI on the shared SR is not the VM's
         self.assertEqual(4, len(sent[0][3]))
-        self.assertEqual(6, ext_calls)
+        self.assertEqual(5, ext_calls)
 
     def test_legacy_and_uuid5_mixed_with_other_vbds(self):
         volumes = [('vol-l1', naming.LEGACY, 'vol-l1', 1),
@@ -201,7 +201,7 @@ class VdiMapTestCase(BulkTestCase):
         self.assertEqual('OpaqueRef:dest-image', vdi_map[root])
         self.assertNotIn(cd, vdi_map)
         self.assertEqual(5, len(vdi_map))
-        self.assertEqual(6, ext_calls)
+        self.assertEqual(5, ext_calls)
 
     def test_map_naming_only_some_srs(self):
         volumes = [('vol-1', naming.LEGACY, 'vol-1', 1),
@@ -236,7 +236,7 @@ class VdiMapTestCase(BulkTestCase):
         root = self.add_local_disk()
         sent, ext_calls, _ = self.assert_same_command({})
         self.assertEqual({root: 'OpaqueRef:dest-image'}, sent[0][3])
-        self.assertEqual(5, ext_calls)
+        self.assertEqual(4, ext_calls)
 
     def test_missing_sr_fails_as_nova_does(self):
         self.build([('vol-1', naming.UUID5, 'vol-1', 1)])
@@ -326,7 +326,8 @@ class IntroduceVdiTestCase(BulkTestCase):
     def setUp(self):
         super(IntroduceVdiTestCase, self).setUp()
         self.build([], luns=[('vol-%d' % i, naming.UUID5, 'shared', i)
-                             for i in range(1, 7)])
+                             for i in range(1, 7)] +
+                   [('vol-o1', naming.UUID5, 'other', 1)])
         self.session = self.ext._session
         config = {'target': '192.0.2.10', 'port': '3260',
                   'targetIQN': iqn('shared')}
@@ -366,15 +367,16 @@ class IntroduceVdiTestCase(BulkTestCase):
             self.assertEqual(str(lun), self.vdi_lun(got))
             self.assertTrue(self.db.get('VDI', got)['managed'])
             if lun == 1:
-                # not scanned yet: query, scan, query, introduce
-                self.assertEqual(4, calls)
+                # not scanned yet: query, scan, query (the scan leaves
+                # the LUNs' VDIs managed, as SM's LUNperVDI does)
+                self.assertEqual(3, calls)
 
     def test_bulk_calls_do_not_grow_with_the_luns(self):
         self.flags_retry_wait()
         self.session.call_xenapi('SR.scan', self.sr)
         counts = [self.introduce(self.bulk_fn, lun)[1] for lun in (1, 6)]
-        # one VDI query and VDI.introduce (the VDIs are not managed yet)
-        self.assertEqual([2, 2], counts)
+        # one VDI query
+        self.assertEqual([1, 1], counts)
         stock = [self.introduce(self.stock_fn, lun)[1] for lun in (2, 5)]
         self.assertLess(counts[1], stock[1])
 
@@ -424,16 +426,59 @@ class IntroduceVdiTestCase(BulkTestCase):
         self.flags_retry_wait()
         before = self.calls()
         got = bulk.introduce_vdis(self.session, self.sr, [6, 2, 4])
-        # query, scan (not scanned yet), query, then VDI.introduce each
-        self.assertEqual(6, self.calls() - before)
+        # query, scan (not scanned yet), query
+        self.assertEqual(3, self.calls() - before)
         for lun, (ref, uuid) in zip((6, 2, 4), got):
             self.assertEqual(self.introduce(self.stock_fn, lun)[0], ref)
             self.assertEqual(self.db.get('VDI', ref)['uuid'], uuid)
         before = self.calls()
         again = bulk.introduce_vdis(self.session, self.sr, [2, 4, 6, 1])
-        # one query; only LUN 1 is not managed yet
-        self.assertEqual(2, self.calls() - before)
+        # one query
+        self.assertEqual(1, self.calls() - before)
         self.assertEqual([got[1], got[2], got[0]], again[:3])
+
+    def test_unmanaged_vdi_is_introduced_as_nova_does(self):
+        self.flags_retry_wait()
+        self.session.call_xenapi('SR.scan', self.sr)
+        for lun in ('2', '5'):
+            ref = [r for r in self.db.find('VDI', SR=self.sr)
+                   if self.vdi_lun(r) == lun][0]
+            self.db.get('VDI', ref)['managed'] = False
+        before = self.calls()
+        got = bulk.introduce_vdis(self.session, self.sr, [5, 3, 2])
+        calls = self.xapi.calls('pool-a')[before:]
+        # one query, then VDI.introduce for each unmanaged LUN
+        self.assertEqual(['VDI.get_all_records_where', 'VDI.introduce',
+                          'VDI.introduce'], [m for m, _ in calls])
+        for lun, (ref, uuid) in zip((5, 3, 2), got):
+            self.assertTrue(self.db.get('VDI', ref)['managed'])
+            self.assertEqual(self.introduce(self.stock_fn, lun)[0], ref)
+
+    def test_luns_of_several_srs_in_one_query(self):
+        self.flags_retry_wait()
+        config = {'target': '192.0.2.10', 'port': '3260',
+                  'targetIQN': iqn('other')}
+        other = self.session.call_xenapi(
+            'SR.introduce', '0c6f0f6e-87a4-5f39-a0a8-70b1c9b5d5a4', 'other',
+            '', 'iscsi', '', False, dict(config))
+        pbd = self.session.call_xenapi('PBD.create', {
+            'host': self.session.host_ref, 'SR': other,
+            'device_config': config})
+        self.session.call_xenapi('PBD.plug', pbd)
+        for sr in (self.sr, other):
+            self.session.call_xenapi('SR.scan', sr)
+        before = self.calls()
+        got = bulk.introduce_vdis_of_srs(self.session,
+                                         [(self.sr, [3, 1]), (other, [1])])
+        self.assertEqual(1, self.calls() - before)
+        self.assertEqual(
+            [volume_utils.introduce_vdi(self.stock._session, self.sr,
+                                        target_lun=lun) for lun in (3, 1)],
+            [ref for ref, _ in got[self.sr]])
+        self.assertEqual(
+            volume_utils.introduce_vdi(self.stock._session, other,
+                                       target_lun=1), got[other][0][0])
+        self.assertNotEqual(got[self.sr][1][0], got[other][0][0])
 
     def test_introduce_vdis_one_lun_missing_fails_as_nova_does(self):
         self.flags_retry_wait()
@@ -573,14 +618,14 @@ class ConnectVolumesTestCase(BulkTestCase):
         self.assertEqual(3, len(srs))
         self.assertEqual({}, existing)
         methods = self.methods(calls)
-        # once per SR: check, introduce, PBD create and plug, scan, query
-        for method in ('SR.get_by_uuid', 'SR.introduce', 'PBD.create',
-                       'PBD.plug', 'SR.scan', 'VDI.get_all_records_where'):
+        # one existence query for all SRs; introduce, PBD create and
+        # plug, scan per SR; one VDI query for the LUNs of all SRs
+        self.assertEqual(1, methods.count('SR.get_all_records_where'))
+        for method in ('SR.introduce', 'PBD.create', 'PBD.plug', 'SR.scan'):
             self.assertEqual(3, methods.count(method), method)
-        # per volume only the mock's VDI.introduce (its scan leaves the
-        # VDIs unmanaged)
-        self.assertEqual(5, methods.count('VDI.introduce'))
-        self.assertEqual(23, len(calls))
+        self.assertEqual(1, methods.count('VDI.get_all_records_where'))
+        self.assertEqual(14, len(calls))
+        self.assertNotIn('SR.get_by_uuid', methods)
         self.assertNotIn('VDI.get_uuid', methods)
         self.assertNotIn('VDI.get_record', methods)
 
@@ -597,7 +642,7 @@ class ConnectVolumesTestCase(BulkTestCase):
         self.assertEqual([], existing[shared])
         methods = self.methods(calls)
         self.assertEqual(1, methods.count('SR.introduce'))
-        self.assertEqual(2, methods.count('SR.get_by_uuid'))
+        self.assertEqual(1, methods.count('SR.get_all_records_where'))
 
     def test_sr_already_there_is_reported_with_the_vdis_it_gained(self):
         volumes = [('vol-s1', naming.UUID5, 'shared', 1),
@@ -648,3 +693,166 @@ class ConnectVolumesTestCase(BulkTestCase):
                                     group='xenserver')
         self.addCleanup(nova.conf.CONF.clear_override,
                         'introduce_vdi_retry_wait', group='xenserver')
+
+
+class StepReadsTestCase(BulkTestCase):
+    """Reads nova repeats within one step: nova's answers, each read once."""
+
+    def setUp(self):
+        super(StepReadsTestCase, self).setUp()
+        self.volumes = [('vol-1', naming.UUID5, 'vol-1', 1)]
+        self.build(self.volumes, vifs=[{'id': 'port-1'}, {'id': 'port-2'}])
+        self.ops = self.ext._vmops
+
+    def count(self, method):
+        return [m for m, _ in self.xapi.calls('pool-a')].count(method)
+
+    def test_vm_is_looked_up_once_per_step(self):
+        before = self.count('VM.get_by_name_label')
+        with self.ops.step_reads():
+            ref = self.ops._get_vm_opaque_ref(self.instance)
+            self.assertEqual(ref, self.ops._get_vm_opaque_ref(self.instance))
+        self.assertEqual(1, self.count('VM.get_by_name_label') - before)
+        self.assertEqual(self.stock._vmops._get_vm_opaque_ref(self.instance),
+                         ref)
+        # outside a step, nova's lookup every time
+        self.ops._get_vm_opaque_ref(self.instance)
+        self.assertEqual(3, self.count('VM.get_by_name_label') - before)
+
+    def test_a_missing_vm_is_not_remembered(self):
+        other = novaenv.make_instance(7, NOVA_UUID, 'host-a')
+        with self.ops.step_reads():
+            for _ in range(2):
+                self.assertRaises(nova_exception.InstanceNotFound,
+                                  self.ops._get_vm_opaque_ref, other)
+        self.assertEqual(2, self.count('VM.get_by_name_label'))
+
+    def test_pv_device_reported_as_nova_finds_it(self):
+        domid = str(self.db.get('VM', self.vm)['domid'])
+        devices = sorted(self.db.get('VIF', ref)['device']
+                         for ref in self.db.find('VIF', VM=self.vm))
+        self.assertEqual(2, len(devices))
+        store = self.xapi.pool('pool-a').xenstore
+        answers = []
+        for states in ({}, {devices[1]: 4}, {devices[0]: 2},
+                       {devices[0]: 2, devices[1]: 4}):
+            store.clear()
+            for device, state in states.items():
+                store[(domid, 'device/vif/%s/state' % device)] = state
+            stock = self.stock._vmops._pv_device_reported(self.instance,
+                                                          self.vm)
+            with self.ops.step_reads():
+                ext = self.ops._pv_device_reported(self.instance, self.vm)
+            self.assertEqual(stock, ext, states)
+            answers.append(ext)
+        self.assertEqual([False, True, False, True], answers)
+
+    def test_vif_map_without_a_network_fails_as_nova_does(self):
+        sent, _, _ = self.assert_same_command(self.local_map(self.volumes),
+                                              {'port-1': 'OpaqueRef:net-1'})
+        self.assertEqual([], sent)
+        data = self.migrate_data(self.local_map(self.volumes),
+                                 {'port-1': 'OpaqueRef:net-1'})
+        self.assertRaises(nova_exception.MigrationError,
+                          self.ops._call_live_migrate_command,
+                          'VM.assert_can_migrate', self.vm, data)
+
+    def test_image_sr_as_nova_finds_it(self):
+        from nova.virt.xenapi import vm_utils
+        session = self.ext._session
+        self.assertEqual(vm_utils.safe_find_sr(self.stock._session),
+                         bulk.image_sr(session))
+        before = self.calls()
+        bulk.image_sr(session)
+        self.assertEqual(1, self.calls() - before)
+        pool = self.db.refs('pool')[0]
+        self.db.get('pool', pool)['default_SR'] = ''
+        # no default SR: nova's lookup, nova's error
+        self.assertRaises(nova_exception.StorageRepositoryNotFound,
+                          vm_utils.safe_find_sr, self.stock._session)
+        self.assertRaises(nova_exception.StorageRepositoryNotFound,
+                          bulk.image_sr, session)
+
+    def test_memo_ends_before_the_move(self):
+        data = self.migrate_data(self.local_map(self.volumes))
+        with self.ops.step_reads():
+            self.ops._get_vm_opaque_ref(self.instance)
+            # the mock refuses the fake destination session
+            self.assertRaises(self.ext._session.XenAPI.Failure,
+                              self.ops._call_live_migrate_command,
+                              'VM.migrate_send', self.vm, data)
+            self.assertIsNone(self.ops._step.reads)
+            before = self.count('VM.get_by_name_label')
+            self.ops._get_vm_opaque_ref(self.instance)
+            self.assertEqual(1, self.count('VM.get_by_name_label') - before)
+
+    def test_memo_ends_before_novas_recover_method(self):
+        seen = []
+
+        def recover(ctxt, instance, dest, migrate_data):
+            seen.append(self.ops._step.reads)
+
+        self.assertRaises(nova_exception.MigrationError,
+                          bulk.BulkVMOps.live_migrate, self.ops,
+                          novaenv.admin_context(), self.instance,
+                          'no-such-host', None, recover, False,
+                          migrate_data=None)
+        self.assertEqual([None], seen)
+
+
+class HostStatsTestCase(BulkTestCase):
+    """update_provider_tree reuses what get_available_resource just read."""
+
+    def setUp(self):
+        super(HostStatsTestCase, self).setUp()
+        self.build([])
+
+    def tree(self, driver):
+        from nova.compute import provider_tree
+        tree = provider_tree.ProviderTree()
+        node = driver.get_available_nodes()[0]
+        tree.new_root(node, '6a1b6c5e-7f0e-4d8c-9d3e-2b1f0c9a8e71')
+        return tree, node
+
+    def update(self, driver):
+        tree, node = self.tree(driver)
+        resources = driver.get_available_resource(node)
+        before = self.calls()
+        driver.update_provider_tree(tree, node)
+        return resources, tree.data(node).inventory, self.calls() - before
+
+    def test_same_inventory_as_nova_without_a_second_refresh(self):
+        stock = self.update(self.stock)
+        ext = self.update(self.ext)
+        self.assertEqual(stock[:2], ext[:2])
+        self.assertGreater(stock[2], 0)
+        self.assertEqual(0, ext[2])
+
+    def test_other_callers_refresh(self):
+        tree, node = self.tree(self.ext)
+        before = self.calls()
+        self.ext.update_provider_tree(tree, node)
+        self.assertGreater(self.calls(), before)
+        # a refresh in between replaces what get_available_resource read
+        self.ext.get_available_resource(node)
+        self.ext.host_state.get_host_stats(refresh=True)
+        before = self.calls()
+        self.ext.update_provider_tree(tree, node)
+        self.assertGreater(self.calls(), before)
+        # once only
+        self.ext.get_available_resource(node)
+        self.ext.update_provider_tree(tree, node)
+        before = self.calls()
+        self.ext.update_provider_tree(tree, node)
+        self.assertGreater(self.calls(), before)
+
+    def test_another_thread_refreshes(self):
+        import threading
+        tree, node = self.tree(self.ext)
+        self.ext.get_available_resource(node)
+        before = self.calls()
+        worker = threading.Thread(
+            target=self.ext.update_provider_tree, args=(tree, node))
+        worker.start()
+        worker.join()
+        self.assertGreater(self.calls(), before)

@@ -232,10 +232,11 @@ class NeighbourTestCase(HardeningTestCase):
                         ('vol-1', PORTAL, SHARED, 1)]},
                    neighbour=[('vol-n', PORTAL, SHARED, 5)],
                    neighbour_state=state)
-        # the LUN query of the second SR fails (xapi's scan leaves the
-        # LUNs' VDIs managed: no VDI.introduce)
+        # The LUNs of both SRs are found in one VDI query, once both SRs
+        # are connected (scanned LUN VDIs are managed: no VDI.introduce).
         self.xapi.server.inject_fault('pool-b', 'VDI.get_all_records_where',
-                                      times=None, error=ERROR, after=1)
+                                      times=None, match=lambda args: True,
+                                      error=ERROR)
         before = None
         try:
             before, _ = self.prepare(1)
