@@ -216,6 +216,10 @@ class SamePoolTestCase(_Base):
             view = self.xapi.pool(pool).inspect()
             self.assertEqual(host,
                              view['host'][session.host_ref]['name_label'])
+            # after dep.reset too, the host's address is its endpoint's,
+            # which the member's session looked its host up by
+            self.assertEqual(session.ip,
+                             view['host'][session.host_ref]['address'])
         # the member's endpoint refers every login to the master
         self.assertNotEqual(self.xapi.urls['pool-a'],
                             self.compute('host-a2').url)
