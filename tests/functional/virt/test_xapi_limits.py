@@ -180,8 +180,13 @@ class SamePoolTestCase(_Base):
         # of the instance's host, then host.get_all_records); the
         # aggregate is what nova's pool join leaves in a real deployment
         # (xenapi/pool.py), read by its host maintenance mode.
-        for pool in ('pool-a', 'pool-c'):
-            cls.deployment.add_pool_aggregate(pool)
+        try:
+            for pool in ('pool-a', 'pool-c'):
+                cls.deployment.add_pool_aggregate(pool)
+        except Exception:
+            # unittest runs no tearDownClass after a failed setUpClass
+            cls.deployment.cleanUp()
+            raise
 
     def build(self, driver, style):
         self.pool, source, self.dest = self.PAIRS[driver]
