@@ -25,12 +25,17 @@ What runs for real, in this process
     node, whose ``compute_driver`` is ``xenapi.XenAPIDriver`` (stock) or
     ``xenapi_sr.driver.XenAPISRDriver`` (ours), loaded by nova's own
     ``load_compute_driver`` (ours through the ``nova/virt/xenapi_sr``
-    shim); each compute has its own ``[xenserver] connection_url``: one
-    pool of the mock XAPI (``nova_xenapi_sr_tools.mockxapi``) per compute,
-    reached over XML-RPC by os-xenapi. RPC is oslo.messaging's fake
-    transport (casts stay asynchronous: no ``CastAsCall``); the API, cell0
-    and cell1 databases are sqlite. eventlet is monkey-patched as in
-    nova-compute (:func:`monkey_patch`).
+    shim); each compute has its own ``[xenserver] connection_url``: its
+    host's endpoint of the mock XAPI (``nova_xenapi_sr_tools.mockxapi``),
+    reached over XML-RPC by os-xenapi. Computes are the hosts of the pools
+    ``nodes`` names (default: one pool per compute); the second compute
+    of a pool talks to a pool member, which answers ``HOST_IS_SLAVE``, and
+    os-xenapi's session follows to the master, as on a real member
+    (``Deployment.add_pool_aggregate(pool)`` then gives nova the
+    hypervisor-pool aggregate its pool join would have left). RPC is
+    oslo.messaging's fake transport (casts stay asynchronous: no
+    ``CastAsCall``); the API, cell0 and cell1 databases are sqlite.
+    eventlet is monkey-patched as in nova-compute (:func:`monkey_patch`).
 
 What is faked
     * Cinder: :class:`~.fakes.cinder_fixture_class` (nova's
@@ -65,6 +70,9 @@ Use (services start once per test class; reset per test)::
     inprocess.preload()               # before anything parses nova's CONF
 
     dep = inprocess.Deployment(drivers=(inprocess.EXTENSION,) * 2)
+    # or two computes in one pool (host-a the master):
+    # Deployment(drivers=..., nodes=(('pool-a', 'host-a'),
+    #                                ('pool-a', 'host-a2')))
     dep.setUp()                       # or useFixture / setUpClass
     sc = dep.new_scenario()           # pool-a/host-a, pool-b/host-b
     sc.add_volume(VOL, '192.0.2.10:3260', IQN, 1)   # VOL: a uuid
@@ -79,6 +87,7 @@ Use (services start once per test class; reset per test)::
     dep.migration(server).status      # nova's migration record
     dep.events(server)                # [(event, result)] of the action
     dep.event_errors(server)          # failed events: details, traceback
+    dep.faults(server)                # [(message, details)] instance faults
     dep.cinder.attachments(VOL); dep.cinder.ops()
     dep.xapi.pool('pool-a').calls(); dep.xapi.inject_fault(...)
     dep.cleanUp()

@@ -174,8 +174,12 @@ class Deployment(fixtures.Fixture):
     :param drivers: the ``compute_driver`` of each compute, in the order of
         ``nodes`` (``STOCK``, ``EXTENSION`` or any driver path nova's
         ``load_compute_driver`` takes).
-    :param nodes: ``(pool, host)`` per compute; the mock serves one pool
-        per compute, whose master host is the compute's host.
+    :param nodes: ``(pool, host)`` per compute. Computes naming the same
+        pool share it: the pool's hosts are its computes' hosts, in order,
+        the first the master. A master's compute reaches the pool's own
+        endpoint; a member's reaches its host's endpoint, which answers
+        ``HOST_IS_SLAVE`` (os-xenapi's session then logs in to the master
+        and finds its own host by the member's address).
     :param stock_registry: start from nova's own object registry, without
         the extension's ``XenapiLiveMigrateData`` 1.5, even if it was
         imported earlier (for a deployment where every node is stock).
@@ -192,6 +196,13 @@ class Deployment(fixtures.Fixture):
                              % (len(drivers), len(nodes)))
         self.drivers = tuple(drivers)
         self.nodes = tuple(nodes)
+        hosts = [host for _, host in self.nodes]
+        if len(set(hosts)) != len(hosts):
+            raise ValueError('one compute per host: %s' % ', '.join(hosts))
+        #: ``{pool: [host, ...]}``, in the order of ``nodes``.
+        self.pools = collections.OrderedDict()
+        for pool, host in self.nodes:
+            self.pools.setdefault(pool, []).append(host)
         self.stock_registry = stock_registry
         self.max_concurrent_live_migrations = max_concurrent_live_migrations
         self.computes = collections.OrderedDict()
@@ -314,7 +325,7 @@ class Deployment(fixtures.Fixture):
         case.flags(max_concurrent_live_migrations=(
             self.max_concurrent_live_migrations))
         for driver, (pool, host) in zip(self.drivers, self.nodes):
-            url = self.xapi.urls[pool]
+            url = self.xapi.host_urls[(pool, host)]
             case.flags(compute_driver=driver)
             case.flags(connection_url=url, group='xenserver')
             service = case.start_service('compute', host=host)
@@ -400,8 +411,8 @@ class Deployment(fixtures.Fixture):
         """A :class:`~.mockxapi.Scenario` with this deployment's pools."""
         from nova_xenapi_sr_tools.mockxapi import Scenario
         sc = Scenario()
-        for pool, host in self.nodes:
-            sc.add_pool(pool, hosts=[host])
+        for pool, hosts in self.pools.items():
+            sc.add_pool(pool, hosts=list(hosts))
         return sc
 
     def reset(self, scenario=None):
@@ -434,7 +445,7 @@ class Deployment(fixtures.Fixture):
             instance_id)
 
     def _rename_scenario_vms(self):
-        for pool, _ in self.nodes:
+        for pool in self.pools:
             p = self.xapi.pool(pool)
             with p.world.lock:
                 for ref in p.db.refs('VM'):
@@ -444,7 +455,7 @@ class Deployment(fixtures.Fixture):
                                              rec['name_label'])
 
     def clear_calls(self):
-        for pool, _ in self.nodes:
+        for pool in self.pools:
             self.xapi.pool(pool).clear_calls()
 
     @property
@@ -479,6 +490,34 @@ class Deployment(fixtures.Fixture):
                 raise DeploymentError(
                     'no scenario VM waits for server %r: boot it with '
                     'Deployment.boot' % display_name)
+
+    # -- pools ------------------------------------------------------------
+    def add_pool_aggregate(self, pool):
+        """nova's host aggregate of a XenServer pool shared by computes.
+
+        Made through the API and left as nova 21's ``xenapi.pool.
+        ResourcePool.add_to_aggregate`` leaves the aggregate of a pool it
+        joined: the computes as hosts, metadata ``hypervisor_pool``,
+        ``operational_state`` ``active``, ``master_compute`` (the master
+        host's compute) and each compute's XAPI host uuid. The hosts are
+        added before the metadata is set: nova's driver refuses to join a
+        hypervisor pool with ``independent_compute`` (the mock's pool is
+        already formed). Returns the aggregate as the API shows it.
+        """
+        hosts = self.pools[pool]
+        aggregate = self.api.post_aggregate({'aggregate': {'name': pool}})
+        for host in hosts:
+            self.api.add_host_to_aggregate(aggregate['id'], host)
+        the_pool = self.xapi.pool(pool)
+        with the_pool.world.lock:
+            uuids = {rec['name_label']: rec['uuid'] for rec in
+                     the_pool.db.tables['host'].values()}
+        metadata = {'hypervisor_pool': 'true',
+                    'operational_state': 'active',
+                    'master_compute': hosts[0]}
+        metadata.update((host, uuids[host]) for host in hosts)
+        return self.api.post_aggregate_action(aggregate['id'], {
+            'set_metadata': {'metadata': metadata}})
 
     # -- servers ----------------------------------------------------------
     def boot(self, instance_id, volumes, host=None, name=None,
@@ -666,6 +705,20 @@ class Deployment(fixtures.Fixture):
                     (e.event, e.result, e.details, e.traceback)
                     for e in sorted(events, key=lambda e: e.id)]))
         return result
+
+    def faults(self, server):
+        """``[(message, details)]`` of the server's instance faults.
+
+        Oldest first. nova keeps 255 characters of the message; for an
+        unexpected error (code 500) ``details`` is the traceback, whose
+        last line holds the whole message.
+        """
+        from nova import objects
+        with self.cell_context() as ctxt:
+            faults = objects.InstanceFaultList.get_by_instance_uuids(
+                ctxt, [_id(server)])
+        return [(f.message, f.details)
+                for f in sorted(faults, key=lambda f: f.id)]
 
     def events(self, server, action='live-migration'):
         """``[(event, result)]`` of the server's last ``action``."""

@@ -223,8 +223,15 @@ class MockXapi(object):
 
 
 def _keep_identity(old, new):
-    """Give ``new``'s hosts the refs/uuids of ``old``'s; keep its sessions."""
+    """Give ``new``'s hosts the refs/uuids of ``old``'s; keep its sessions.
+
+    Each host also keeps its ``address`` and management PIF ``IP``: the
+    address its endpoint still listens on (a pool member's compute finds
+    its host by it, os-xenapi's ``_get_host_ref``).
+    """
     old_hosts = {rec['name_label']: (ref, rec['uuid'])
+                 for ref, rec in old.db.tables['host'].items()}
+    addresses = {ref: rec['address']
                  for ref, rec in old.db.tables['host'].items()}
     new_hosts = {rec['name_label']: ref
                  for ref, rec in new.db.tables['host'].items()}
@@ -253,6 +260,11 @@ def _keep_identity(old, new):
             table[renames.get(ref, ref)] = {k: rename(v)
                                             for k, v in rec.items()}
     new.master = renames.get(new.master, new.master)
+    for ref, address in addresses.items():
+        new.db.tables['host'][ref]['address'] = address
+        for pif in new.db.tables['PIF'].values():
+            if pif['host'] == ref and pif['management']:
+                pif['IP'] = address
     new.db.tables['session'].update(copy.deepcopy(old.db.tables['session']))
     new.users = dict(old.users)
 
