@@ -191,6 +191,16 @@ def baseline_problems(before, pins, needed, missing=()):
     return problems
 
 
+def build_wheel(project, tmp):
+    """Build ``project``'s wheel into ``tmp``; its path."""
+    _pip('wheel', '--quiet', '--no-deps', '--wheel-dir', tmp, project)
+    wheels = [name for name in os.listdir(tmp) if name.endswith('.whl')]
+    if len(wheels) != 1:
+        raise RuntimeError('expected one wheel in %s, found %s'
+                           % (tmp, wheels))
+    return os.path.join(tmp, wheels[0])
+
+
 def dry_run(wheel, tmp):
     """pip's installation report for installing ``wheel`` here."""
     path = os.path.join(tmp, 'report.json')

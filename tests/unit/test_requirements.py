@@ -19,6 +19,7 @@ by the version OpenStack Ussuri's upper constraints name.
 """
 
 import os
+from unittest import mock
 
 import fixtures
 from packaging import requirements as pkg_requirements
@@ -188,6 +189,78 @@ class TestNodeInstallCheck(base.TestCase):
         self.assertNotIn('hacking', needed)
         self.assertEqual([('the environment', 'not-a-distribution-here')],
                          missing)
+
+
+class TestNodeInstallRun(base.TestCase):
+    """The steps of ``check_node_install.main``, pip replaced."""
+
+    BEFORE = {'nova': 'nova==21.2.4', 'oslo-db': 'oslo.db==15.1.0',
+              'pip': 'pip==26.3'}
+
+    def setUp(self):
+        super(TestNodeInstallRun, self).setUp()
+        tmp = self.useFixture(fixtures.TempDir())
+        self.constraints = tmp.join('constraints.txt')
+        with open(self.constraints, 'w') as f:
+            f.write('nova==21.2.4\noslo.db==15.1.0\n')
+        self.pip = mock.Mock()
+        self.freeze = mock.Mock(return_value=dict(self.BEFORE))
+        self.report = {'install': [{'metadata': {
+            'name': 'nova-xenapi-sr', 'version': '1.0'}}]}
+        for name, value in [
+                ('_pip', self.pip), ('freeze', self.freeze),
+                ('requirement_closure', mock.Mock(
+                    return_value=(set(self.BEFORE), []))),
+                ('build_wheel', mock.Mock(return_value='/w/ours.whl')),
+                ('dry_run', mock.Mock(side_effect=lambda *a: self.report))]:
+            self.useFixture(fixtures.MockPatchObject(check_node_install,
+                                                     name, value))
+        self.useFixture(fixtures.MockPatch(
+            'shutil.which',
+            side_effect=lambda script, path=None:
+                script in check_node_install.NODE_COMMANDS))
+
+    def _main(self):
+        return check_node_install.main(['check', '/src', self.constraints])
+
+    def test_clean_install_is_uninstalled_again(self):
+        after = dict(self.BEFORE, **{'nova-xenapi-sr': 'nova-xenapi-sr==1'})
+        self.freeze.side_effect = [dict(self.BEFORE), after]
+        self.assertEqual(0, self._main())
+        self.assertEqual(
+            [mock.call('install', '--quiet', '/w/ours.whl'),
+             mock.call('uninstall', '--quiet', '--yes', 'nova-xenapi-sr')],
+            self.pip.call_args_list)
+
+    def test_planned_change_fails_before_installing(self):
+        self.report['install'].append(
+            {'metadata': {'name': 'oslo.db', 'version': '18.1.1'}})
+        self.assertEqual(1, self._main())
+        self.assertEqual([], self.pip.call_args_list)
+
+    def test_change_seen_after_install_fails_and_uninstalls(self):
+        after = dict(self.BEFORE, **{'nova-xenapi-sr': 'nova-xenapi-sr==1',
+                                     'oslo-db': 'oslo.db==18.1.1'})
+        self.freeze.side_effect = [dict(self.BEFORE), after]
+        self.assertEqual(1, self._main())
+        self.assertEqual(
+            mock.call('uninstall', '--quiet', '--yes', 'nova-xenapi-sr'),
+            self.pip.call_args_list[-1])
+
+    def test_leftover_is_uninstalled_first(self):
+        leftover = dict(self.BEFORE, **{'nova-xenapi-sr': 'nova-xenapi-sr==0'})
+        after = dict(self.BEFORE, **{'nova-xenapi-sr': 'nova-xenapi-sr==1'})
+        self.freeze.side_effect = [leftover, dict(self.BEFORE), after]
+        self.assertEqual(0, self._main())
+        self.assertEqual(
+            mock.call('uninstall', '--quiet', '--yes', 'nova-xenapi-sr'),
+            self.pip.call_args_list[0])
+
+    def test_environment_off_the_pins_is_refused(self):
+        self.freeze.return_value = dict(self.BEFORE,
+                                        **{'oslo-db': 'oslo.db==18.1.1'})
+        self.assertEqual(2, self._main())
+        self.assertEqual([], self.pip.call_args_list)
 
 
 class TestCIRunsTheReadmeCommand(base.TestCase):
