@@ -17,6 +17,7 @@ import json
 
 import fixtures
 from unittest import mock
+import yaml
 
 from nova_xenapi_sr_tools.upgrade import cmd
 from nova_xenapi_sr_tools.upgrade import rolling
@@ -178,3 +179,96 @@ class TestVerifyUpgradeArguments(base.TestCase):
         status, out, _err = self.run_command(
             '--volumes', 'uuid5', '-f', 'value', '-c', 'outcome')
         self.assertEqual('migrated\n', out)
+
+
+class TestVerifyUpgradeFormatters(base.TestCase):
+    """-f and -c: the case list through cliff's formatters; else the matrix.
+
+    The runner is replaced: no service is started.
+    """
+
+    CASES = [
+        {'conductor': 'stock', 'source': 'stock', 'destination': 'extension',
+         'volumes': 'uuid5', 'outcome': 'refused',
+         'detail': 'upgrade conductors first',
+         'signature': 'conductor-cannot-read', 'copies': 0,
+         'leftovers': [], 'xapi_calls': {}, 'wall_time': 1.5},
+        {'conductor': 'extension', 'source': 'extension',
+         'destination': 'extension', 'volumes': 'uuid5',
+         'outcome': 'migrated', 'detail': 'migrated', 'signature': None,
+         'copies': 0, 'leftovers': [], 'xapi_calls': {}, 'wall_time': 2.5},
+    ]
+
+    def setUp(self):
+        super(TestVerifyUpgradeFormatters, self).setUp()
+        self.runner = self.useFixture(fixtures.MockPatchObject(
+            rolling, 'RollingRunner')).mock
+        instance = self.runner.return_value
+        instance.deployment.describe.return_value = []
+        instance.deployment.timings = {}
+        instance.run.return_value = [dict(case) for case in self.CASES]
+
+    def run_command(self, *argv):
+        app = FakeApp()
+        command = cmd.VerifyUpgrade(app, None)
+        parsed = command.get_parser('verify-upgrade').parse_args(
+            ['--volumes', 'uuid5'] + list(argv))
+        status = command.run(parsed)
+        return status, app.stdout.getvalue()
+
+    def test_formatters_offered(self):
+        command = cmd.VerifyUpgrade(FakeApp(), None)
+        parser = command.get_parser('verify-upgrade')
+        for name in ('table', 'json', 'yaml', 'csv', 'value'):
+            self.assertEqual(name, parser.parse_args(
+                ['-f', name]).list_formatter)
+
+    def test_json(self):
+        status, out = self.run_command('-f', 'json')
+        self.assertEqual(0, status)     # no case UNSAFE
+        rows = json.loads(out)
+        self.assertEqual(list(cmd.LIST_COLUMNS), list(rows[0]))
+        self.assertEqual(['refused', 'migrated'],
+                         [row['outcome'] for row in rows])
+        self.assertEqual('conductor-cannot-read', rows[0]['signature'])
+        self.assertEqual(2.5, rows[1]['wall_time'])
+
+    def test_yaml_with_columns(self):
+        _status, out = self.run_command('-f', 'yaml', '-c', 'source',
+                                        '-c', 'outcome')
+        self.assertEqual([{'source': 'stock', 'outcome': 'refused'},
+                          {'source': 'extension', 'outcome': 'migrated'}],
+                         yaml.safe_load(out))
+
+    def test_table_is_the_case_list(self):
+        _status, out = self.run_command('-f', 'table', '-c', 'conductor',
+                                        '-c', 'outcome')
+        lines = [line for line in out.splitlines()
+                 if line.startswith('|')]
+        self.assertEqual([['conductor', 'outcome'], ['stock', 'refused'],
+                          ['extension', 'migrated']],
+                         [[cell.strip() for cell in
+                           line.strip('|').split('|')]
+                          for line in lines])
+        self.assertNotIn('Notes:', out)
+
+    def test_columns_without_a_formatter_give_a_table(self):
+        _status, out = self.run_command('-c', 'outcome')
+        self.assertIn('| outcome  |', out)
+        self.assertIn('| refused  |', out)
+        self.assertNotIn('Notes:', out)
+
+    def test_default_is_the_matrix_for_people(self):
+        _status, out = self.run_command()
+        self.assertIn('nova-xenapi-sr rolling-upgrade verification: 2 '
+                      'cases', out)
+        self.assertIn('refused [1]', out)
+        self.assertIn('[1] upgrade conductors first', out)
+        self.assertIn('Summary: ', out)
+
+    def test_unknown_column_is_refused(self):
+        command = cmd.VerifyUpgrade(FakeApp(), None)
+        parser = command.get_parser('verify-upgrade')
+        self.useFixture(fixtures.MonkeyPatch('sys.stderr', io.StringIO()))
+        self.assertRaises(SystemExit, parser.parse_args,
+                          ['-f', 'json', '-c', 'nope'])

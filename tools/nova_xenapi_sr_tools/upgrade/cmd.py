@@ -116,8 +116,9 @@ class VerifyUpgrade(command.Command):
         group.add_argument(
             '-c', '--column', action='append', dest='columns', default=[],
             metavar='COLUMN', choices=LIST_COLUMNS,
-            help='with -f, show this column (repeatable; default all: '
-                 '%s)' % ', '.join(LIST_COLUMNS))
+            help='show this column of the case list (repeatable; default '
+                 'all: %s); without -f the list is a table'
+                 % ', '.join(LIST_COLUMNS))
         for formatter in self._list_formatters:
             formatter.obj.add_argument_group(parser)
         return parser
@@ -202,11 +203,14 @@ class VerifyUpgrade(command.Command):
                                   for key, value in timings.items())
         if parsed_args.keep_logs and described:
             summary['kept'] = runner.deployment.workspace.path
-        if parsed_args.list_formatter:
+        if parsed_args.list_formatter or parsed_args.columns:
+            # -c alone asks for the case list too, as a table (cliff's
+            # Lister default); the matrix is the view without -f and -c.
             columns = parsed_args.columns or list(LIST_COLUMNS)
             rows = [[result.get(column) for column in columns]
                     for result in results]
-            self._list_formatters[parsed_args.list_formatter].obj.emit_list(
+            formatter = parsed_args.list_formatter or 'table'
+            self._list_formatters[formatter].obj.emit_list(
                 columns, rows, stdout, parsed_args)
         elif parsed_args.format == 'json':
             stdout.write(report.render_json(results, summary,
