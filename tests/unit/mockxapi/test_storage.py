@@ -119,6 +119,24 @@ class DispatchTest(base.TestCase):
             'SR.get_record', ['bad-session', 'x']).envelope()[
                 'ErrorDescription'])
 
+    def test_fault_indexes_count_client_calls_only(self):
+        # xapi's own entries (a migrate_send's import on the destination)
+        # are in the call log but never reach the fault rules.
+        from nova_xenapi_sr_tools.mockxapi import faults
+        self.pool.clear_calls()
+        self.desc('pool.get_all')
+        rule = self.pool.injector.add_fault(faults.FaultRule(
+            '*', 'failure', ['X', 'injected'], None, 1, 1))
+        self.pool._log('/import_metadata', ('dry_run=false',))
+        self.assertEqual('Success', self.desc('host.get_all')['Status'])
+        self.assertEqual('Failure', self.desc('SR.get_all')['Status'])
+        self.assertTrue(rule.fired)
+        self.assertEqual(['pool.get_all', '/import_metadata', 'host.get_all',
+                          'SR.get_all'],
+                         [m for m, _ in self.pool.calls()])
+        self.assertEqual(['pool.get_all', 'host.get_all', 'SR.get_all'],
+                         [m for m, _ in self.pool.api_calls()])
+
     def test_envelopes(self):
         ok = self.desc('pool.get_all')
         self.assertEqual('Success', ok['Status'])

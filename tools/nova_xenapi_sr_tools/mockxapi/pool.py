@@ -151,6 +151,8 @@ class Pool(object):
         self.pool_ref = None
         self.master = None
         self._calls = []
+        #: indexes in ``_calls`` of xapi's own entries (see :meth:`_log`)
+        self._internal = set()
         self._calls_lock = threading.Lock()
         self._migrations = collections.Counter()
         self._migrations_lock = threading.Lock()
@@ -162,9 +164,24 @@ class Pool(object):
         self.net_devices = set()
 
     # -- call log ---------------------------------------------------------
-    def _log(self, method, args):
+    def _log(self, method, args, api=False):
+        """Record a call; ``api``: one a client made (faults apply).
+
+        The other entries are what xapi does on its own during a call
+        (``migrate_send``'s import on the destination, a pool member's
+        referral): logged for tests, never counted by fault rules.
+        """
         with self._calls_lock:
             self._calls.append((method, tuple(args)))
+            if not api:
+                self._internal.add(len(self._calls) - 1)
+
+    def api_calls(self):
+        """The call log without xapi's own entries: the calls that fault
+        rules count (``inject_fault(..., after=N)`` is an index here)."""
+        with self._calls_lock:
+            return [call for i, call in enumerate(self._calls)
+                    if i not in self._internal]
 
     def calls(self):
         """The call log: a list of ``(method, args)``, session excluded.
@@ -179,6 +196,7 @@ class Pool(object):
     def clear_calls(self):
         with self._calls_lock:
             del self._calls[:]
+            self._internal.clear()
 
     # -- sessions ---------------------------------------------------------
     def new_session(self, user, originator=''):
@@ -234,7 +252,7 @@ class Pool(object):
         logged = [_masked(a) for a in args]
         if is_login and len(logged) > 1:
             logged[1] = '***'
-        self._log(method, logged)
+        self._log(method, logged, api=True)
         rule = self.injector.pick(method, args)
         if rule is not None:
             LOG.debug('%s: injecting %s into %s', self.name, rule.kind,
