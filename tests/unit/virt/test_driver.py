@@ -265,7 +265,7 @@ class SourceSRCleanupTestCase(base.TestCase):
         ops._policy = POLICY
         refs = ['OpaqueRef:a', 'OpaqueRef:b', 'OpaqueRef:a']
 
-        def get_iscsi_srs(session, vm_ref, pbds):
+        def get_iscsi_srs(session, vm_ref, pbds, memo=None):
             pbds.update({'OpaqueRef:a': [], 'OpaqueRef:b': []})
             return refs
         with mock.patch('nova_xenapi_sr.virt.bulk.get_iscsi_srs',
