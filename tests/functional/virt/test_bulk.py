@@ -366,15 +366,16 @@ class IntroduceVdiTestCase(BulkTestCase):
             self.assertEqual(str(lun), self.vdi_lun(got))
             self.assertTrue(self.db.get('VDI', got)['managed'])
             if lun == 1:
-                # not scanned yet: query, scan, query, introduce
-                self.assertEqual(4, calls)
+                # not scanned yet: query, scan, query (xapi's scan leaves
+                # the LUNs' VDIs managed: no VDI.introduce)
+                self.assertEqual(3, calls)
 
     def test_bulk_calls_do_not_grow_with_the_luns(self):
         self.flags_retry_wait()
         self.session.call_xenapi('SR.scan', self.sr)
         counts = [self.introduce(self.bulk_fn, lun)[1] for lun in (1, 6)]
-        # one VDI query and VDI.introduce (the VDIs are not managed yet)
-        self.assertEqual([2, 2], counts)
+        # one VDI query (the scan left the VDIs managed)
+        self.assertEqual([1, 1], counts)
         stock = [self.introduce(self.stock_fn, lun)[1] for lun in (2, 5)]
         self.assertLess(counts[1], stock[1])
 
@@ -424,15 +425,16 @@ class IntroduceVdiTestCase(BulkTestCase):
         self.flags_retry_wait()
         before = self.calls()
         got = bulk.introduce_vdis(self.session, self.sr, [6, 2, 4])
-        # query, scan (not scanned yet), query, then VDI.introduce each
-        self.assertEqual(6, self.calls() - before)
+        # query, scan (not scanned yet), query; the scan leaves them
+        # managed, so no VDI.introduce
+        self.assertEqual(3, self.calls() - before)
         for lun, (ref, uuid) in zip((6, 2, 4), got):
             self.assertEqual(self.introduce(self.stock_fn, lun)[0], ref)
             self.assertEqual(self.db.get('VDI', ref)['uuid'], uuid)
         before = self.calls()
         again = bulk.introduce_vdis(self.session, self.sr, [2, 4, 6, 1])
-        # one query; only LUN 1 is not managed yet
-        self.assertEqual(2, self.calls() - before)
+        # one query: LUN 1 was scanned (and managed) with the others
+        self.assertEqual(1, self.calls() - before)
         self.assertEqual([got[1], got[2], got[0]], again[:3])
 
     def test_introduce_vdis_one_lun_missing_fails_as_nova_does(self):
@@ -577,10 +579,9 @@ class ConnectVolumesTestCase(BulkTestCase):
         for method in ('SR.get_by_uuid', 'SR.introduce', 'PBD.create',
                        'PBD.plug', 'SR.scan', 'VDI.get_all_records_where'):
             self.assertEqual(3, methods.count(method), method)
-        # per volume only the mock's VDI.introduce (its scan leaves the
-        # VDIs unmanaged)
-        self.assertEqual(5, methods.count('VDI.introduce'))
-        self.assertEqual(23, len(calls))
+        # xapi's scan leaves the VDIs managed: no VDI.introduce
+        self.assertEqual(0, methods.count('VDI.introduce'))
+        self.assertEqual(18, len(calls))
         self.assertNotIn('VDI.get_uuid', methods)
         self.assertNotIn('VDI.get_record', methods)
 
