@@ -626,6 +626,7 @@ class ConnectVolumesTestCase(BulkTestCase):
         self.assertEqual(1, methods.count('VDI.get_all_records_where'))
         self.assertEqual(14, len(calls))
         self.assertNotIn('SR.get_by_uuid', methods)
+        self.assertEqual(0, methods.count('VDI.introduce'))
         self.assertNotIn('VDI.get_uuid', methods)
         self.assertNotIn('VDI.get_record', methods)
 

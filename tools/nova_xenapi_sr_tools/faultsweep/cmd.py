@@ -70,9 +70,10 @@ class FaultSweep(lister.Lister):
         parser.add_argument(
             '--match', metavar='PATTERN', action='append',
             help='only the cases whose name matches this shell pattern '
-                 '(repeatable), e.g. \'*/then/source#*:VM.migrate_send:'
-                 'failure/destination#*:network.destroy:*\' (names as '
-                 'in the output; the clean migrations still run)')
+                 '(fnmatch; repeatable). Names are those of the progress '
+                 'output, such as extension/running/then/source#36:'
+                 'VM.migrate_send:failure/destination#38:network.destroy:'
+                 'failure; the clean migrations still run')
         parser.add_argument(
             '--cold-cache', action='store_true',
             help='empty both computes\' volume connector caches before '

@@ -128,7 +128,12 @@ def rst_page(results, runs, command):
            '``session_invalid`` (the session expires: ``SESSION_INVALID``). '
            'Second-fault rows fail a first call (``VM.migrate_send`` on '
            'the source, the first ``SR.introduce`` on the destination) and '
-           'then one call of the rollback that follows.', '',
+           'then one call of the rollback that follows. nova-compute\'s '
+           'volume connector cache is warm (one migration runs first), '
+           'unless the command has ``--cold-cache``: then both computes\' '
+           'caches are emptied before each migration, and the source '
+           'reads its host stats (the ``host_data`` plugin, ``SR.scan``) '
+           'after ``VM.migrate_send``.', '',
            'Outcomes: ``migrated`` and ``failed_clean`` as the '
            'verification defines them, judged on XAPI\'s state (nothing '
            'copied, no SR/PBD/VDI/VBD left behind or lost, the VM on '
@@ -136,7 +141,10 @@ def rst_page(results, runs, command):
            'records (the instance\'s host is where XAPI runs the VM, no '
            'task left, BDMs on the right host\'s Cinder attachments, the '
            'migration\'s status, the drivers left nova\'s block device '
-           'info unchanged); anything else is ``UNSAFE``. '
+           'info unchanged); anything else is ``UNSAFE``. nova\'s '
+           'per-port interim network of a VM that moved may stay on the '
+           'source (nova looks it up by the VIF\'s ref, see the judge) and '
+           'is not judged. '
            '``not_reached``: the flow no longer made that call. A ``-`` '
            'means that flavour has no such call.', '',
            'Totals', '------', '']
