@@ -177,8 +177,11 @@ class Pool(object):
                 self._internal.add(len(self._calls) - 1)
 
     def api_calls(self):
-        """The call log without xapi's own entries: the calls that fault
-        rules count (``inject_fault(..., after=N)`` is an index here)."""
+        """The call log without xapi's own entries.
+
+        These are the calls that fault rules count: ``inject_fault(...,
+        after=N)`` is an index in this list.
+        """
         with self._calls_lock:
             return [call for i, call in enumerate(self._calls)
                     if i not in self._internal]
