@@ -179,6 +179,16 @@ class TestAudit(AuditTestCase):
         self.assertIn('PBD.get_all_records (5/5)', stderr.getvalue())
         self.assertTrue(stderr.getvalue().endswith('\r\033[K'))
 
+    def test_no_progress_off_a_terminal(self):
+        fx = self.start(scenario())
+        stderr = io.StringIO()
+        stderr.isatty = lambda: False
+        app = cli.NovaXenapiSRApp(stdout=io.StringIO(), stderr=stderr)
+        self.assertEqual(0, app.run(['audit', '--url', fx.urls['pool-a'],
+                                     '-f', 'json']))
+        self.assertNotIn('get_all_records', stderr.getvalue())
+        self.assertNotIn('\r', stderr.getvalue())
+
 
 class TestErrors(AuditTestCase):
     """Each error is one line on stderr and a non-zero exit."""

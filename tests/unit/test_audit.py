@@ -14,6 +14,8 @@
 server: the records are exported as ``get_all_records`` answers them)."""
 
 import os
+from xml.parsers import expat
+import xmlrpc.client
 
 import fixtures
 
@@ -265,3 +267,74 @@ class TestPassword(base.TestCase):
         exc = self.assertRaises(audit.AuditError, audit.password_from,
                                 os.path.join('/nonexistent', 'pw'), {})
         self.assertIn('Cannot read the password file', str(exc))
+
+
+class TestDecoder(base.TestCase):
+    """The audit's XML-RPC decoder answers as ``xmlrpc.client.loads``."""
+
+    VALUE = {
+        'Status': 'Success',
+        'Value': {
+            'OpaqueRef:1': {
+                'uuid': 'b3c0', 'name_label': 'instance-<&>"\'\u00e9',
+                'is_a_template': False, 'is_control_domain': True,
+                'other_config': {'nova_uuid': 'x', '': ''},
+                'VBDs': [], 'tags': ['a', 'b'], 'memory': '1024',
+                'domid': 3, 'ratio': 0.5,
+                'nested': [[], [{}], [{'k': ['v']}]],
+                'when': xmlrpc.client.DateTime('20261202T07:00:00Z'),
+                'blob': xmlrpc.client.Binary(b'\x00\x01xapi'),
+                'nothing': None,
+            },
+        },
+    }
+
+    def decode(self, data, block=None):
+        decoder = audit._Decoder()
+        block = block or len(data)
+        for start in range(0, len(data), block):
+            decoder.feed(data[start:start + block])
+        return decoder.close()
+
+    def test_same_as_loads(self):
+        data = xmlrpc.client.dumps((self.VALUE,), methodresponse=True,
+                                   allow_none=True).encode('utf-8')
+        expected, _ = xmlrpc.client.loads(data)
+        self.assertEqual(expected, self.decode(data))
+        # a reply read in blocks that split tags and characters
+        self.assertEqual(expected, self.decode(data, block=7))
+
+    def test_plain_value_is_a_string(self):
+        data = (b'<?xml version="1.0"?><methodResponse><params><param>'
+                b'<value><struct><member><name>Status</name><value>Success'
+                b'</value></member><member><name>Value</name><value>'
+                b'</value></member></struct></value></param></params>'
+                b'</methodResponse>')
+        self.assertEqual(({'Status': 'Success', 'Value': ''},),
+                         self.decode(data))
+
+    def test_namespaced_nil(self):
+        data = (b'<methodResponse xmlns:ex="http://ws.apache.org/xmlrpc/'
+                b'namespaces/extensions"><params><param><value><array>'
+                b'<data><value><ex:nil/></value><value><i8>7</i8></value>'
+                b'</data></array></value></param></params></methodResponse>')
+        self.assertEqual(([None, 7],), self.decode(data))
+
+    def test_fault(self):
+        data = xmlrpc.client.dumps(xmlrpc.client.Fault(-1, 'no such method'),
+                                   methodresponse=True).encode('utf-8')
+        exc = self.assertRaises(xmlrpc.client.Fault, self.decode, data)
+        self.assertEqual((-1, 'no such method'),
+                         (exc.faultCode, exc.faultString))
+
+    def test_bad_boolean(self):
+        data = (b'<methodResponse><params><param><value><boolean>2'
+                b'</boolean></value></param></params></methodResponse>')
+        self.assertRaises(TypeError, self.decode, data)
+
+    def test_truncated_or_not_a_response(self):
+        data = xmlrpc.client.dumps((self.VALUE,), methodresponse=True,
+                                   allow_none=True).encode('utf-8')
+        self.assertRaises(expat.ExpatError, self.decode, data[:-40])
+        self.assertRaises(xmlrpc.client.ResponseError, self.decode,
+                          b'<html><body>hello</body></html>')
