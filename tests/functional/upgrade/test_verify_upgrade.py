@@ -30,6 +30,7 @@ import fixtures
 
 from nova_xenapi_sr_tools.upgrade import report
 from nova_xenapi_sr_tools.upgrade import rolling
+from nova_xenapi_sr_tools.upgrade import verdict
 from tests import base
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
@@ -333,3 +334,26 @@ class TestShippedScenarios(base.TestCase):
              ('extension', 'extension'): 'migrated'},
             dict((key, case['outcome']) for key, case in cases.items()))
         self.assertIn('HANDLE_INVALID', cases[('stock', 'stock')]['detail'])
+
+    def test_same_pool_scenario(self):
+        # Two hosts of one pool, non-block live migration (VM.pool_migrate)
+        # for the three volume sets. The extension destination refuses
+        # before its first XAPI write; no case it takes part in is UNSAFE.
+        path = os.path.join(REPO_ROOT, 'etc', 'verify-upgrade',
+                            'same-pool.json')
+        status, doc, _err = run_json('--scenario', path,
+                                     '--conductor', 'extension')
+        # The all-extension cases are refused, not migrated: exit 1.
+        self.assertEqual(1, status)
+        cases = doc['cases']
+        self.assertEqual(
+            {'same-pool-uuid5', 'same-pool-legacy', 'same-pool-mixed'},
+            set(case['volumes'] for case in cases))
+        self.assertEqual(12, len(cases))
+        for case in cases:
+            if case['destination'] == 'extension':
+                self.assertNotEqual('UNSAFE', case['outcome'], case)
+            if case['source'] == case['destination'] == 'extension':
+                self.assertEqual('refused', case['outcome'], case)
+                self.assertTrue(verdict.says_what_to_do(case['detail']),
+                                case['detail'])

@@ -226,12 +226,13 @@ def _sig_forget_twice(case, error):
 #: Exception types the extension raises to refuse a migration: the
 #: source's pre-check, the destination's checks before any XAPI write.
 EXTENSION_REFUSALS = ('MigrationPreCheckError', 'InvalidConnectionData',
-                      'UntrustedSRUuid', 'UnsafeStockSource')
+                      'UntrustedSRUuid', 'UnsafeStockSource',
+                      'SamePoolRefusal')
 
 
 #: Words of a refusal that tells the operator what to do about it.
 REMEDY_WORDS = ('install', 'upgrade', 'retry', 'remedy', 'fix', 'detach',
-                'report a bug')
+                'report a bug', 'migrate the instance', 'migrate it')
 
 
 def says_what_to_do(message):
