@@ -30,6 +30,7 @@ import fixtures
 
 from nova_xenapi_sr_tools.upgrade import report
 from nova_xenapi_sr_tools.upgrade import rolling
+from nova_xenapi_sr_tools.upgrade import verdict
 from tests import base
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
@@ -338,3 +339,36 @@ class TestShippedScenarios(base.TestCase):
              ('extension', 'extension'): 'migrated'},
             dict((key, case['outcome']) for key, case in cases.items()))
         self.assertIn('HANDLE_INVALID', cases[('stock', 'stock')]['detail'])
+
+    def test_same_pool_scenario(self):
+        # Two hosts of one pool, non-block live migration (VM.pool_migrate)
+        # for the three volume sets. The extension destination refuses
+        # before its first XAPI write; no case it takes part in is UNSAFE.
+        path = os.path.join(REPO_ROOT, 'etc', 'verify-upgrade',
+                            'same-pool.json')
+        status, doc, _err = run_json('--scenario', path,
+                                     '--conductor', 'extension')
+        # The all-extension cases are refused, not migrated: exit 1.
+        self.assertEqual(1, status)
+        cases = doc['cases']
+        self.assertEqual(
+            {'same-pool-uuid5', 'same-pool-legacy', 'same-pool-mixed'},
+            set(case['volumes'] for case in cases))
+        self.assertEqual(12, len(cases))
+        for case in cases:
+            if case['destination'] == 'extension':
+                self.assertNotEqual('UNSAFE', case['outcome'], case)
+            if case['source'] == case['destination'] == 'extension':
+                # The destination refuses in pre_live_migration, before
+                # its first XAPI write: after the pre-checks, so
+                # failed_clean, with the extension's own advice.
+                self.assertEqual('failed_clean', case['outcome'], case)
+                self.assertIn('the extension on the destination refused',
+                              case['detail'])
+                self.assertIn('VM_REQUIRES_SR', case['detail'])
+                self.assertTrue(verdict.says_what_to_do(case['detail']),
+                                case['detail'])
+            if case['source'] == case['destination'] == 'stock':
+                # Stock nova's rollback strips the running VM's volume.
+                self.assertEqual('UNSAFE', case['outcome'], case)
+                self.assertIn('lost VBD of the VM', case['detail'])

@@ -150,12 +150,29 @@ class VolumeSet(object):
         raise ScenarioError('no pool %s' % name)
 
     def host(self, role):
-        """The nova host name (XAPI host name_label) of a side."""
+        """The nova host name (XAPI host name_label) of a side.
+
+        The destination is the scenario's ``destination_host`` when it
+        names one (a member of the destination pool: in a same-pool
+        scenario, another host of the source's pool).
+        """
         if role == 'source' and self.instance.get('host'):
             return self.instance['host']
         pool = self._pool(self.source_pool if role == 'source'
                           else self.destination_pool)
+        if role == 'destination' and self.scenario.get('destination_host'):
+            return self.scenario['destination_host']
         return pool['hosts'][0]
+
+    @property
+    def same_pool(self):
+        """Source and destination are hosts of one pool."""
+        return self.source_pool == self.destination_pool
+
+    @property
+    def block_migration(self):
+        """The ``block_migration`` of ``os-migrateLive`` (default auto)."""
+        return self.scenario.get('block_migration', 'auto')
 
     def pool_name(self, role):
         return self.source_pool if role == 'source' else \
@@ -181,7 +198,8 @@ class VolumeSet(object):
         This set's instance and the bystanders, in the mock's own format.
         """
         data = copy.deepcopy(self.scenario)
-        for key in ('source_pool', 'destination_pool'):
+        for key in ('source_pool', 'destination_pool', 'destination_host',
+                    'block_migration'):
             data.pop(key, None)
         for volume in data.get('volumes') or []:
             for key in _DESTINATION_KEYS:
@@ -251,8 +269,22 @@ def volume_sets(scenario=None):
         if name not in pools:
             raise ScenarioError('no pool named %r in the scenario' % name)
     if source == destination:
-        raise ScenarioError('source and destination pool are both %r'
-                            % source)
+        hosts = [pool.get('hosts') or [] for pool in scenario['pools']
+                 if pool.get('name') == source][0]
+        target = scenario.get('destination_host')
+        if not target or target not in hosts:
+            raise ScenarioError(
+                'source and destination pool are both %r: name another '
+                'host of that pool as destination_host (hosts: %s)'
+                % (source, ', '.join(hosts)))
+    elif scenario.get('destination_host'):
+        hosts = [pool.get('hosts') or [] for pool in scenario['pools']
+                 if pool.get('name') == destination][0]
+        if scenario['destination_host'] not in hosts:
+            raise ScenarioError('destination_host %r is not a host of the '
+                                'destination pool %r'
+                                % (scenario['destination_host'],
+                                   destination))
     sets = []
     seen = set()
     for instance in scenario.get('instances') or []:

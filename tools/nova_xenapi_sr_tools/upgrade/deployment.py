@@ -333,7 +333,11 @@ class Deployment(object):
                 self.extension_driver)[0] if node.flavour == EXTENSION
                 else DRIVERS[STOCK]))
             sections.append(('xenserver', [
-                ('connection_url', self.xapi.urls[pool]),
+                # A pool member's compute connects to that host's own
+                # endpoint, which answers HOST_IS_SLAVE; os-xenapi then
+                # logs in to the master, as with a real pool.
+                ('connection_url', self.xapi.host_urls.get(
+                    (pool, node.host), self.xapi.urls[pool])),
                 ('connection_username', user),
                 ('connection_password', password),
                 ('ovs_integration_bridge', 'br-int'),
@@ -589,10 +593,11 @@ class Deployment(object):
                     server.get('OS-EXT-STS:task_state'), timeout))
             time.sleep(0.5)
 
-    def live_migrate(self, server_id, host=None):
+    def live_migrate(self, server_id, host=None, block_migration='auto'):
         """``os-migrateLive``; returns the request id of the action."""
         response = self.api.post('/servers/%s/action' % server_id, {
-            'os-migrateLive': {'host': host, 'block_migration': 'auto'}})
+            'os-migrateLive': {'host': host,
+                               'block_migration': block_migration}})
         return response.headers.get('x-openstack-request-id') or \
             response.headers.get('x-compute-request-id')
 

@@ -186,6 +186,10 @@ class RollingRunner(object):
                       'destination': first.host('destination')}
         self.pools = {'source': first.pool_name('source'),
                       'destination': first.pool_name('destination')}
+        #: Source and destination are two hosts of one pool: the two
+        #: snapshots of a case are of that one pool.
+        self.same_pool = first.same_pool
+        self.block_migration = first.block_migration
         credentials = dict((first.pool_name(role), first.credentials(role))
                            for role in ('source', 'destination'))
         mock_scenario = world(
@@ -328,7 +332,8 @@ class RollingRunner(object):
             for role in self.pools:
                 xapi.pool(self.pools[role]).clear_calls()
             copies_before = len(xapi.copies)
-            request_id = dep.live_migrate(server['id'])
+            request_id = dep.live_migrate(
+                server['id'], block_migration=self.block_migration)
             dep.wait_action(server['id'], request_id)
             after = dict((role, xapi.pool(self.pools[role]).inspect())
                          for role in self.pools)
@@ -344,7 +349,8 @@ class RollingRunner(object):
         result['nova'] = record['summary']
         found = verdict.classify(case, flow, baseline, after, copies,
                                  vm_name, live_migration_began=began,
-                                 bystanders=vset.bystander_vm_names)
+                                 bystanders=vset.bystander_vm_names,
+                                 same_pool=self.same_pool)
         problems = self._nova_problems(record, found.outcome)
         if problems and found.outcome != verdict.UNSAFE:
             found = verdict.Verdict(

@@ -226,12 +226,13 @@ def _sig_forget_twice(case, error):
 #: Exception types the extension raises to refuse a migration: the
 #: source's pre-check, the destination's checks before any XAPI write.
 EXTENSION_REFUSALS = ('MigrationPreCheckError', 'InvalidConnectionData',
-                      'UntrustedSRUuid', 'UnsafeStockSource')
+                      'UntrustedSRUuid', 'UnsafeStockSource',
+                      'SamePoolRefusal')
 
 
 #: Words of a refusal that tells the operator what to do about it.
 REMEDY_WORDS = ('install', 'upgrade', 'retry', 'remedy', 'fix', 'detach',
-                'report a bug')
+                'report a bug', 'migrate the instance', 'migrate it')
 
 
 def says_what_to_do(message):
@@ -447,7 +448,7 @@ def _copy_problems(copies):
 # --- classification ---------------------------------------------------------
 
 def classify(case, flow, baseline, after, copies, vm_name, mutations=(),
-             live_migration_began=False, bystanders=()):
+             live_migration_began=False, bystanders=(), same_pool=False):
     """Return the :class:`Verdict` of one case (see the module doc).
 
     :param mutations: driver calls of extension nodes that changed the
@@ -459,9 +460,19 @@ def classify(case, flow, baseline, after, copies, vm_name, mutations=(),
         even after a clean rollback: the detail says how to recover.
     :param bystanders: names of VMs the case does not migrate; each must
         keep its pool, power state, VBDs, VDIs and SRs (plugged).
+    :param same_pool: source and destination are two hosts of one pool,
+        so ``baseline`` and ``after`` hold the same pool twice: the pool
+        is judged once, as the source (see :func:`_classify_same_pool`).
     """
-    found = _classify(case, flow, baseline, after, copies, vm_name,
-                      mutations)
+    if same_pool:
+        found = _classify_same_pool(case, flow, baseline['source'],
+                                    after['source'], copies, vm_name,
+                                    mutations)
+        baseline = {'source': baseline['source'], 'destination': {}}
+        after = {'source': after['source'], 'destination': {}}
+    else:
+        found = _classify(case, flow, baseline, after, copies, vm_name,
+                          mutations)
     harmed = bystander_problems(baseline, after, bystanders)
     if harmed:
         found = Verdict(UNSAFE, '%s; BUT another instance was harmed: %s'
@@ -542,6 +553,47 @@ def _classify(case, flow, baseline, after, copies, vm_name, mutations):
                            advice, '; '.join(changes)),
                        signature=signature)
     return Verdict(FAILED_CLEAN, advice, signature=signature)
+
+
+def _classify_same_pool(case, flow, before, after, copies, vm_name,
+                        mutations):
+    """A case whose source and destination hosts share one pool.
+
+    A pool migration (``VM.pool_migrate``) keeps the VM's record, its
+    VBDs and their SRs: whatever happens, the one pool must end with the
+    VM running, every SR, PBD, VDI and VBD it had (attached as before)
+    and nothing new. Comparing the pool with itself as two pools would
+    see the VM "on both pools".
+    """
+    empty = {}
+    if flow.get('error') is None and flow.get('phase') == 'done':
+        copies = list(copies or [])
+        problems = _copy_problems(copies) + [
+            'the driver on %s changed the block_device_info nova passed '
+            'to %s (nova persists connection_info from it)' % (node, step)
+            for node, step in mutations]
+        problems.extend(_vm_problems({'source': before,
+                                      'destination': empty},
+                                     {'source': after, 'destination': empty},
+                                     vm_name, 'source'))
+        problems.extend(_dangling_disks('source', after, vm_name))
+        leftovers = sorted(
+            _new_objects('source', before, after,
+                         allowed_networks=_vm_networks(after, vm_name)) +
+            _lost_objects('source', before, after))
+        problems.extend(leftovers)
+        if problems:
+            return Verdict(UNSAFE, 'the VM moved within its pool, BUT: %s'
+                           % '; '.join(problems), leftovers=leftovers,
+                           copies=len(copies))
+        return Verdict(MIGRATED, 'migrated within the pool; the VM keeps '
+                       'SRs %s' % ', '.join(sorted(
+                           after['SR'][ref]['uuid'] for ref in
+                           _vm_sr_refs(after, vm_name)
+                           if ref in after.get('SR', {}))), copies=0)
+    return _classify(case, flow, {'source': before, 'destination': empty},
+                     {'source': after, 'destination': empty}, copies,
+                     vm_name, mutations)
 
 
 def _post_at_destination_failed(case, post_error, found):
