@@ -82,6 +82,18 @@ class NovaTestCase(base.TestCase):
     def compute(self, host):
         return self.dep.computes[host]
 
+    def retry_without_waiting(self):
+        """The drivers' retry policies retry at once, for this test.
+
+        For tests that count calls and attempts, not seconds.
+        """
+        for compute in self.dep.computes.values():
+            policy = getattr(compute.driver, '_policy', None)
+            if policy is not None:
+                self.addCleanup(setattr, policy, 'interval',
+                                policy.interval)
+                policy.interval = 0
+
     def wrap_driver(self, host, name, wrapper):
         """Replace ``driver.<name>`` of ``host`` for this test only.
 

@@ -324,10 +324,8 @@ class WhereOrderTest(base.MockXapiTestCase):
 
 class GcTest(test_base.TestCase):
 
-    def test_periodic_gc_removes_what_points_at_nothing(self):
-        # db_gc.ml: a pass every db_GC_TIMER seconds (30; shortened here)
-        sc = base.two_pools()
-        fx = self.useFixture(fixture.MockXapiFixture(sc, gc_interval=0.2))
+    def _forget_the_sr_of_a_vbd(self, fx):
+        """Forget instance 1's volume SR: its VBD points at nothing."""
         xs = fx.session('pool-a').xenapi
         vm = xs.VM.get_by_name_label('instance-00000001')[0]
         vbd = xs.VM.get_VBDs(vm)[0]
@@ -336,6 +334,13 @@ class GcTest(test_base.TestCase):
         for pbd in xs.SR.get_PBDs(sr):
             xs.PBD.unplug(pbd)
         xs.SR.forget(sr)
+        return xs, vm, vbd
+
+    def test_periodic_gc_removes_what_points_at_nothing(self):
+        # db_gc.ml: a pass every db_GC_TIMER seconds (30; shortened here)
+        sc = base.two_pools()
+        fx = self.useFixture(fixture.MockXapiFixture(sc, gc_interval=0.2))
+        xs, vm, vbd = self._forget_the_sr_of_a_vbd(fx)
         self.assertEqual([vbd], fx.inspect('pool-a')['dangling_VBDs'])
         for _ in range(50):
             if not fx.inspect('pool-a')['dangling_VBDs']:
@@ -347,14 +352,7 @@ class GcTest(test_base.TestCase):
     def test_run_gc_now(self):
         sc = base.two_pools()
         fx = self.useFixture(fixture.MockXapiFixture(sc, gc_interval=0))
-        xs = fx.session('pool-a').xenapi
-        vm = xs.VM.get_by_name_label('instance-00000001')[0]
-        vbd = xs.VM.get_VBDs(vm)[0]
-        sr = xs.VDI.get_SR(xs.VBD.get_VDI(vbd))
-        xs.VBD.unplug(vbd)
-        for pbd in xs.SR.get_PBDs(sr):
-            xs.PBD.unplug(pbd)
-        xs.SR.forget(sr)
+        xs, vm, vbd = self._forget_the_sr_of_a_vbd(fx)
         time.sleep(0.3)
         self.assertEqual([vbd], fx.inspect('pool-a')['dangling_VBDs'])
         self.assertEqual([vbd], fx.server.run_gc('pool-a')['pool-a']['VBD'])

@@ -93,13 +93,7 @@ class LiveMigrationTestCase(base.NovaTestCase):
 
     def setUp(self):
         super(LiveMigrationTestCase, self).setUp()
-        # Retries without waiting: the tests count attempts, not seconds.
-        for compute in self.dep.computes.values():
-            policy = getattr(compute.driver, '_policy', None)
-            if policy is not None:
-                self.addCleanup(setattr, policy, 'interval',
-                                policy.interval)
-                policy.interval = 0
+        self.retry_without_waiting()
 
     def build(self, volumes, extra=None, boot=True):
         sc = self.dep.new_scenario()

@@ -59,13 +59,7 @@ class _Base(base.NovaTestCase):
 
     def setUp(self):
         super(_Base, self).setUp()
-        # Retries without waiting: the tests count calls, not seconds.
-        for compute in self.dep.computes.values():
-            policy = getattr(compute.driver, '_policy', None)
-            if policy is not None:
-                self.addCleanup(setattr, policy, 'interval',
-                                policy.interval)
-                policy.interval = 0
+        self.retry_without_waiting()
 
     def start(self, sc, source, volumes):
         """Serve ``sc``, boot instance 1 on ``source``; take baselines."""
