@@ -195,15 +195,20 @@ class Broker(object):
         self.url = None
         self.version = None
         self._driver = None
-        self._env = None
+        self._env = []
 
     def start(self):
         from pifpaf.drivers import rabbitmq
         # epmd and every Erlang program of this broker use this port,
-        # so the epmd it starts is this run's alone.
-        self._env = fixtures.EnvironmentVariable('ERL_EPMD_PORT',
-                                                 str(self.epmd_port))
-        self._env.setUp()
+        # so the epmd it starts is this run's alone; a crash dump goes to
+        # the broker's own directory, not to the working directory.
+        self._env = [
+            fixtures.EnvironmentVariable('ERL_EPMD_PORT',
+                                         str(self.epmd_port)),
+            fixtures.EnvironmentVariable('ERL_CRASH_DUMP', os.path.join(
+                self.workspace.sub('rabbitmq'), 'erl_crash.dump'))]
+        for variable in self._env:
+            variable.setUp()
         self._driver = rabbitmq.RabbitMQDriver(
             port=self.port, nodename='verify%d' % self.port,
             tmp_rootdir=self.workspace.sub('rabbitmq'))
@@ -224,9 +229,9 @@ class Broker(object):
             finally:
                 self._driver = None
                 _stop_epmd(self.epmd_port)
-        if self._env is not None:
-            self._env.cleanUp()
-            self._env = None
+        for variable in reversed(self._env):
+            variable.cleanUp()
+        self._env = []
 
 
 def _stop_epmd(port):
