@@ -193,11 +193,17 @@ class TestFullMatrix(base.TestCase):
     def test_stock_conductor_fails_with_the_real_messaging_timeout(self):
         for key, case in self.by_key().items():
             conductor, source, destination, _volumes = key
-            if conductor == 'stock' and 'extension' in (source,
-                                                        destination):
+            # The conductor reads an upgraded destination's answer; an
+            # upgraded source with a stock destination sends 1.4 or
+            # refuses by itself (extension-refused).
+            if conductor == 'stock' and destination == 'extension':
                 self.assertEqual('conductor-cannot-read',
                                  case.get('signature'), case['detail'])
                 self.assertIn('MessagingTimeout', case['detail'])
+                # the conductor's backport loop is seen and reported
+                self.assertGreater(case['conductor_loop'], 0)
+                self.assertIn('it recovers only when restarted',
+                              case['detail'])
                 self.assertIn('upgrade conductors first (run '
                               'nova-conductor-xenapi-sr)', case['detail'])
                 # raised here, by the node that called the conductor (a

@@ -63,6 +63,9 @@ RPC_RESPONSE_TIMEOUT = 10
 
 #: Seconds any service gets to come up.
 START_TIMEOUT = 240
+#: The RPC topic of each service binary restarted during a run.
+TOPICS = {'nova-conductor': 'conductor', 'nova-compute': 'compute',
+          'nova-scheduler': 'scheduler'}
 
 API_VERSION = '2.80'
 FLAVOR = 'verify'
@@ -457,12 +460,8 @@ class Deployment(object):
                     raise DeploymentError('placement did not answer')
                 time.sleep(1)
 
-    def wait_up(self, nodes, since=None):
-        """Wait until nova reports every node's service up (again).
-
-        :param since: a service's ``updated_at`` must be later than this
-            (ISO text), so a restarted node counts only once it reported.
-        """
+    def wait_up(self, nodes):
+        """Wait until nova reports every newly started node's service up."""
         deadline = time.monotonic() + START_TIMEOUT
         pending = dict((n.name, n) for n in nodes)
         while pending:
@@ -472,9 +471,7 @@ class Deployment(object):
                 for service in services_:
                     if service['binary'] == node.binary and \
                             service['host'] == node.host and \
-                            service['state'] == 'up' and \
-                            (since is None or
-                             (service.get('updated_at') or '') > since):
+                            service['state'] == 'up':
                         del pending[name]
                         self.say('%s is up' % name)
                         break
@@ -486,6 +483,27 @@ class Deployment(object):
                                           ', '.join(sorted(pending)),
                                           START_TIMEOUT, self.log_dir))
             time.sleep(1)
+
+    def wait_serving(self, node):
+        """Wait until restarted ``node`` takes RPC requests again.
+
+        nova starts a service's RPC server once the manager is set up
+        (``init_host``), so its queue (``<topic>.<host>``, e.g.
+        ``compute.host-source``) has a consumer from then on; the stopped
+        process's consumer went with its connection. Its service record
+        stays up meanwhile (``service_down_time`` is 60 s), so the
+        scheduler and the conductor go on choosing it.
+        """
+        queue = '%s.%s' % (TOPICS[node.binary], node.host)
+        deadline = time.monotonic() + START_TIMEOUT
+        while not self.broker.consumers(queue):
+            self.supervisor.check()
+            if time.monotonic() > deadline:
+                raise DeploymentError('%s did not take requests within %ds;'
+                                      ' see %s' % (node.name, START_TIMEOUT,
+                                                   self.log_path(node.name)))
+            time.sleep(0.2)
+        self.say('%s is up' % node.name)
 
     # --- operator moves -----------------------------------------------------
 
@@ -501,16 +519,13 @@ class Deployment(object):
         dead = [name for name, process in
                 sorted(self.supervisor.processes.items())
                 if process.poll() is not None]
-        before = time.strftime('%Y-%m-%dT%H:%M:%S', time.gmtime())
         for name in dead:
             self.say('%s stopped; starting it again' % name)
             self.supervisor.processes.pop(name)
             self._start_node(self.nodes[name])
-        waiting = [self.nodes[name] for name in dead
-                   if self.nodes[name].binary not in ('nova-api',
-                                                      'placement-api')]
-        if waiting:
-            self.wait_up(waiting, since=before)
+        for name in dead:
+            if self.nodes[name].binary in TOPICS:
+                self.wait_serving(self.nodes[name])
         return dead
 
     def set_extension_driver(self, driver):
@@ -532,14 +547,34 @@ class Deployment(object):
             return False
         self.say('restarting %s as %s' % (name, flavour))
         self.supervisor.stop(name)
-        before = time.strftime('%Y-%m-%dT%H:%M:%S', time.gmtime())
         node.flavour = flavour
         if name == 'conductor':
             node.command = CONDUCTORS[flavour]
         self._write_config(node)
         self._start_node(node)
-        self.wait_up([node], since=before)
+        self.wait_serving(node)
         return True
+
+    def restart_conductor(self):
+        """Stop the conductor, empty its queues, start it again.
+
+        What an operator does with a stock conductor that loops on an
+        object it cannot backport (see :mod:`.rolling`). The queues are
+        emptied while no conductor consumes them, else the new process
+        would take up the loop's next call.
+
+        :returns: how many waiting messages were dropped.
+        """
+        node = self.nodes['conductor']
+        self.say('restarting conductor (%s) and emptying its queues'
+                 % node.flavour)
+        # Killed: a graceful stop waits for the loop's requests.
+        self.supervisor.stop(node.name, grace=0)
+        dropped = self.broker.purge(['conductor',
+                                     'conductor.%s' % node.host])
+        self._start_node(node)
+        self.wait_serving(node)
+        return dropped
 
     # --- servers ----------------------------------------------------------
 

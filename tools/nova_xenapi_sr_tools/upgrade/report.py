@@ -41,7 +41,8 @@ CASE_KEYS = ('conductor', 'source', 'destination', 'volumes', 'outcome',
              'detail', 'copies', 'leftovers', 'xapi_calls', 'wall_time',
              'extension_driver')
 #: Extra keys written with ``debug=True``.
-DEBUG_KEYS = ('signature', 'drivers', 'flow', 'trace', 'nova')
+DEBUG_KEYS = ('signature', 'drivers', 'flow', 'trace', 'nova',
+              'conductor_loop')
 
 
 def summarize(results, wall_time=None, complete=True, extension_driver=None):

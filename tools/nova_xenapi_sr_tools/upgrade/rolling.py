@@ -62,6 +62,56 @@ _EXC_LINE = re.compile(r'^([A-Za-z_][\w.]*(?:Error|Exception|Timeout|'
 
 _INSTANCE_PREFIX = re.compile(r'^\[instance: [0-9a-f-]+\] ')
 
+#: A frame of a conductor's traceback: its own serializer asked the
+#: conductor service for a backport.
+_BACKPORT_FRAME = 'in object_backport_versions'
+
+
+def backport_loop_errors(path, offset=0):
+    """How many RPC requests the conductor failed while backporting.
+
+    A stock conductor cannot read an object version it does not know
+    (XenapiLiveMigrateData 1.5); nova's serializer then asks the conductor
+    topic to backport it (``object_backport_versions``). The conductor
+    that takes that call cannot read its argument either, so it asks
+    again: every request holds one of its RPC workers until the call times
+    out (``rpc_response_timeout``) and makes the next. Counted from the
+    conductor's log after ``offset``: the ERROR tracebacks of failed
+    requests that pass through that call.
+    """
+    if not os.path.exists(path):
+        return 0
+    with open(path, 'rb') as handle:
+        handle.seek(offset)
+        text = handle.read().decode('utf-8', 'replace')
+    count = 0
+    record = None    # the prefix every line of the failure's record has
+    for line in text.splitlines():
+        fields = line.split(' ', 5)
+        prefix = ' '.join(fields[:5])
+        if len(fields) == 6 and fields[3] == 'ERROR' and \
+                fields[4] == 'oslo_messaging.rpc.server' and \
+                fields[5].startswith('['):
+            record = prefix
+        elif record is not None and prefix == record and \
+                _BACKPORT_FRAME in line:
+            count += 1
+            record = None
+        elif prefix != record:
+            record = None
+    return count
+
+
+def _loop_note(detail):
+    # Without the count, which varies from run to run (it is the case's
+    # ``conductor_loop``): equal cases share one note in the matrix.
+    return ('%s. Meanwhile the stock conductor kept asking itself for the '
+            'backport: its RPC requests timed out one after another, each '
+            'holding one of its workers, and other work for it (boots, '
+            'other migrations) waited behind them; it recovers only when '
+            'restarted (the verification restarted it)'
+            % detail.rstrip('. '))
+
 
 def state_of(case):
     return (case['conductor'], case['source'], case['destination'])
@@ -293,6 +343,9 @@ class RollingRunner(object):
         result['extension_driver'] = self.deployment.extension_driver
         result.update({'outcome': None, 'detail': '', 'copies': 0,
                        'leftovers': [], 'xapi_calls': {}})
+        conductor_log = self.deployment.log_path('conductor')
+        conductor_mark = os.path.getsize(conductor_log) \
+            if os.path.exists(conductor_log) else 0
         try:
             self._run(case, vset, result)
         except (deployment.DeploymentError, deployment.APIError) as exc:
@@ -307,6 +360,26 @@ class RollingRunner(object):
                 'unknown: check the instance and both pools by hand'
                 % _first_line(exc)))
             self.deployment.revive()
+        cannot_read = result.get('signature') == 'conductor-cannot-read'
+        if case['conductor'] == S and (cannot_read or backport_loop_errors(
+                conductor_log, conductor_mark)):
+            if cannot_read:
+                # The loop's first request fails a moment after the call
+                # that failed the migration: let it show in the log.
+                deadline = time.monotonic() + \
+                    deployment.RPC_RESPONSE_TIMEOUT + 5
+                while not backport_loop_errors(conductor_log,
+                                               conductor_mark) and \
+                        time.monotonic() < deadline:
+                    time.sleep(0.2)
+            # The next case must not meet this one's loop: its calls to
+            # the conductor would wait behind it and time out. Counted
+            # once the looping process has stopped and its log is whole.
+            self.deployment.restart_conductor()
+            loops = backport_loop_errors(conductor_log, conductor_mark)
+            result['conductor_loop'] = loops
+            if loops and result['outcome'] is not None:
+                result['detail'] = _loop_note(result['detail'])
         result['wall_time'] = round(time.monotonic() - started, 3)
         return result
 

@@ -222,6 +222,29 @@ class Broker(object):
     def data_dir(self):
         return os.path.join(self.workspace.path, 'rabbitmq')
 
+    def _connection(self):
+        import kombu
+        return kombu.Connection(self.url.replace('rabbit://', 'amqp://', 1),
+                                connect_timeout=10)
+
+    def purge(self, queues):
+        """Drop the messages waiting in ``queues``; return how many.
+
+        A queue that does not exist counts as empty.
+        """
+        dropped = 0
+        with self._connection() as connection:
+            for name in queues:
+                dropped += _on_queue(connection, name,
+                                     lambda ch: ch.queue_purge(name))
+        return dropped
+
+    def consumers(self, queue):
+        """How many consumers ``queue`` has (0 if there is no queue)."""
+        with self._connection() as connection:
+            return _on_queue(connection, queue, lambda ch: ch.queue_declare(
+                queue, passive=True).consumer_count)
+
     def stop(self):
         if self._driver is not None:
             try:
@@ -232,6 +255,19 @@ class Broker(object):
         for variable in reversed(self._env):
             variable.cleanUp()
         self._env = []
+
+
+def _on_queue(connection, name, action):
+    """``action(channel)`` on a fresh channel; 0 if ``name`` is unknown."""
+    import amqp
+    channel = connection.channel()
+    try:
+        return action(channel) or 0
+    except amqp.exceptions.NotFound:
+        return 0    # the broker closed the channel with the error
+    finally:
+        if channel.is_open:
+            channel.close()
 
 
 def _stop_epmd(port):
@@ -381,9 +417,37 @@ class Process(object):
             self.popen.wait(5)
         except subprocess.TimeoutExpired:
             pass
+        # SIGKILL is delivered when the kernel next runs each process: on
+        # a busy machine a child may still run for a moment after the
+        # leader is reaped. Return once none of the group runs.
+        deadline = time.monotonic() + 5
+        while _group_running(pgid) and time.monotonic() < deadline:
+            time.sleep(0.05)
         code = self.popen.returncode
         self.popen = None
         return code
+
+
+def _group_running(pgid):
+    """Whether a process of group ``pgid`` runs (zombies do not).
+
+    Reads ``/proc``; where there is none, no process is known to run.
+    """
+    try:
+        entries = os.listdir('/proc')
+    except OSError:
+        return False
+    for entry in entries:
+        if not entry.isdigit():
+            continue
+        try:
+            with open('/proc/%s/stat' % entry) as handle:
+                fields = handle.read().rsplit(')', 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[2]) == pgid and fields[0] != 'Z':
+            return True
+    return False
 
 
 def _killpg(pgid, signum):
@@ -434,10 +498,10 @@ class Supervisor(object):
                     'the service %s stopped (exit status %s); see %s:\n%s'
                     % (name, code, process.log_path, process.log_tail()))
 
-    def stop(self, name):
+    def stop(self, name, grace=STOP_GRACE):
         process = self.processes.pop(name, None)
         if process is not None:
-            process.stop()
+            process.stop(grace)
 
     def stop_all(self):
         # Every group gets SIGTERM at once, then each its grace period.

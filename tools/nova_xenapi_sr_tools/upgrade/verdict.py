@@ -144,9 +144,10 @@ def _sig_conductor_version(case, error):
             'backport the object (conductor.API().object_backport_versions, '
             'an RPC call on the conductor topic) and no conductor can read '
             'it: the live migration fails with MessagingTimeout after '
-            'rpc_response_timeout (60 s by default) and the conductors are '
-            'briefly busy; nothing changed. Fix: upgrade conductors first '
-            '(run nova-conductor-xenapi-sr), then the computes'
+            'rpc_response_timeout (60 s by default), nothing changed, and '
+            'the conductor goes on asking itself for the backport. Fix: '
+            'upgrade conductors first (run nova-conductor-xenapi-sr), then '
+            'the computes'
             % case['conductor'])
 
 
