@@ -169,25 +169,25 @@ class TestAudit(AuditTestCase):
         self.assertEqual(0, rc, err)
         self.assertEqual('***', fx.calls('pool-a')[0][1][1])
 
-    def test_progress_on_a_terminal(self):
+    def audit_stderr(self, tty):
+        """What an audit of pool-a writes on stderr, a terminal or not."""
         fx = self.start(scenario())
         stderr = io.StringIO()
-        stderr.isatty = lambda: True
+        stderr.isatty = lambda: tty
         app = cli.NovaXenapiSRApp(stdout=io.StringIO(), stderr=stderr)
         self.assertEqual(0, app.run(['audit', '--url', fx.urls['pool-a'],
                                      '-f', 'json']))
-        self.assertIn('PBD.get_all_records (5/5)', stderr.getvalue())
-        self.assertTrue(stderr.getvalue().endswith('\r\033[K'))
+        return stderr.getvalue()
+
+    def test_progress_on_a_terminal(self):
+        stderr = self.audit_stderr(tty=True)
+        self.assertIn('PBD.get_all_records (5/5)', stderr)
+        self.assertTrue(stderr.endswith('\r\033[K'))
 
     def test_no_progress_off_a_terminal(self):
-        fx = self.start(scenario())
-        stderr = io.StringIO()
-        stderr.isatty = lambda: False
-        app = cli.NovaXenapiSRApp(stdout=io.StringIO(), stderr=stderr)
-        self.assertEqual(0, app.run(['audit', '--url', fx.urls['pool-a'],
-                                     '-f', 'json']))
-        self.assertNotIn('get_all_records', stderr.getvalue())
-        self.assertNotIn('\r', stderr.getvalue())
+        stderr = self.audit_stderr(tty=False)
+        self.assertNotIn('get_all_records', stderr)
+        self.assertNotIn('\r', stderr)
 
 
 class TestErrors(AuditTestCase):
