@@ -174,14 +174,20 @@ def _check_existing(session, attached, legacy):
     for sr_rec in srs.values():
         volume_id = other_style.get(sr_rec['uuid'])
         if volume_id is not None:
+            host, port, iqn = _target_key(naming.device_config(
+                attached[volume_id].connection_data))
             raise UntrustedSRUuid(reason=(
                 'volume %s is on legacy SR %s on the source, but this host '
-                'already has the uuid5 SR %s of the same iSCSI target, '
-                'which holds the volume\'s LUN: XAPI keeps a LUN in one SR '
-                'per pool, so the disk cannot arrive in place here. Nothing '
-                'was changed on this host. Migrate the instance to another '
-                'host, or cold (nova migrate).'
-                % (volume_id, legacy[volume_id], sr_rec['uuid'])))
+                'already has the uuid5 SR %s of the same iSCSI target %s, '
+                'port %s, IQN %s, which holds the volume\'s LUN: XAPI keeps '
+                'a LUN in one SR per pool, so the disk cannot arrive in '
+                'place here, nor on any other host of this pool. Nothing '
+                'was changed on this host. Migrate the instance to a host '
+                'of another pool, or cold (nova migrate); or, once nothing '
+                'in this pool uses SR %s, forget it (xe sr-forget uuid=%s) '
+                'and retry.'
+                % (volume_id, legacy[volume_id], sr_rec['uuid'], host, port,
+                   iqn, sr_rec['uuid'], sr_rec['uuid'])))
     srs = {ref: rec for ref, rec in srs.items() if rec['uuid'] in names}
     if not srs:
         return

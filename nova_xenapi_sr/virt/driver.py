@@ -457,6 +457,11 @@ class XenAPISRDriver(xenapi_driver.XenAPIDriver):
                                       dest_check_data, block_device_info=None):
         decided = source.decide_sr_uuids(self._session, instance.name,
                                          block_device_info)
+        if source.inside_the_pool(dest_check_data):
+            message = source.same_pool_message(self._session, instance.name,
+                                               decided)
+            if message:
+                raise nova_exception.MigrationPreCheckError(reason=message)
         if source.carries_sr_uuid_map(dest_check_data):
             dest_check_data.volume_sr_uuid_map = decided
         else:

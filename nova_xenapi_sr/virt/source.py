@@ -197,3 +197,49 @@ def stock_destination_message(instance_name, volume_sr_uuid_map,
         % {'inst': instance_name, 'vols': ', '.join(legacy),
            'srs': ', '.join(volume_sr_uuid_map[v] for v in legacy),
            'dest': destination, 'ver': dest_check_data.VERSION})
+
+
+def inside_the_pool(dest_check_data):
+    """Whether the destination found this host in its own pool.
+
+    nova's destination pre-check asks for a live migration without block
+    migration (``VM.pool_migrate``) only inside one pool.
+    """
+    return ('block_migration' in dest_check_data and
+            dest_check_data.block_migration is False)
+
+
+def same_pool_message(session, instance_name, volume_sr_uuid_map):
+    """Why ``VM.pool_migrate`` cannot move these volumes, or None.
+
+    ``VM.pool_migrate`` needs every SR of the VM plugged on the destination
+    host (``VM_REQUIRES_SR``). nova's SRs are unshared, and an unshared SR
+    plugged here cannot be plugged on another host (``SR_NOT_SHARABLE``),
+    while nova connects nothing on the destination for an SR the pool
+    already has. Read-only: one ``SR.get_all_records_where``.
+    """
+    if not volume_sr_uuid_map:
+        return None
+    try:
+        expression = where.field_in('uuid',
+                                    sorted(set(volume_sr_uuid_map.values())))
+    except where.UnsafeWhereValue:
+        return None     # the destination's checks name it
+    unshared = set(rec['uuid'] for rec in
+                   _query(session, 'SR', expression).values()
+                   if not rec.get('shared'))
+    blocked = ['%s (SR %s)' % (volume_id, sr_uuid)
+               for volume_id, sr_uuid in sorted(volume_sr_uuid_map.items())
+               if sr_uuid in unshared]
+    if not blocked:
+        return None
+    return (
+        'instance %s cannot be live-migrated inside its pool: its volume(s) '
+        '%s are on unshared SRs plugged on this host. XAPI\'s '
+        'VM.pool_migrate needs every SR of the VM plugged on the '
+        'destination host (VM_REQUIRES_SR), an unshared SR cannot be '
+        'plugged on a second host (SR_NOT_SHARABLE), and nova connects '
+        'nothing on the destination for an SR the pool already has. Nothing '
+        'was changed. Live-migrate the instance with block migration to a '
+        'host of another pool, or migrate it cold (nova migrate).'
+        % (instance_name, '; '.join(blocked)))

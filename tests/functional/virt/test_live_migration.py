@@ -704,6 +704,13 @@ class RefusalTestCase(LiveMigrationTestCase):
         self.migrate()
         self.assertIn(UNTRUSTED, self.error)
         self.assertIn('cannot arrive in place', self.error)
+        # It names the target and the SR that holds the LUN, and sends the
+        # operator to another pool: every host of this one has the SR.
+        self.assertIn('target %s, port 3260, IQN %s' % (
+            PORTAL_A.split(':')[0], iqn('shared')), self.error)
+        self.assertIn('uuid5 SR %s' % naming.uuid5_sr_uuid(
+            self.source_infos[0][0]['data']), self.error)
+        self.assertIn('a host of another pool', self.error)
         self.assert_failed_clean(vm_state='active')
         self.assert_unchanged()
 

@@ -291,10 +291,17 @@ class SamePoolTestCase(_Base):
     def _extension(self, style):
         self.build(EXTENSION, style)
         self.migrate(self.dest, block_migration=False)
-        self.assert_refused_at_pre_live_migration(
-            destination.SamePoolRefusal,
-            (self.volume_id, self.sr_uuid, 'VM_REQUIRES_SR',
-             'Nothing was changed', 'block migration'))
+        # The upgraded source refuses in its pre-check
+        # (check_can_live_migrate_source), which nova's conductor runs
+        # before pre_live_migration: the destination never prepares.
+        events = self.dep.events(self.server)
+        self.assertIn(('compute_check_can_live_migrate_source', 'Error'),
+                      events)
+        self.assertNotIn('compute_pre_live_migration', dict(events))
+        for needle in (self.volume_id, self.sr_uuid, 'VM_REQUIRES_SR',
+                       'SR_NOT_SHARABLE', 'Nothing was changed',
+                       'block migration'):
+            self.assertIn(needle, self.error)
         self.assertNotIn('VM.pool_migrate', self.calls('pool-a'))
         self.assertEqual([], self.writes('pool-a'))
         self.assertEqual('host-a', self.resident_host())

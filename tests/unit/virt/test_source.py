@@ -180,3 +180,61 @@ class StockDestinationMessageTestCase(base.TestCase):
         self.assertIn('http://dest', msg)
         self.assertIn('1.4', msg)
         self.assertIn('Install nova-xenapi-sr on the destination', msg)
+
+
+class SamePoolTestCase(base.TestCase):
+    """The source's refusal of VM.pool_migrate for unshared volume SRs."""
+
+    class CheckData(object):
+        def __init__(self, **fields):
+            self.fields = fields
+
+        def __contains__(self, name):
+            return name in self.fields
+
+        def __getattr__(self, name):
+            try:
+                return self.fields[name]
+            except KeyError:
+                raise AttributeError(name)
+
+    def setUp(self):
+        super(SamePoolTestCase, self).setUp()
+        self.session = fakes.FakeSession()
+
+    def test_inside_the_pool_only_without_block_migration(self):
+        self.assertTrue(source.inside_the_pool(
+            self.CheckData(block_migration=False)))
+        self.assertFalse(source.inside_the_pool(
+            self.CheckData(block_migration=True)))
+        # not decided (an older destination that did not set it)
+        self.assertFalse(source.inside_the_pool(self.CheckData()))
+
+    def test_unshared_sr_refused_with_volumes_srs_and_remedy(self):
+        legacy = naming.legacy_sr_uuid('v1')
+        uuid5 = naming.uuid5_sr_uuid(connection_info('v2')['data'])
+        shared = naming.uuid5_sr_uuid(connection_info('v3')['data'])
+        self.session.add('SR', 'OpaqueRef:a', uuid=legacy, shared=False)
+        self.session.add('SR', 'OpaqueRef:b', uuid=uuid5, shared=False)
+        self.session.add('SR', 'OpaqueRef:c', uuid=shared, shared=True)
+        message = source.same_pool_message(
+            self.session, 'i-1', {'v1': legacy, 'v2': uuid5, 'v3': shared})
+        self.assertIn('instance i-1', message)
+        self.assertIn('v1 (SR %s); v2 (SR %s)' % (legacy, uuid5), message)
+        self.assertNotIn('v3', message)
+        for needle in ('VM_REQUIRES_SR', 'SR_NOT_SHARABLE',
+                       'Nothing was changed', 'block migration',
+                       'nova migrate'):
+            self.assertIn(needle, message)
+        self.assertEqual(['SR.get_all_records_where'],
+                         self.session.methods())
+
+    def test_shared_srs_pass(self):
+        sr = naming.uuid5_sr_uuid(connection_info('v')['data'])
+        self.session.add('SR', 'OpaqueRef:a', uuid=sr, shared=True)
+        self.assertIsNone(source.same_pool_message(self.session, 'i-1',
+                                                   {'v': sr}))
+
+    def test_no_volumes_costs_no_call(self):
+        self.assertIsNone(source.same_pool_message(self.session, 'i-1', {}))
+        self.assertEqual([], self.session.calls)
