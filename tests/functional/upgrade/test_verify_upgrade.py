@@ -13,11 +13,12 @@
 
 """``verify-upgrade`` end to end: nova 21.2.4's own services, for real.
 
-The full matrix runs once per test process (one deployment: RabbitMQ,
-MariaDB, placement, nova-api, the scheduler, the conductor, two
-nova-computes, rolled through the eight states) and several tests read its
-JSON document. The deliberately broken extensions run in one more
-deployment, one round per driver. The command class is driven directly,
+The full matrix runs once per test process (one deployment per layout:
+RabbitMQ, MariaDB, placement, nova-api, the scheduler, the conductor, two
+nova-computes, rolled through the eight states; between two pools, then
+between two hosts of one pool) and several tests read its JSON document.
+The deliberately broken extensions run in one more deployment, one round
+per driver. The command class is driven directly,
 as the cliff App would.
 """
 
@@ -55,6 +56,20 @@ EXPECTED = {
                                           'failed_clean'),
     ('extension', 'stock', 'stock'): ('migrated', 'failed_clean',
                                       'failed_clean'),
+}
+
+#: The same, inside one pool (VM.pool_migrate), for the same-pool uuid5,
+#: legacy and mixed sets: an upgraded source refuses in its pre-check;
+#: stock nova on both computes strips the running VM's volumes.
+EXPECTED_SAME_POOL = {
+    ('stock', 'stock', 'stock'): ('UNSAFE',) * 3,
+    ('stock', 'stock', 'extension'): ('refused',) * 3,
+    ('stock', 'extension', 'extension'): ('refused',) * 3,
+    ('stock', 'extension', 'stock'): ('refused',) * 3,
+    ('extension', 'extension', 'stock'): ('refused',) * 3,
+    ('extension', 'extension', 'extension'): ('refused',) * 3,
+    ('extension', 'stock', 'extension'): ('failed_clean',) * 3,
+    ('extension', 'stock', 'stock'): ('UNSAFE',) * 3,
 }
 
 
@@ -106,6 +121,17 @@ class TestFullMatrix(base.TestCase):
         return dict(((c['conductor'], c['source'], c['destination'],
                       c['volumes']), c) for c in self.cases)
 
+    def layout(self, name):
+        return [c for c in self.cases if c['layout'] == name]
+
+    def outcomes(self, layout, sets):
+        got = {}
+        for case in self.layout(layout):
+            key = (case['conductor'], case['source'], case['destination'])
+            got.setdefault(key, {})[case['volumes']] = case['outcome']
+        return dict((key, tuple(v[name] for name in sets))
+                    for key, v in got.items())
+
     def test_no_case_broke_down(self):
         # A case the verification could not judge carries no nova record;
         # say which and why rather than fail on a missing key elsewhere.
@@ -115,64 +141,106 @@ class TestFullMatrix(base.TestCase):
                   for c in self.cases if 'nova' not in c]
         self.assertEqual([], broken)
 
-    def test_24_cases(self):
-        self.assertEqual(24, len(self.cases))
-        self.assertEqual(24, self.doc['summary']['cases'])
+    def test_48_cases_24_per_layout(self):
+        self.assertEqual(48, len(self.cases))
+        self.assertEqual(48, self.doc['summary']['cases'])
+        self.assertEqual(24, len(self.layout('cross-pool')))
+        self.assertEqual(24, len(self.layout('same-pool')))
         self.assertTrue(self.doc['summary']['complete'])
 
     def test_matrix(self):
-        got = {}
-        for case in self.cases:
-            key = (case['conductor'], case['source'], case['destination'])
-            got.setdefault(key, {})[case['volumes']] = case['outcome']
-        got = dict((key, (v['uuid5'], v['legacy'], v['mixed']))
-                   for key, v in got.items())
-        self.assertEqual(EXPECTED, got)
+        self.assertEqual(EXPECTED, self.outcomes(
+            'cross-pool', ('uuid5', 'legacy', 'mixed')))
+
+    def test_same_pool_matrix(self):
+        self.assertEqual(EXPECTED_SAME_POOL, self.outcomes(
+            'same-pool', ('same-pool-uuid5', 'same-pool-legacy',
+                          'same-pool-mixed')))
+
+    def test_same_pool_refusals_say_why_and_what_to_do(self):
+        for case in self.layout('same-pool'):
+            if case['source'] == 'extension':
+                # refused by the upgraded source before anything changed
+                self.assertEqual('extension-refused', case['signature'])
+                self.assertIn('the extension on the source refused',
+                              case['detail'])
+                for needle in ('VM_REQUIRES_SR', 'SR_NOT_SHARABLE',
+                               'block migration', 'nova migrate'):
+                    self.assertIn(needle, case['detail'])
+            elif case['destination'] == 'extension' and \
+                    case['conductor'] == 'extension':
+                # a stock source: the destination refuses in
+                # pre_live_migration, before its first XAPI write
+                self.assertIn('the extension on the destination refused',
+                              case['detail'])
+                self.assertEqual([], case['leftovers'])
+            elif case['destination'] == 'stock':
+                # stock nova on both computes: nova's recover path detaches
+                # the running VM's volume
+                self.assertEqual('same-pool-stock', case['signature'])
+                self.assertIn('lost VBD of the VM', case['detail'])
+                self.assertIn('install the extension on the source',
+                              case['detail'])
+            self.assertTrue(verdict.says_what_to_do(case['detail']),
+                            case['detail'])
 
     def test_readme_shows_this_matrix(self):
         # README.rst's sample is this run's matrix, note numbers included.
         table = report.render_table(self.cases, self.doc['summary'])
         lines = table.splitlines()
-        start = [i for i, line in enumerate(lines)
-                 if line.startswith('conductor ')][0]
-        matrix = lines[start:lines.index('', start)]
+        starts = [i for i, line in enumerate(lines)
+                  if line.startswith('conductor ')]
+        self.assertEqual(2, len(starts), table)
         with open(os.path.join(REPO_ROOT, 'README.rst')) as handle:
             readme = [line[4:] for line in handle.read().splitlines()]
-        self.assertIn(matrix[0], readme, table)
-        first = readme.index(matrix[0])
-        self.assertEqual(matrix, readme[first:first + len(matrix)])
+        for start in starts:
+            # the layout's title, a blank line, the matrix
+            matrix = lines[start - 2:lines.index('', start)]
+            self.assertIn(matrix[0], readme, table)
+            first = readme.index(matrix[0])
+            self.assertEqual(matrix, readme[first:first + len(matrix)])
 
-    def test_all_extension_cases_migrated(self):
-        self.assertTrue(self.doc['summary']['all_extension_migrated'])
+    def test_all_extension_cases_ok(self):
+        summary = self.doc['summary']
+        # migrated between pools; refused by the extension inside one
+        self.assertFalse(summary['all_extension_migrated'])
+        self.assertTrue(summary['all_extension_ok'])
+        self.assertEqual(3, summary['all_extension_refused_in_pool'])
+        for case in self.layout('cross-pool'):
+            if all(case[role] == 'extension' for role in
+                   ('conductor', 'source', 'destination')):
+                self.assertEqual('migrated', case['outcome'])
 
     def test_exit_status_follows_the_rule(self):
         summary = self.doc['summary']
         expected = 0 if (summary['unsafe'] == 0 and
-                         summary['all_extension_migrated']) else 1
+                         summary['all_extension_ok']) else 1
         self.assertEqual(expected, self.status)
         self.assertEqual(expected, summary['exit_status'])
 
     def test_nothing_is_ever_copied(self):
-        self.assertEqual([0] * 24, [case['copies'] for case in self.cases])
+        self.assertEqual([0] * 48, [case['copies'] for case in self.cases])
 
     def test_non_migrated_cases_say_what_to_do(self):
         for case in self.cases:
             if case['outcome'] == 'migrated':
                 continue
-            self.assertTrue(any(word in case['detail'] for word in
-                                ('upgrade', 'install', 'Install',
-                                 'Do not')), case['detail'])
+            self.assertTrue(verdict.says_what_to_do(case['detail']),
+                            case['detail'])
 
     def test_cases_ran_in_rolling_order(self):
-        states = []
-        for case in self.cases:
-            state = (case['conductor'], case['source'], case['destination'])
-            if not states or states[-1] != state:
-                states.append(state)
-        self.assertEqual(list(rolling.STATE_ORDER), states)
-        for before, after in zip(states, states[1:]):
-            # one node restarted per step
-            self.assertEqual(1, sum(a != b for a, b in zip(before, after)))
+        for layout in ('cross-pool', 'same-pool'):
+            states = []
+            for case in self.layout(layout):
+                state = (case['conductor'], case['source'],
+                         case['destination'])
+                if not states or states[-1] != state:
+                    states.append(state)
+            self.assertEqual(list(rolling.STATE_ORDER), states)
+            for before, after in zip(states, states[1:]):
+                # one node restarted per step
+                self.assertEqual(1, sum(a != b for a, b in zip(before,
+                                                               after)))
 
     def test_nova_recorded_every_migration(self):
         for case in self.cases:
@@ -183,6 +251,7 @@ class TestFullMatrix(base.TestCase):
                           'conductor_live_migrate_instance',
                           ' '.join(nova['events']))
             if case['outcome'] == 'migrated':
+                self.assertEqual('cross-pool', case['layout'])
                 self.assertEqual('completed', nova['migration_status'])
                 self.assertEqual('host-destination', nova['instance_host'])
                 self.assertEqual('active', nova['vm_state'])
@@ -193,6 +262,8 @@ class TestFullMatrix(base.TestCase):
     def test_stock_conductor_fails_with_the_real_messaging_timeout(self):
         for key, case in self.by_key().items():
             conductor, source, destination, _volumes = key
+            if case['layout'] == 'same-pool' and source == 'extension':
+                continue    # the upgraded source refuses first
             # The conductor reads an upgraded destination's answer; an
             # upgraded source with a stock destination sends 1.4 or
             # refuses by itself (extension-refused).
@@ -255,7 +326,9 @@ class TestFullMatrix(base.TestCase):
     def test_progress_while_services_start_and_cases_run(self):
         self.assertIn('starting RabbitMQ and MariaDB (pifpaf)', self.stderr)
         self.assertIn('restarting conductor as extension', self.stderr)
-        self.assertIn('[24/24] conductor=', self.stderr)
+        self.assertIn('layout cross-pool: 24 cases', self.stderr)
+        self.assertIn('layout same-pool: 24 cases', self.stderr)
+        self.assertIn('[48/48] conductor=', self.stderr)
 
 
 class TestBrokenExtensions(base.TestCase):
@@ -277,8 +350,9 @@ class TestBrokenExtensions(base.TestCase):
         super(TestBrokenExtensions, self).setUp()
         self.useFixture(fixtures.Timeout(FULL_MATRIX_TIMEOUT, gentle=True))
         if not self._results:
-            argv = ['--debug-output', '--conductor', 'extension',
-                    '--source', 'extension', '--destination', 'extension']
+            argv = ['--debug-output', '--layout', 'cross-pool',
+                    '--conductor', 'extension', '--source', 'extension',
+                    '--destination', 'extension']
             for driver in [BROKEN + name for name in self.DRIVERS] + [
                     self.UNREGISTERED]:
                 argv.extend(['--extension-driver', driver])
@@ -362,36 +436,3 @@ class TestShippedScenarios(base.TestCase):
              ('extension', 'extension'): 'migrated'},
             dict((key, case['outcome']) for key, case in cases.items()))
         self.assertIn('HANDLE_INVALID', cases[('stock', 'stock')]['detail'])
-
-    def test_same_pool_scenario(self):
-        # Two hosts of one pool, non-block live migration (VM.pool_migrate)
-        # for the three volume sets. The extension destination refuses
-        # before its first XAPI write; no case it takes part in is UNSAFE.
-        path = os.path.join(REPO_ROOT, 'etc', 'verify-upgrade',
-                            'same-pool.json')
-        status, doc, _err = run_json('--scenario', path,
-                                     '--conductor', 'extension')
-        # The all-extension cases are refused, not migrated: exit 1.
-        self.assertEqual(1, status)
-        cases = doc['cases']
-        self.assertEqual(
-            {'same-pool-uuid5', 'same-pool-legacy', 'same-pool-mixed'},
-            set(case['volumes'] for case in cases))
-        self.assertEqual(12, len(cases))
-        for case in cases:
-            if case['destination'] == 'extension':
-                self.assertNotEqual('UNSAFE', case['outcome'], case)
-            if case['source'] == case['destination'] == 'extension':
-                # The destination refuses in pre_live_migration, before
-                # its first XAPI write: after the pre-checks, so
-                # failed_clean, with the extension's own advice.
-                self.assertEqual('failed_clean', case['outcome'], case)
-                self.assertIn('the extension on the destination refused',
-                              case['detail'])
-                self.assertIn('VM_REQUIRES_SR', case['detail'])
-                self.assertTrue(verdict.says_what_to_do(case['detail']),
-                                case['detail'])
-            if case['source'] == case['destination'] == 'stock':
-                # Stock nova's rollback strips the running VM's volume.
-                self.assertEqual('UNSAFE', case['outcome'], case)
-                self.assertIn('lost VBD of the VM', case['detail'])

@@ -63,7 +63,9 @@ class TestVerifyUpgradeArguments(base.TestCase):
     def test_unknown_volume_set(self):
         status, out, err = self.run_command('--volumes', 'nope')
         self.assertEqual(cmd.EXIT_ERROR, status)
-        self.assertIn('no volume set nope (have: uuid5, legacy, mixed)', err)
+        self.assertIn('no volume set nope (have: uuid5, legacy, mixed, '
+                      'same-pool-uuid5, same-pool-legacy, same-pool-mixed)',
+                      err)
         self.assertEqual('', out)
         self.runner.assert_not_called()
 
@@ -88,9 +90,55 @@ class TestVerifyUpgradeArguments(base.TestCase):
         cases = self.runner.call_args[1]['cases']
         self.assertEqual(
             [{'conductor': 'extension', 'source': 'stock',
-              'destination': destination, 'volumes': 'legacy'}
+              'destination': destination, 'volumes': 'legacy',
+              'layout': 'cross-pool'}
              for destination in ('stock', 'extension')], cases)
         instance.run.assert_called_once_with(progress=mock.ANY)
+
+    def test_both_layouts_by_default_one_deployment_each(self):
+        def run(progress):
+            case = self.runner.call_args[1]['cases'][0]
+            return [dict(case, outcome='migrated', detail='migrated',
+                         copies=0, leftovers=[], xapi_calls={},
+                         wall_time=1.0)]
+        self.instance.run.side_effect = run
+        status, out, err = self.run_command('--format', 'json',
+                                            '--conductor', 'stock')
+        self.assertEqual(2, self.runner.call_count)
+        first, second = [call[1] for call in self.runner.call_args_list]
+        self.assertNotEqual(first['scenario']['source_pool'],
+                            first['scenario']['destination_pool'])
+        self.assertEqual(second['scenario']['source_pool'],
+                         second['scenario']['destination_pool'])
+        self.assertEqual({'same-pool-uuid5', 'same-pool-legacy',
+                          'same-pool-mixed'},
+                         set(c['volumes'] for c in second['cases']))
+        doc = json.loads(out)
+        self.assertEqual(['cross-pool', 'same-pool'],
+                         [c['layout'] for c in doc['cases']])
+        self.assertIn('layout same-pool: 12 cases', err)
+        self.assertEqual({'install': 0.0, 'start': 2.0, 'cases': 4.0},
+                         doc['summary']['timings'])
+
+    def test_layout_picks_one(self):
+        self.instance.run.return_value = []
+        self.run_command('--layout', 'same-pool')
+        self.assertEqual(1, self.runner.call_count)
+        self.assertEqual(24, len(self.runner.call_args[1]['cases']))
+        status, out, _err = self.run_command('--layout', 'same-pool',
+                                             '--print-scenario')
+        self.assertEqual('host-source-2',
+                         json.loads(out)['destination_host'])
+
+    def test_layout_and_scenario_conflict(self):
+        path = self.useFixture(fixtures.TempDir()).join('s.json')
+        with open(path, 'w') as handle:
+            json.dump({'pools': [{'name': 'a'}, {'name': 'b'}]}, handle)
+        status, _out, err = self.run_command('--scenario', path,
+                                             '--layout', 'same-pool')
+        self.assertEqual(cmd.EXIT_ERROR, status)
+        self.assertIn('--scenario replaces them', err)
+        self.runner.assert_not_called()
 
     def test_extension_driver_is_passed_on(self):
         self.instance.run.return_value = []

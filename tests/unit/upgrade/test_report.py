@@ -22,7 +22,8 @@ from tests import base
 def results():
     out = []
     for case in cases.matrix(cases.volume_sets()):
-        result = dict(case, outcome='migrated', detail='migrated', copies=0,
+        result = dict(case, layout='cross-pool', outcome='migrated',
+                      detail='migrated', copies=0,
                       leftovers=[], xapi_calls={'source': 40,
                                                 'destination': 50},
                       wall_time=1.5, trace=[{'step': 'x'}])
@@ -45,13 +46,14 @@ class TestSummary(base.TestCase):
         self.assertEqual(24, summary['cases'])
         self.assertEqual(1, summary['UNSAFE'])
         self.assertEqual(1, summary['unsafe'])
-        self.assertEqual(1, summary['unsafe_with_stock_computes'])
+        # the all-stock uuid5 case itself: stock nova's own
+        self.assertEqual(1, summary['unsafe_before_upgrade'])
         self.assertEqual(6, summary['refused'])
         self.assertEqual(4, summary['failed_clean'])
         self.assertEqual(13, summary['migrated'])
         self.assertEqual(3, summary['all_extension_cases'])
         self.assertTrue(summary['all_extension_migrated'])
-        self.assertEqual(1, summary['exit_status'])
+        self.assertEqual(0, summary['exit_status'])
         self.assertEqual(12.3, summary['wall_time'])
 
     def test_exit_zero_without_unsafe(self):
@@ -66,6 +68,48 @@ class TestSummary(base.TestCase):
         self.assertFalse(summary['all_extension_migrated'])
         self.assertEqual(1, summary['exit_status'])
 
+    def _same_pool(self, **changes):
+        """Results of both layouts; the same-pool ones refused."""
+        data = [r for r in results() if r['conductor'] == 'extension']
+        data[0].update(outcome='failed_clean', detail='fine')
+        same = []
+        for result in data:
+            result = dict(result, layout='same-pool',
+                          volumes='same-pool-' + result['volumes'],
+                          outcome='refused', signature='extension-refused',
+                          detail='Migrate it cold (nova migrate).')
+            result.update(changes)
+            same.append(result)
+        return data + same
+
+    def test_extension_refusal_inside_one_pool_is_ok(self):
+        summary = report.summarize(self._same_pool())
+        self.assertEqual(0, summary['exit_status'])
+        self.assertFalse(summary['all_extension_migrated'])
+        self.assertTrue(summary['all_extension_ok'])
+        self.assertEqual(3, summary['all_extension_refused_in_pool'])
+        text = report.render_table(self._same_pool(), summary)
+        self.assertIn('All-extension cases migrated: yes, except 3 refused '
+                      'by the extension inside one pool', text)
+
+    def test_refusal_inside_one_pool_needs_the_extensions_signature(self):
+        # nova's or XAPI's own failure there is not the extension's clean
+        # refusal: not ok
+        for changes in ({'signature': 'conductor-cannot-read'},
+                        {'outcome': 'failed_clean'}):
+            summary = report.summarize(self._same_pool(**changes))
+            self.assertFalse(summary['all_extension_ok'], changes)
+            self.assertEqual(1, summary['exit_status'], changes)
+
+    def test_extension_refusal_between_pools_is_not_ok(self):
+        data = [r for r in results() if r['conductor'] == 'extension']
+        data[0].update(outcome='failed_clean', detail='fine')
+        ext = [r for r in data if cases.is_all_extension(r)][0]
+        ext.update(outcome='refused', signature='extension-refused')
+        summary = report.summarize(data)
+        self.assertFalse(summary['all_extension_ok'])
+        self.assertEqual(1, summary['exit_status'])
+
     def test_no_all_extension_case_is_not_all_migrated(self):
         data = [r for r in results() if r['conductor'] == 'stock']
         self.assertFalse(report.summarize(data)['all_extension_migrated'])
@@ -78,7 +122,8 @@ class TestJson(base.TestCase):
         doc = json.loads(report.render_json(data, report.summarize(data)))
         self.assertEqual(24, len(doc['cases']))
         self.assertEqual(
-            ['conductor', 'source', 'destination', 'volumes', 'outcome',
+            ['layout', 'conductor', 'source', 'destination', 'volumes',
+             'outcome',
              'detail', 'copies', 'leftovers', 'xapi_calls', 'wall_time',
              'extension_driver'],
             list(doc['cases'][0]))
@@ -86,7 +131,8 @@ class TestJson(base.TestCase):
                          set(c['conductor'] for c in doc['cases']))
         self.assertEqual(['destination pool: new SR x'],
                          doc['cases'][0]['leftovers'])
-        self.assertEqual(1, doc['summary']['exit_status'])
+        self.assertEqual(0, doc['summary']['exit_status'])
+        self.assertEqual(1, doc['summary']['unsafe_before_upgrade'])
 
     def test_debug_adds_trace(self):
         data = results()
@@ -130,8 +176,16 @@ class TestTable(base.TestCase):
         self.assertIn('All-extension cases migrated: yes. Unsafe cases: 1 '
                       '(1 of them with stock nova on both computes',
                       self.text)
-        self.assertIn('Exit status: 1 (not safe: see the notes)', self.text)
+        self.assertIn('not counted by the exit status', self.text)
+        self.assertIn('Exit status: 0 (safe to proceed)', self.text)
         self.assertNotIn('Partial run', self.text)
+
+    def test_unsafe_with_an_upgraded_compute_is_not_safe(self):
+        data = results()
+        data[3].update(outcome='UNSAFE', detail='lost SR')
+        text = report.render_table(data, report.summarize(data))
+        self.assertIn('Unsafe cases: 2 (1 of them with stock nova', text)
+        self.assertIn('Exit status: 1 (not safe: see the notes)', text)
 
     def test_partial_run_is_said(self):
         data = results()[:3]
@@ -166,3 +220,23 @@ class TestTable(base.TestCase):
         self.assertIn('[ 3/24]', line)
         self.assertIn('volumes=legacy', line)
         self.assertIn('failed_clean (1.5s)', line)
+
+    def test_one_matrix_per_layout_with_shared_notes(self):
+        between_pools = [r for r in results()
+                         if r['conductor'] == 'extension']
+        data = between_pools + [
+            dict(result, layout='same-pool',
+                 volumes='same-pool-' + result['volumes'])
+            for result in between_pools]
+        text = report.render_table(data, report.summarize(data), width=200)
+        lines = text.splitlines()
+        between = lines.index(report.LAYOUT_TITLES['cross-pool'])
+        inside = lines.index(report.LAYOUT_TITLES['same-pool'])
+        self.assertLess(between, inside)
+        self.assertTrue(lines[between + 2].startswith('conductor '))
+        self.assertIn('same-pool-uuid5', lines[inside + 2])
+        self.assertNotIn('same-pool-uuid5', lines[between + 2])
+        # one detail, one note number, whichever matrix shows it
+        self.assertEqual(1, len([line for line in lines
+                                 if line.startswith('[1] ')]))
+        self.assertIn('failed_clean [1]', lines[inside + 4])

@@ -572,3 +572,94 @@ class TestExitStatus(base.TestCase):
     def test_all_extension_not_migrated_fails(self):
         self.assertEqual(1, verdict.exit_status([
             (ALL_EXT, verdict.REFUSED)]))
+
+    def test_extension_refusal_inside_one_pool_passes(self):
+        inside = dict(ALL_EXT, layout='same-pool',
+                      signature='extension-refused')
+        self.assertEqual(0, verdict.exit_status([
+            (inside, verdict.REFUSED)]))
+        # not the extension's own refusal, or not refused, or between pools
+        for case, outcome in (
+                (dict(inside, signature='conductor-cannot-read'),
+                 verdict.REFUSED),
+                (inside, verdict.FAILED_CLEAN),
+                (dict(inside, layout='cross-pool'), verdict.REFUSED)):
+            self.assertEqual(1, verdict.exit_status([(case, outcome)]),
+                             (case, outcome))
+
+
+class TestSamePoolSignature(base.TestCase):
+    """Stock nova 21's failures inside a pool, named with what to do."""
+
+    def flow(self, code):
+        return {'phase': 'migration', 'error': error(
+            'Failure', "['%s', 'OpaqueRef:x']" % code, 'compute-source')}
+
+    def test_both_codes_recognised_only_inside_a_pool(self):
+        case = dict(CASE, source='stock', destination='stock',
+                    layout='same-pool')
+        for code in ('VM_REQUIRES_SR', 'SR_BACKEND_FAILURE_40'):
+            found = verdict.recognise(case, self.flow(code)['error'])
+            self.assertEqual('same-pool-stock', found[0])
+            self.assertIn(code, found[1])
+            self.assertIn('install the extension on the source', found[1])
+            self.assertTrue(verdict.says_what_to_do(found[1]))
+        self.assertIsNone(verdict.recognise(
+            dict(case, layout='cross-pool'),
+            self.flow('VM_REQUIRES_SR')['error']))
+
+    def test_lost_volume_stays_unsafe(self):
+        case = dict(CASE, source='stock', destination='stock',
+                    layout='same-pool')
+        after = baseline()
+        del after['source']['VBD']['s-vbd-1']
+        found = verdict.classify(case, self.flow('VM_REQUIRES_SR'),
+                                 baseline(), after, [], VM)
+        self.assertEqual(verdict.UNSAFE, found.outcome)
+        self.assertIn('stock nova 21 cannot live-migrate volumes inside a '
+                      'pool', found.detail)
+        self.assertIn('lost VBD', found.detail)
+
+
+class TestUnsafeBeforeUpgrade(base.TestCase):
+    """Stock nova's own UNSAFE cases do not fail the upgrade's check."""
+
+    STOCK = dict(CASE, conductor='stock', source='stock',
+                 destination='stock', layout='same-pool')
+
+    def test_stock_computes_as_unsafe_as_all_stock(self):
+        ext_conductor = dict(self.STOCK, conductor='extension')
+        verdicts = [(self.STOCK, verdict.UNSAFE),
+                    (ext_conductor, verdict.UNSAFE),
+                    (dict(ALL_EXT, layout='same-pool',
+                          signature='extension-refused'), verdict.REFUSED)]
+        self.assertEqual([self.STOCK, ext_conductor],
+                         verdict.unsafe_before_upgrade(verdicts))
+        self.assertEqual(0, verdict.exit_status(verdicts))
+
+    def test_unsafe_with_an_upgraded_compute_counts(self):
+        for changes in ({'source': 'extension'},
+                        {'destination': 'extension'}):
+            case = dict(self.STOCK, conductor='extension', **changes)
+            verdicts = [(self.STOCK, verdict.UNSAFE),
+                        (case, verdict.UNSAFE)]
+            self.assertEqual([self.STOCK],
+                             verdict.unsafe_before_upgrade(verdicts))
+            self.assertEqual(1, verdict.exit_status(verdicts), changes)
+
+    def test_unsafe_where_all_stock_was_safe_counts(self):
+        ext_conductor = dict(self.STOCK, conductor='extension')
+        for stock_outcome in (verdict.MIGRATED, verdict.FAILED_CLEAN):
+            verdicts = [(self.STOCK, stock_outcome),
+                        (ext_conductor, verdict.UNSAFE)]
+            self.assertEqual([], verdict.unsafe_before_upgrade(verdicts))
+            self.assertEqual(1, verdict.exit_status(verdicts))
+
+    def test_without_the_all_stock_case_it_counts(self):
+        ext_conductor = dict(self.STOCK, conductor='extension')
+        self.assertEqual(1, verdict.exit_status(
+            [(ext_conductor, verdict.UNSAFE)]))
+        # another layout's or set's all-stock case is no witness
+        self.assertEqual(1, verdict.exit_status(
+            [(dict(self.STOCK, layout='cross-pool'), verdict.UNSAFE),
+             (ext_conductor, verdict.UNSAFE)]))

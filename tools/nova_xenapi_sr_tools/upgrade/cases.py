@@ -73,6 +73,7 @@ reaches a legacy volume through another portal and IQN, and stock nova
 destination's SR behind.
 """
 
+import collections
 import copy
 import itertools
 import json
@@ -126,6 +127,62 @@ def default_scenario():
              'volumes': [['vol-dst-neighbour', 'uuid5', '/dev/xvdb']]},
         ],
     }
+
+
+def same_pool_scenario():
+    """Return the built-in same-pool scenario (mock file format) as a dict.
+
+    The destination compute runs on a second host of the source's pool,
+    ``host-source-2``; nova live-migrates without block migration
+    (``VM.pool_migrate``). Its endpoint is the member's own, which answers
+    ``HOST_IS_SLAVE`` and sends the session to the pool master, as real
+    XAPI does. The destination pool is there only as the second pool the
+    format asks for.
+    """
+    def volume(volume_id):
+        return {'id': volume_id, 'portal': PORTAL, 'iqn': IQN % volume_id,
+                'lun': 1}
+
+    return {
+        'source_pool': 'pool-source',
+        'destination_pool': 'pool-source',
+        'destination_host': 'host-source-2',
+        'block_migration': False,
+        'pools': [{'name': 'pool-source',
+                   'hosts': ['host-source', 'host-source-2']},
+                  {'name': 'pool-destination',
+                   'hosts': ['host-destination']}],
+        'volumes': [volume('vol-sp-u5'), volume('vol-sp-leg'),
+                    volume('vol-sp-mix-leg'), volume('vol-sp-mix-u5')],
+        'instances': [
+            {'pool': 'pool-source', 'host': 'host-source', 'instance_id': 1,
+             'volume_set': 'same-pool-uuid5',
+             'volumes': [['vol-sp-u5', 'uuid5', '/dev/xvdb']],
+             'vifs': [{'id': 'port-sp-1'}]},
+            {'pool': 'pool-source', 'host': 'host-source', 'instance_id': 2,
+             'volume_set': 'same-pool-legacy',
+             'volumes': [['vol-sp-leg', 'legacy', '/dev/xvdb']]},
+            {'pool': 'pool-source', 'host': 'host-source', 'instance_id': 3,
+             'volume_set': 'same-pool-mixed',
+             'volumes': [['vol-sp-mix-leg', 'legacy', '/dev/xvdb'],
+                         ['vol-sp-mix-u5', 'uuid5', '/dev/xvdc']]},
+        ],
+    }
+
+
+#: The built-in layouts, in the order a run verifies them.
+LAYOUTS = collections.OrderedDict([('cross-pool', default_scenario),
+                                   ('same-pool', same_pool_scenario)])
+
+
+def layout_of(scenario):
+    """``same-pool`` when a scenario migrates inside one pool."""
+    scenario = scenario or default_scenario()
+    names = [pool.get('name') for pool in scenario.get('pools') or []]
+    source = scenario.get('source_pool', names[0] if names else None)
+    destination = scenario.get('destination_pool',
+                               names[1] if len(names) > 1 else None)
+    return 'same-pool' if source == destination else 'cross-pool'
 
 
 class ScenarioError(ValueError):

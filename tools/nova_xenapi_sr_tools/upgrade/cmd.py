@@ -29,8 +29,8 @@ from nova_xenapi_sr_tools.upgrade import services
 EXIT_ERROR = 2
 
 #: Columns of the case list (``-f``).
-LIST_COLUMNS = ('conductor', 'source', 'destination', 'volumes', 'outcome',
-                'signature', 'wall_time', 'detail')
+LIST_COLUMNS = ('layout', 'conductor', 'source', 'destination', 'volumes',
+                'outcome', 'signature', 'wall_time', 'detail')
 
 
 class VerifyUpgrade(command.Command):
@@ -39,7 +39,9 @@ class VerifyUpgrade(command.Command):
     Runs every combination of conductor, source and destination, each
     either stock nova 21 or nova with the nova-xenapi-sr extension, for
     every volume set (built in: uuid5-only, legacy-only and mixed SR
-    names): 24 live migrations, started through nova's compute API. Every
+    names), in two layouts: between two pools (block migration) and
+    between two hosts of one pool (VM.pool_migrate): 48 live migrations,
+    started through nova's compute API, one deployment per layout. Every
     node is a real nova 21.2.4 service process (nova-api, placement,
     nova-scheduler, the conductor, one nova-compute per XenAPI host) over a
     private RabbitMQ and MariaDB (started with pifpaf; as root on Debian,
@@ -50,16 +52,20 @@ class VerifyUpgrade(command.Command):
 
     Each case ends migrated, refused (pre-check failed, nothing changed),
     failed_clean (failed later, nothing copied or left behind, VM still
-    on the source) or UNSAFE. Exit status 0 only if no case is UNSAFE and
-    every all-extension case migrated; 1 otherwise; 2 if the verification
-    could not run.
+    on the source) or UNSAFE. Exit status 0 only if the upgrade makes no
+    case UNSAFE (stock nova on both computes, UNSAFE as in the all-stock
+    case, is how nova 21 behaves on its own: reported, not counted) and
+    every all-extension case migrated, or, inside one pool, where XAPI
+    cannot move nova's unshared SRs, was refused by the extension with
+    what to do; 1 otherwise; 2 if the verification could not run.
 
     --scenario FILE takes the mock XAPI's scenario format (JSON, or YAML
     with PyYAML): pools, volumes and instances. The first two pools are
     the source and the destination (or name them with top-level keys
     source_pool and destination_pool); every instance on the source pool
     is a volume set, named by its optional volume_set key;
-    --print-scenario shows the built-in one. The mock XAPI
+    --print-scenario shows a built-in one (--layout picks which). The mock
+    XAPI
     listens on port 80 of loopback addresses, so it needs root (or
     CAP_NET_BIND_SERVICE).
     """
@@ -73,8 +79,11 @@ class VerifyUpgrade(command.Command):
         parser.add_argument(
             '--scenario', metavar='FILE',
             help='pools and volume sets to verify, in the mock XAPI '
-                 'scenario format (default: the built-in uuid5, legacy and '
-                 'mixed sets)')
+                 'scenario format, instead of the built-in layouts')
+        parser.add_argument(
+            '--layout', choices=list(cases_mod.LAYOUTS), action='append',
+            help='only this built-in layout (repeatable; default all: %s)'
+                 % ', '.join(cases_mod.LAYOUTS))
         for role in cases_mod.ROLES:
             parser.add_argument(
                 '--%s' % role, choices=cases_mod.FLAVOURS, action='append',
@@ -96,9 +105,9 @@ class VerifyUpgrade(command.Command):
                  'configuration and data) instead of removing it')
         parser.add_argument(
             '--print-scenario', action='store_true',
-            help='print the scenario that would be verified (the built-in '
-                 'one unless --scenario is given) as JSON, a starting point '
-                 'for a file of your own, and exit')
+            help='print the scenario that would be verified (the first '
+                 'chosen layout unless --scenario is given) as JSON, a '
+                 'starting point for a file of your own, and exit')
         parser.add_argument(
             '--debug-output', action='store_true',
             help='json: add what nova recorded for each case (its events, '
@@ -129,32 +138,56 @@ class VerifyUpgrade(command.Command):
         stderr = getattr(app, 'stderr', None) or sys.stderr
         return stdout, stderr
 
+    def _scenarios(self, parsed_args):
+        """``[(layout, scenario, volume sets)]`` this run verifies."""
+        if parsed_args.scenario:
+            if parsed_args.layout:
+                raise ValueError('--layout chooses among the built-in '
+                                 'layouts; --scenario replaces them')
+            scenario = cases_mod.load_scenario(parsed_args.scenario)
+            return [(cases_mod.layout_of(scenario), scenario,
+                     cases_mod.volume_sets(scenario))]
+        chosen = [name for name in cases_mod.LAYOUTS
+                  if name in (parsed_args.layout or cases_mod.LAYOUTS)]
+        return [(name, cases_mod.LAYOUTS[name](),
+                 cases_mod.volume_sets(cases_mod.LAYOUTS[name]()))
+                for name in chosen]
+
     def take_action(self, parsed_args):
         stdout, stderr = self._streams()
         try:
-            scenario = (cases_mod.load_scenario(parsed_args.scenario)
-                        if parsed_args.scenario else None)
-            sets = cases_mod.volume_sets(scenario)
+            layouts = self._scenarios(parsed_args)
         except (OSError, ValueError) as exc:
             stderr.write('verify-upgrade: cannot use the scenario: %s\n'
                          % exc)
             return EXIT_ERROR
         if parsed_args.print_scenario:
-            stdout.write(json.dumps(scenario or cases_mod.default_scenario(),
-                                    indent=2, sort_keys=True) + '\n')
+            stdout.write(json.dumps(layouts[0][1], indent=2,
+                                    sort_keys=True) + '\n')
             return 0
-        names = [vset.name for vset in sets]
+        names = [vset.name for _, _, sets in layouts for vset in sets]
         unknown = set(parsed_args.volumes or ()) - set(names)
         if unknown:
             stderr.write('verify-upgrade: no volume set %s (have: %s)\n' % (
                 ', '.join(sorted(unknown)), ', '.join(names)))
             return EXIT_ERROR
-        all_cases = cases_mod.matrix(sets)
-        selected = cases_mod.select(
-            all_cases, conductor=parsed_args.conductor,
-            source=parsed_args.source, destination=parsed_args.destination,
-            volumes=parsed_args.volumes)
-        if not selected:
+        runs = []
+        total = 0
+        for layout, scenario, sets in layouts:
+            all_cases = cases_mod.matrix(sets)
+            total += len(all_cases)
+            selected = cases_mod.select(
+                all_cases, conductor=parsed_args.conductor,
+                source=parsed_args.source,
+                destination=parsed_args.destination,
+                volumes=parsed_args.volumes)
+            if selected:
+                # the verdict reads the layout (verdict.extension_case_ok)
+                runs.append((layout, scenario,
+                             [dict(case, layout=layout)
+                              for case in selected]))
+        count = sum(len(selected) for _, _, selected in runs)
+        if not count:
             stderr.write('verify-upgrade: no case matches the filters\n')
             return EXIT_ERROR
 
@@ -165,25 +198,39 @@ class VerifyUpgrade(command.Command):
                          % (time.monotonic() - started, line))
             stderr.flush()
 
+        done = []
+
         def progress(index, total, result):
-            say(report.progress_line(index, total, result))
+            done.append(result)
+            say(report.progress_line(len(done), count, result))
 
         described = []
+        results = []
+        timings = {}
+        kept = []
         try:
             with services.exit_on_signals():
-                runner = rolling.RollingRunner(
-                    scenario=scenario, cases=selected,
-                    extension_drivers=parsed_args.extension_driver,
-                    keep_logs=parsed_args.keep_logs, say=say,
-                    # a driver named by dotted path may live here
-                    extra_python_path=[os.getcwd()]
-                    if parsed_args.extension_driver else ())
-                with runner:
-                    described = runner.deployment.describe()
-                    say('%d services up; running %d cases' % (
-                        len(described), len(selected)))
-                    results = runner.run(progress=progress)
-                timings = dict(runner.deployment.timings)
+                for layout, scenario, selected in runs:
+                    say('layout %s: %d cases' % (layout, len(selected)))
+                    runner = rolling.RollingRunner(
+                        scenario=scenario, cases=selected,
+                        extension_drivers=parsed_args.extension_driver,
+                        keep_logs=parsed_args.keep_logs, say=say,
+                        # a driver named by dotted path may live here
+                        extra_python_path=[os.getcwd()]
+                        if parsed_args.extension_driver else ())
+                    with runner:
+                        services_up = runner.deployment.describe()
+                        say('%d services up; running %d cases' % (
+                            len(services_up), len(selected)))
+                        results.extend(runner.run(progress=progress))
+                    for row in services_up:
+                        row = dict(row, layout=layout)
+                        described.append(row)
+                    for key, value in runner.deployment.timings.items():
+                        timings[key] = timings.get(key, 0.0) + value
+                    if parsed_args.keep_logs:
+                        kept.append(runner.deployment.workspace.path)
         except services.Interrupted as exc:
             stderr.write('verify-upgrade: interrupted (signal %d); every '
                          'service was stopped\n' % exc.signum)
@@ -195,14 +242,13 @@ class VerifyUpgrade(command.Command):
         driver = ', '.join(parsed_args.extension_driver or
                            [rolling.deployment.DRIVERS['extension']])
         summary = report.summarize(
-            results, time.monotonic() - started,
-            complete=len(selected) == len(all_cases),
+            results, time.monotonic() - started, complete=count == total,
             extension_driver=driver)
         summary['services'] = described
         summary['timings'] = dict((key, round(value, 1))
                                   for key, value in timings.items())
-        if parsed_args.keep_logs and described:
-            summary['kept'] = runner.deployment.workspace.path
+        if kept and described:
+            summary['kept'] = ', '.join(kept)
         if parsed_args.list_formatter or parsed_args.columns:
             # -c alone asks for the case list too, as a table (cliff's
             # Lister default); the matrix is the view without -f and -c.

@@ -19,13 +19,14 @@ data only.
 
 JSON document::
 
-    {"cases": [{"conductor", "source", "destination", "volumes",
+    {"cases": [{"layout", "conductor", "source", "destination", "volumes",
                 "outcome", "detail", "copies", "leftovers",
                 "xapi_calls", "wall_time", "extension_driver"}, ...],
      "summary": {"cases", "migrated", "refused", "failed_clean",
-                 "UNSAFE", "unsafe", "unsafe_with_stock_computes",
+                 "UNSAFE", "unsafe", "unsafe_before_upgrade",
                  "all_extension_cases",
-                 "all_extension_migrated", "exit_status", "wall_time",
+                 "all_extension_migrated", "all_extension_ok",
+                 "all_extension_refused_in_pool", "exit_status", "wall_time",
                  "complete", "extension_driver", "do_no_harm_unchecked"}}
 """
 
@@ -37,7 +38,8 @@ from nova_xenapi_sr_tools.upgrade import cases as cases_mod
 from nova_xenapi_sr_tools.upgrade import verdict
 
 #: Keys of a case in the JSON document, in order.
-CASE_KEYS = ('conductor', 'source', 'destination', 'volumes', 'outcome',
+CASE_KEYS = ('layout', 'conductor', 'source', 'destination', 'volumes',
+             'outcome',
              'detail', 'copies', 'leftovers', 'xapi_calls', 'wall_time',
              'extension_driver')
 #: Extra keys written with ``debug=True``.
@@ -57,16 +59,21 @@ def summarize(results, wall_time=None, complete=True, extension_driver=None):
         summary[outcome] = counts.get(outcome, 0)
     summary.update({
         'unsafe': counts.get(verdict.UNSAFE, 0),
-        # UNSAFE with no compute running the extension: how stock nova 21
-        # behaves before the upgrade touches any compute.
-        'unsafe_with_stock_computes': sum(
-            1 for result in results
-            if result['outcome'] == verdict.UNSAFE and
-            result['source'] == 'stock' and
-            result['destination'] == 'stock'),
+        # UNSAFE as stock nova 21 is on its own, before the computes are
+        # upgraded: not counted by the exit status
+        'unsafe_before_upgrade': len(verdict.unsafe_before_upgrade(
+            [(result, result['outcome']) for result in results])),
         'all_extension_cases': len(all_ext),
         'all_extension_migrated': bool(all_ext) and all(
             result['outcome'] == verdict.MIGRATED for result in all_ext),
+        # migrated, or refused inside one pool (verdict.extension_case_ok)
+        'all_extension_ok': bool(all_ext) and all(
+            verdict.extension_case_ok(result, result['outcome'])
+            for result in all_ext),
+        'all_extension_refused_in_pool': sum(
+            1 for result in all_ext
+            if result['outcome'] == verdict.REFUSED and
+            verdict.extension_case_ok(result, result['outcome'])),
         'exit_status': status,
         'wall_time': round(wall_time, 1) if wall_time is not None else None,
         'complete': complete,
@@ -95,18 +102,20 @@ def render_json(results, summary, debug=False):
 _SHORT = {'stock': 'stock', 'extension': 'extension'}
 
 
-def render_table(results, summary, width=100):
-    """A matrix: one row per node mix, one column per volume set.
+#: Titles of the matrices of a run with several layouts.
+LAYOUT_TITLES = {
+    'cross-pool': 'Between two pools (block migration, VM.migrate_send):',
+    'same-pool': 'Inside one pool (VM.pool_migrate):',
+}
 
-    Every cell shows the outcome and a note number; notes below the table
-    say what happened and what to do (identical notes are shared).
-    """
+
+def _matrix_lines(results, notes):
+    """One matrix: a row per node mix, a column per volume set."""
     sets = []
     for result in results:
         if result['volumes'] not in sets:
             sets.append(result['volumes'])
     rows = collections.OrderedDict()
-    notes = collections.OrderedDict()
     for result in results:
         key = (result['conductor'], result['source'], result['destination'])
         cell = result['outcome'] or '?'
@@ -127,12 +136,28 @@ def render_table(results, summary, width=100):
                           zip(values[3:], widths[3:]))
         return ('%s | %s' % (left, right)).rstrip()
 
+    return ([line(headers), line(['-' * w for w in widths])] +
+            [line(row) for row in body])
+
+
+def render_table(results, summary, width=100):
+    """The matrices: one per layout, a row per node mix, a column per set.
+
+    Every cell shows the outcome and a note number; notes below the tables
+    say what happened and what to do (identical notes are shared).
+    """
+    layouts = collections.OrderedDict()
+    for result in results:
+        layouts.setdefault(result.get('layout'), []).append(result)
+    notes = collections.OrderedDict()
     out = ['nova-xenapi-sr rolling-upgrade verification: %d cases '
            '(each node stock nova 21 or nova with the extension)'
-           % summary['cases'], '']
-    out.append(line(headers))
-    out.append(line(['-' * w for w in widths]))
-    out.extend(line(row) for row in body)
+           % summary['cases']]
+    for layout, chosen in layouts.items():
+        out.append('')
+        if len(layouts) > 1:
+            out.extend([LAYOUT_TITLES.get(layout, layout), ''])
+        out.extend(_matrix_lines(chosen, notes))
     out.append('')
     if notes:
         out.append('Notes:')
@@ -146,12 +171,21 @@ def render_table(results, summary, width=100):
                        for outcome in verdict.OUTCOMES)
     closing = ['Summary: %s.' % counts]
     unsafe = '%d' % summary['unsafe']
-    if summary.get('unsafe_with_stock_computes'):
-        unsafe += (' (%d of them with stock nova on both computes: how '
-                   'nova 21 behaves before the upgrade)'
-                   % summary['unsafe_with_stock_computes'])
+    if summary.get('unsafe_before_upgrade'):
+        unsafe += (' (%d of them with stock nova on both computes, as in '
+                   'the all-stock case: how nova 21 behaves before the '
+                   'upgrade, not counted by the exit status)'
+                   % summary['unsafe_before_upgrade'])
+    if summary['all_extension_migrated']:
+        ext = 'yes'
+    elif summary.get('all_extension_ok'):
+        ext = ('yes, except %d refused by the extension inside one pool, '
+               'where XAPI cannot move nova\'s unshared SRs'
+               % summary['all_extension_refused_in_pool'])
+    else:
+        ext = 'NO'
     closing.append('All-extension cases migrated: %s. Unsafe cases: %s.' % (
-        'yes' if summary['all_extension_migrated'] else 'NO', unsafe))
+        ext, unsafe))
     if not summary.get('complete', True):
         closing.append('Partial run: only the selected cases ran.')
     if summary.get('do_no_harm_unchecked'):
@@ -183,8 +217,11 @@ def render_table(results, summary, width=100):
             'kept in %s' % summary['kept'] if summary.get('kept') else
             'logs removed; keep them with --keep-logs')])
         for row in summary['services']:
+            name = row['service']
+            if len(layouts) > 1 and row.get('layout'):
+                name = '%s: %s' % (row['layout'], name)
             out.append('  %-44s %-36s %s' % (
-                row['service'], row['version'] or '-', row['where'] or ''))
+                name, row['version'] or '-', row['where'] or ''))
     return '\n'.join(out) + '\n'
 
 

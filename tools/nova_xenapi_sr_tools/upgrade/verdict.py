@@ -260,12 +260,37 @@ def _sig_extension_precheck(case, error):
             'the extension on the %s refused: %s' % (role, message))
 
 
+def _sig_same_pool(case, error):
+    """Stock nova 21's live migration inside one pool.
+
+    ``VM.pool_migrate`` needs the VM's SRs plugged on the destination host
+    (``VM_REQUIRES_SR``), or, for a legacy volume, the uuid5 SR nova
+    introduces there cannot be scanned next to the legacy SR that holds
+    the LUN (``SR_BACKEND_FAILURE_40``).
+    """
+    if case.get('layout') != SAME_POOL:
+        return None
+    code = [name for name in ('VM_REQUIRES_SR', 'SR_BACKEND_FAILURE_40')
+            if _chain_has(error, text=name)]
+    if not code:
+        return None
+    return ('same-pool-stock',
+            'stock nova 21 cannot live-migrate volumes inside a pool: %s '
+            '(nova\'s SRs are unshared, so XAPI cannot plug them on a '
+            'second host, and a LUN shows in one SR per pool); nova\'s '
+            'recover path then detaches the running instance\'s volumes. '
+            'Fix: install the extension on the source, which refuses such '
+            'a migration before anything changes; migrate with block '
+            'migration to a host of another pool, or cold (nova migrate)'
+            % code[0])
+
+
 #: Known failure signatures, most specific first. Each takes ``(case,
 #: error)`` and returns ``(name, detail)`` or None.
 SIGNATURES = (_sig_conductor_version, _sig_conductor_timeout,
               _sig_extension_precheck,
-              _sig_uuid_invalid, _sig_vdi_not_in_map, _sig_no_mirror,
-              _sig_forget_twice)
+              _sig_same_pool, _sig_uuid_invalid, _sig_vdi_not_in_map,
+              _sig_no_mirror, _sig_forget_twice)
 
 
 def recognise(case, error):
@@ -797,16 +822,58 @@ def unchecked_do_no_harm(cases):
                       if case['conductor'] == EXTENSION) - stock)
 
 
+#: The layout in which XAPI cannot live-migrate nova's volumes: nova's
+#: SRs are unshared, and ``VM.pool_migrate`` needs each plugged on the
+#: destination host (``VM_REQUIRES_SR``, ``SR_NOT_SHARABLE``).
+SAME_POOL = 'same-pool'
+
+
+def extension_case_ok(case, outcome):
+    """Whether an all-extension case ended as it must.
+
+    Migrated; or, inside one pool, refused by the extension itself with
+    what to do (the ``extension-refused`` signature), since no driver can
+    move nova's unshared SRs there.
+    """
+    if outcome == MIGRATED:
+        return True
+    return (case.get('layout') == SAME_POOL and outcome == REFUSED and
+            case.get('signature') == 'extension-refused')
+
+
+def unsafe_before_upgrade(verdicts):
+    """The UNSAFE cases that are stock nova 21's own behaviour.
+
+    Both computes run stock nova and the all-stock case of the same volume
+    set and layout is UNSAFE too: the upgrade neither causes nor can
+    change them (an extension conductor only registers the object). A
+    case whose all-stock case did not run is not among them.
+
+    :param verdicts: ``[(case, outcome)]``.
+    :returns: the cases, in the order given.
+    """
+    all_stock = dict(((case.get('layout'), case['volumes']), outcome)
+                     for case, outcome in verdicts if is_all_stock(case))
+    return [case for case, outcome in verdicts
+            if outcome == UNSAFE and case['source'] == STOCK and
+            case['destination'] == STOCK and
+            all_stock.get((case.get('layout'), case['volumes'])) == UNSAFE]
+
+
 def exit_status(verdicts):
-    """0 only if no case is UNSAFE and every all-extension case migrated.
+    """0 only if the upgrade makes no case UNSAFE and all-extension is ok.
+
+    UNSAFE counts unless it is stock nova's own
+    (:func:`unsafe_before_upgrade`); see :func:`extension_case_ok`.
 
     :param verdicts: ``[(case, outcome)]``.
     """
+    before = [id(case) for case in unsafe_before_upgrade(verdicts)]
     for case, outcome in verdicts:
-        if outcome == UNSAFE:
+        if outcome == UNSAFE and id(case) not in before:
             return 1
         if all(case[role] == EXTENSION for role in
                ('conductor', 'source', 'destination')) and \
-                outcome != MIGRATED:
+                not extension_case_ok(case, outcome):
             return 1
     return 0
