@@ -30,6 +30,7 @@ MESSAGES = {
         'is attached, but neither SR',
         'on the source host, expected',
         'both exist on the source host and',
+        'cannot be live-migrated inside its pool',
     ],
     'nova_xenapi_sr/exception.py': ['Connection data of volume'],
     'nova_xenapi_sr/naming.py': [
@@ -52,6 +53,9 @@ MESSAGES = {
         'Cannot derive the SR of a volume to clean up',
         'Rollback ignores SR',
         'it points at target %s IQN %s, not at the ',
+        'Refusing a live migration inside this pool',
+        'are on SRs of this pool that are not plugged on this',
+        'already reaches its iSCSI target %s, port %s, IQN %s',
     ],
     'nova_xenapi_sr/virt/driver.py': [
         'The VM has moved, but SR ',

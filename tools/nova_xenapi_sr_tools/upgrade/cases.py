@@ -14,15 +14,19 @@
 
 A case is ``{"conductor", "source", "destination", "volumes"}``: the first
 three are ``stock`` or ``extension``, ``volumes`` names a volume set. The
-matrix is every combination, 2 x 2 x 2 x (number of volume sets): 24 with
-the built-in sets.
+matrix is every combination, 2 x 2 x 2 x (number of volume sets): 24 for
+each built-in layout (:data:`LAYOUTS`: between two pools,
+:func:`default_scenario`, and inside one pool, :func:`same_pool_scenario`).
 
 Volume sets come from a scenario in the mock XAPI's own file format
 (``nova_xenapi_sr_tools.mockxapi.scenario``: ``pools``, ``volumes``,
 ``instances``), with three optional keys that the mock ignores:
 
 * top level ``source_pool`` / ``destination_pool``: the pools to migrate
-  between (default: the first and the second pool of ``pools``);
+  between (default: the first and the second pool of ``pools``; one pool
+  for both needs ``destination_host``, another host of it);
+* top level ``destination_host`` (the destination compute's host) and
+  ``block_migration`` (passed to ``os-migrateLive``);
 * per instance ``volume_set``: the set's name (default
   ``instance-<instance_id>``);
 * per instance ``bystander``: true for an instance that is not migrated
