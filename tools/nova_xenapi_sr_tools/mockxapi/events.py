@@ -81,7 +81,7 @@ def _int64(text):
 
 
 def parse_token(token):
-    """``Token.of_string``: ``(generation, message generation)``.
+    """``xapi_event.ml`` ``Token.of_string``: ``(generation, messages)``.
 
     ``""`` is ``(0, 0)``; else two int64s joined by one comma.
 
@@ -99,12 +99,12 @@ def parse_token(token):
 
 
 def token_string(generation, message_generation=0):
-    """``Token.to_string``: zero-padded, so tokens compare as strings."""
+    """``xapi_event.ml`` ``Token.to_string``: zero-padded, comparable."""
     return '%020d,%020d' % (generation, message_generation)
 
 
 def parse_subscription(text):
-    """``Subscription.of_string``, class names lower-cased.
+    """``xapi_event.ml`` ``Subscription.of_string``, classes lower-cased.
 
     Returns ``('all',)``, ``('class', cls)`` or ``('object', cls, ref)``.
     """
@@ -117,13 +117,13 @@ def parse_subscription(text):
 
 
 def _table_matches(subs, table):
-    """``Subscription.table_matches``."""
+    """``xapi_event.ml`` ``Subscription.table_matches``."""
     table = table.lower()
     return any(sub[0] == 'all' or sub[1] == table for sub in subs)
 
 
 def _object_matches(subs, table, ref):
-    """``Subscription.object_matches``."""
+    """``xapi_event.ml`` ``Subscription.object_matches``."""
     table = table.lower()
     return any(sub[0] == 'all' or (sub[1] == table and
                                    (sub[0] == 'class' or sub[2] == ref))

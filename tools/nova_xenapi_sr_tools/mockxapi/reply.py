@@ -20,6 +20,8 @@ and writes what xapi's marshaller (ocaml-rpc ``xmlrpc.ml`` ``add_value``,
 ``add_response``) writes: strings as a bare ``<value>text</value>``,
 ``<i4>``, ``<boolean>``, no white space between elements, ``"`` escaped
 too, and the control characters XML cannot carry dropped (``encode``).
+Member names are escaped as values are (xapi writes them as they are;
+its names need no escaping).
 Floats keep Python's ``repr`` (xapi's ``%.16g`` can round); dateTime and
 base64 values are written as the standard marshaller writes them. A large
 reply (``event.from`` or ``get_all_records`` of a pool with 10,000 VMs) is
