@@ -32,10 +32,11 @@ another name. XAPI keeps a LUN in one SR per pool (SM's scan introduces the
 LUN's VDI with a uuid that must be unique in the pool database), so the SR
 the volume needs there could never show the LUN.
 
-The audit only reads: per pool it logs in, makes the :data:`READS` calls
-(whatever the pool's size) and logs out. It needs no nova and no cliff, so
-the node's status check uses it too; the ``nova-xenapi-sr audit`` command
-of nova-xenapi-sr-tools prints it.
+The audit only reads: per pool it logs in, reads the records of the
+:data:`CLASSES` in one ``event.from`` call (whatever the pool's size) and
+logs out. It needs no nova and no cliff, so the node's status check uses it
+too; the ``nova-xenapi-sr audit`` command of nova-xenapi-sr-tools prints
+it.
 """
 
 import collections
@@ -54,9 +55,19 @@ MIN_API_VERSION = (2, 5)
 #: (XenServer 8 and XCP-ng 8.3, API 2.21).
 MAX_API_VERSION = (2, 21)
 
-#: The calls the audit makes on a pool after logging in, one each.
-READS = ('host.get_all_records', 'VM.get_all_records',
-         'VBD.get_all_records', 'SR.get_all_records', 'PBD.get_all_records')
+#: The classes whose records the audit reads.
+CLASSES = ('host', 'VM', 'VBD', 'SR', 'PBD')
+
+#: The calls the audit makes on a pool after logging in, one each:
+#: ``event.from`` from the beginning (the empty token) returns every
+#: current object of the classes asked as an ``add`` event with its record
+#: (xapi's ``xapi_event.ml`` ``from``), so one call reads all of them.
+READS = ('event.from',)
+
+#: The ``timeout`` of that call. xapi answers at once when any object of
+#: the classes exists (a pool has a host) and waits this long only for an
+#: empty batch.
+EVENT_TIMEOUT = 0.0
 
 #: Environment variable with the XAPI password (``--password-file`` wins).
 PASSWORD_ENV = 'XAPI_PASSWORD'
@@ -104,6 +115,18 @@ class UnsupportedVersion(AuditError):
     pass
 
 
+class _Reading(object):
+    """Transport hook: report the bytes of a reply as they arrive."""
+
+    def __init__(self, callback):
+        self.callback = callback
+        self.received = 0
+
+    def __call__(self, size):
+        self.received += size
+        self.callback(self.received)
+
+
 class _Decoder(object):
     """A lean XML-RPC response decoder: feed bytes, then ``close()``.
 
@@ -122,29 +145,39 @@ class _Decoder(object):
         stack = self._stack = []
         marks = self._marks = []
         text = []
-        #: [a <value> with no type element yet open, the response's kind]
-        state = self._state = [False, None]
+        #: [the response's kind: params, fault or methodName]
+        self._state = [None]
         push = stack.append
         join = ''.join
         clear = text.clear
         other = self._end_other
+        #: a <value> with no type element (yet): its text is a string
+        bare = False
 
+        # Only the elements whose text is read clear the text; the others
+        # (member, struct, array, data) leave the white space between
+        # elements to the next one. Within a struct no <value> is bare.
         def start(tag, attrs):
+            nonlocal bare
             if tag == 'value':
-                state[0] = True
-            else:
-                state[0] = False
+                bare = True
+                clear()
+            elif tag == 'name':
+                clear()
+            elif tag != 'member':
+                bare = False
                 if tag == 'struct' or tag == 'array':
                     marks.append(len(stack))
-            clear()
+                clear()
 
         def end(tag):
-            if tag == 'string' or tag == 'name':
-                push(join(text))
-            elif tag == 'value':
-                if state[0]:     # <value>text</value> is a string
+            nonlocal bare
+            if tag == 'value':
+                if bare:
                     push(join(text))
-                    state[0] = False
+                    bare = False
+            elif tag == 'name' or tag == 'string':
+                push(join(text))
             elif tag == 'member':
                 pass
             elif tag == 'struct':
@@ -186,7 +219,7 @@ class _Decoder(object):
             value.decode(text.encode('ascii'))
             stack.append(value)
         elif tag in ('fault', 'params', 'methodName'):
-            self._state[1] = tag
+            self._state[0] = tag
         # other tags (methodResponse, param, data) only hold values
 
     def feed(self, data):
@@ -195,9 +228,9 @@ class _Decoder(object):
     def close(self):
         """The response's values as a tuple; raise its ``Fault``."""
         self._parser.Parse(b'', True)
-        if self._state[1] is None or self._marks:
+        if self._state[0] is None or self._marks:
             raise xmlrpc.client.ResponseError()
-        if self._state[1] == 'fault':
+        if self._state[0] == 'fault':
             raise xmlrpc.client.Fault(**self._stack[0])
         return tuple(self._stack)
 
@@ -212,15 +245,21 @@ class _FastParse(object):
 
     BLOCK = 1 << 16
 
+    #: ``f(bytes)`` called after each block of a reply is read, or None.
+    on_block = None
+
     def parse_response(self, response):
         if response.getheader('Content-Encoding', '') == 'gzip':
             return super(_FastParse, self).parse_response(response)
         decoder = _Decoder()
+        on_block = self.on_block
         while True:
             data = response.read(self.BLOCK)
             if not data:
                 break
             decoder.feed(data)
+            if on_block is not None:
+                on_block(len(data))
         return decoder.close()
 
 
@@ -259,6 +298,7 @@ class Session(object):
         self.username = username
         transport = (_SafeTransport(timeout) if url.startswith('https:')
                      else _Transport(timeout))
+        self._transport = transport
         try:
             self._proxy = xmlrpc.client.ServerProxy(url, transport=transport)
         except (OSError, ValueError) as exc:
@@ -274,9 +314,19 @@ class Session(object):
         """The session's opaque ref."""
         return self._ref
 
-    def call(self, method, *args):
-        """Call ``method`` with the session; return its value."""
-        return self._call(method, self._ref, *args)
+    def call(self, method, *args, received=None):
+        """Call ``method`` with the session; return its value.
+
+        :param received: optional ``f(bytes so far)``, called as the
+            reply arrives, block by block.
+        """
+        if received is None:
+            return self._call(method, self._ref, *args)
+        self._transport.on_block = _Reading(received)
+        try:
+            return self._call(method, self._ref, *args)
+        finally:
+            self._transport.on_block = None
 
     def _call(self, method, *args):
         try:
@@ -303,6 +353,12 @@ class Session(object):
                 'XAPI at %s refused user %s and its password. Check '
                 '--username, and the password file or $%s.'
                 % (self.url, self.username, PASSWORD_ENV))
+        if code == 'MESSAGE_METHOD_UNKNOWN' and method in READS:
+            return UnsupportedVersion(
+                'XAPI at %s does not know %s (XenServer 6.0 and later '
+                'have it): it is older than XenServer 7.0, the oldest that '
+                'nova 21 and the audit support: upgrade XenServer first.'
+                % (self.url, method))
         if code == 'HOST_IS_SLAVE':
             master = error[1] if len(error) > 1 else ''
             return PoolMember(
@@ -327,7 +383,16 @@ def _one_line(exc):
 
 
 def check_api_version(url, hosts):
-    """Raise :class:`UnsupportedVersion` unless every host's API fits."""
+    """Raise :class:`UnsupportedVersion` unless every host's API fits.
+
+    A pool without hosts is no pool: an ``event.from`` without snapshots
+    (before XenServer 6.1) gives none.
+    """
+    if not hosts:
+        raise UnsupportedVersion(
+            'XAPI at %s reports no XAPI API version (it sent no host '
+            'record); the audit supports API %d.%d to %d.%d.'
+            % ((url,) + MIN_API_VERSION + MAX_API_VERSION))
     for rec in sorted(hosts.values(), key=lambda r: r.get('name_label', '')):
         try:
             version = (int(rec.get('API_version_major')),
@@ -356,16 +421,20 @@ def check_api_version(url, hosts):
 
 
 class PoolState(object):
-    """The records of one pool that the audit needs (read once)."""
+    """The records of one pool that the audit needs (read once).
+
+    ``records`` is ``{class: {ref: record}}`` for each of :data:`CLASSES`,
+    as ``<class>.get_all_records`` would answer.
+    """
 
     def __init__(self, label, url, records):
         self.label = label
         self.url = url
-        self.hosts = records['host.get_all_records']
-        self.vms = records['VM.get_all_records']
-        self.vbds = records['VBD.get_all_records']
-        self.srs = records['SR.get_all_records']
-        self.pbds = records['PBD.get_all_records']
+        self.hosts = records['host']
+        self.vms = records['VM']
+        self.vbds = records['VBD']
+        self.srs = records['SR']
+        self.pbds = records['PBD']
         self.vdi_sr = {}
         for sr_ref, rec in self.srs.items():
             for vdi_ref in rec.get('VDIs') or ():
@@ -443,22 +512,57 @@ def _is_nova_volume(vbd):
             == 'true')
 
 
+def records_of_events(url, reply):
+    """``{class: {ref: record}}`` of :data:`CLASSES` from ``event.from``.
+
+    From the empty token every current object is an ``add`` event whose
+    snapshot is its record (xapi sends no ``mod`` or ``del`` then; they
+    would replace or remove it).
+    """
+    events = reply.get('events') if isinstance(reply, dict) else None
+    if not isinstance(events, list):
+        raise Unreachable('%s does not answer as XAPI does (event.from '
+                          'returned no events). Check the URL.' % url)
+    names = {cls.lower(): cls for cls in CLASSES}
+    records = {cls: {} for cls in CLASSES}
+    for event in events:
+        if not isinstance(event, dict):
+            continue
+        cls = names.get(str(event.get('class', '')).lower())
+        if cls is None:
+            continue
+        if event.get('operation') == 'del':
+            records[cls].pop(event.get('ref'), None)
+        elif isinstance(event.get('snapshot'), dict):
+            records[cls][event.get('ref')] = event['snapshot']
+    return records
+
+
 def read_pool(session, label, progress=None):
     """Read one pool through ``session``: exactly the :data:`READS` calls.
 
-    :param progress: optional ``f(label, step, total, method)``, called
-        before each read.
-    :raises UnsupportedVersion: a host's XAPI is too old or too new.
+    :param progress: optional ``f(label, received, done)``: called with
+        ``(label, 0, False)`` before the read, with the bytes received so
+        far while the reply arrives, and with ``done`` True once it is
+        decoded.
+    :raises UnsupportedVersion: a host's XAPI is too old or too new, or
+        knows no ``event.from``.
     """
-    records = {}
-    for step, method in enumerate(READS):
+    size = [0]
+
+    def received(total):
+        size[0] = total
         if progress is not None:
-            progress(label, step, len(READS), method)
-        records[method] = session.call(method)
-        if method == 'host.get_all_records':
-            check_api_version(session.url, records[method])
+            progress(label, total, False)
+
     if progress is not None:
-        progress(label, len(READS), len(READS), None)
+        progress(label, 0, False)
+    reply = session.call('event.from', list(CLASSES), '', EVENT_TIMEOUT,
+                         received=received)
+    records = records_of_events(session.url, reply)
+    check_api_version(session.url, records['host'])
+    if progress is not None:
+        progress(label, size[0], True)
     return PoolState(label, session.url, records)
 
 

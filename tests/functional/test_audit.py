@@ -22,16 +22,13 @@ import fixtures
 
 from nova_xenapi_sr import audit
 from nova_xenapi_sr_tools import cli
+from nova_xenapi_sr_tools.mockxapi import api
 from nova_xenapi_sr_tools.mockxapi import fixture
 from nova_xenapi_sr_tools.mockxapi import Scenario
 from tests import base
 
 PORTAL = '192.0.2.10:3260'
 IQN = 'iqn.2010-10.org.openstack:target-1'
-
-#: What a read-only client may call: login, logout and accessors.
-READ_ONLY = re.compile(r'^(session\.(login_with_password|logout)|'
-                       r'[A-Za-z_]+\.get_[A-Za-z_]+)$')
 
 
 def scenario(extra_instances=0):
@@ -125,11 +122,13 @@ class TestAudit(AuditTestCase):
         rc, out, err = self.run_cli(*self.urls('pool-a') + ['-f', 'json'])
         self.assertEqual(0, rc, err)
         self.assertEqual(61, len(json.loads(out)))
-        calls = [method for method, _ in fx.calls('pool-a')]
-        self.assertEqual(['session.login_with_password'] +
-                         list(audit.READS) + ['session.logout'], calls)
-        for method in calls:
-            self.assertRegex(method, READ_ONLY)
+        calls = fx.calls('pool-a')
+        self.assertEqual(['session.login_with_password', 'event.from',
+                          'session.logout'], [m for m, _ in calls])
+        self.assertEqual((['host', 'VM', 'VBD', 'SR', 'PBD'], '', 0.0),
+                         calls[1][1])
+        for method, _ in calls:
+            self.assertTrue(api.read_only(method), method)
 
     def test_call_count_does_not_grow(self):
         counts = []
@@ -139,7 +138,7 @@ class TestAudit(AuditTestCase):
             state = audit.fetch(fx.urls['pool-a'], 'root', 'mock')
             self.assertEqual(1 + extra, len(audit.audit([state])))
             counts.append(len(fx.calls('pool-a')))
-        self.assertEqual([len(audit.READS) + 2] * 2, counts)
+        self.assertEqual([3, 3], counts)
 
     def test_nova_config(self):
         fx = self.start(scenario())
@@ -169,9 +168,9 @@ class TestAudit(AuditTestCase):
         self.assertEqual(0, rc, err)
         self.assertEqual('***', fx.calls('pool-a')[0][1][1])
 
-    def audit_stderr(self, tty):
+    def audit_stderr(self, tty, sc=None):
         """What an audit of pool-a writes on stderr, a terminal or not."""
-        fx = self.start(scenario())
+        fx = self.start(sc or scenario())
         stderr = io.StringIO()
         stderr.isatty = lambda: tty
         app = cli.NovaXenapiSRApp(stdout=io.StringIO(), stderr=stderr)
@@ -181,12 +180,27 @@ class TestAudit(AuditTestCase):
 
     def test_progress_on_a_terminal(self):
         stderr = self.audit_stderr(tty=True)
-        self.assertIn('PBD.get_all_records (5/5)', stderr)
+        label = self.fx.urls['pool-a'].split('//')[1]
+        lines = stderr.split('\r\033[K')
+        self.assertEqual('auditing %s: reading host, VM, VBD, SR, PBD '
+                         '(event.from)' % label, lines[1])
+        self.assertRegex(lines[-2], r'^auditing %s: read \d+ (bytes|KiB)$'
+                         % label)
         self.assertTrue(stderr.endswith('\r\033[K'))
+
+    def test_progress_shows_the_bytes_received(self):
+        # a reply of many pieces (the mock streams it): the bytes so far
+        stderr = self.audit_stderr(tty=True, sc=scenario(600))
+        units = {'bytes': 1, 'KiB': 1024, 'MiB': 1024 * 1024}
+        received = [float(size) * units[unit] for size, unit in re.findall(
+            r'\(event\.from\), ([\d.]+) (bytes|KiB|MiB) received', stderr)]
+        self.assertTrue(received, stderr)
+        self.assertEqual(sorted(received), received)
+        self.assertRegex(stderr, r'read [\d.]+ (KiB|MiB)\r\033\[K$')
 
     def test_no_progress_off_a_terminal(self):
         stderr = self.audit_stderr(tty=False)
-        self.assertNotIn('get_all_records', stderr)
+        self.assertNotIn('auditing', stderr)
         self.assertNotIn('\r', stderr)
 
 
@@ -248,6 +262,15 @@ class TestErrors(AuditTestCase):
         self._set_api(fx, '3')
         self.assertError('runs XAPI API 2.3, older than 2.5',
                          '--url', fx.urls['pool-a'])
+
+    def test_xapi_without_event_from(self):
+        fx = self.start(scenario())
+        fx.server.inject_fault('pool-a', 'event.from', error=[
+            'MESSAGE_METHOD_UNKNOWN', 'event.from'])
+        line = self.assertError('does not know event.from',
+                                '--url', fx.urls['pool-a'])
+        self.assertIn('older than XenServer 7.0', line)
+        self.assertEqual('session.logout', fx.calls('pool-a')[-1][0])
 
     def test_too_new(self):
         fx = self.start(scenario())

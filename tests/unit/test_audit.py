@@ -11,8 +11,10 @@
 #    under the License.
 
 """The audit's verdicts, on records the mock XAPI's builder makes (no
-server: the records are exported as ``get_all_records`` answers them)."""
+server: the records are exported as ``get_all_records`` answers them),
+its read of a pool, and its XML-RPC decoder."""
 
+import io
 import os
 from xml.parsers import expat
 import xmlrpc.client
@@ -21,7 +23,10 @@ import fixtures
 
 from nova_xenapi_sr import audit
 from nova_xenapi_sr import naming
+from nova_xenapi_sr_tools import audit as audit_cmd
+from nova_xenapi_sr_tools.mockxapi import faults
 from nova_xenapi_sr_tools.mockxapi import pool as pool_mod
+from nova_xenapi_sr_tools.mockxapi import reply
 from nova_xenapi_sr_tools.mockxapi import scenario as scenario_mod
 from tests import base
 
@@ -38,8 +43,7 @@ def states(sc, names=None):
     result = []
     for name in names or [p['name'] for p in sc.pools]:
         db = world.pools[name].db
-        records = {method: db.export_all(method.split('.')[0])
-                   for method in audit.READS}
+        records = {cls: db.export_all(cls) for cls in audit.CLASSES}
         result.append(audit.PoolState(name, 'http://%s' % name, records))
     return result
 
@@ -146,11 +150,8 @@ class TestVerdicts(base.TestCase):
                  if rec['type'] == 'iscsi']
         state.srs[ref]['uuid'] = wrong
         state = audit.PoolState('pool-a', state.url, {
-            'host.get_all_records': state.hosts,
-            'VM.get_all_records': state.vms,
-            'VBD.get_all_records': state.vbds,
-            'SR.get_all_records': state.srs,
-            'PBD.get_all_records': state.pbds})
+            'host': state.hosts, 'VM': state.vms, 'VBD': state.vbds,
+            'SR': state.srs, 'PBD': state.pbds})
         [vol] = audit.audit([state])
         self.assertEqual((naming.UNKNOWN, audit.NOWHERE),
                          (vol.style, vol.verdict))
@@ -220,6 +221,196 @@ class TestVerdicts(base.TestCase):
         self.assertEqual(['pool-b', 'pool-a'], [v.pool for v in volumes])
 
 
+class FakeSession(object):
+    """``audit.Session``'s ``call`` over a mock pool, without HTTP.
+
+    The reply goes through the mock's reply writer and the audit's
+    decoder in blocks, as over the wire.
+    """
+
+    BLOCK = 4096
+
+    def __init__(self, pool):
+        self.pool = pool
+        self.url = 'http://%s' % pool.name
+        self.ref = pool.new_session('root')
+        self.calls = []
+        self.sizes = []
+
+    def call(self, method, *args, received=None):
+        self.calls.append((method, args))
+        outcome = self.pool.handle(method, [self.ref] + list(args))
+        data = reply.response(outcome.payload())
+        decoder = audit._Decoder()
+        for start in range(0, len(data), self.BLOCK):
+            decoder.feed(data[start:start + self.BLOCK])
+            if received is not None:
+                received(min(start + self.BLOCK, len(data)))
+        self.sizes.append(len(data))
+        [envelope] = decoder.close()
+        if envelope['Status'] != 'Success':
+            session = audit.Session.__new__(audit.Session)
+            session.url, session.username = self.url, 'root'
+            raise session._failure(method, envelope['ErrorDescription'])
+        return envelope['Value']
+
+
+class TestReadPool(base.TestCase):
+
+    def setUp(self):
+        super(TestReadPool, self).setUp()
+        sc = scenario()
+        sc.add_instance('pool-a', 1, volumes=[('vol-1', 'legacy',
+                                               '/dev/xvdb')])
+        sc.add_instance('pool-a', 2, volumes=[('vol-o', 'uuid5',
+                                               '/dev/xvdb')])
+        self.world = pool_mod.World()
+        scenario_mod.build(self.world, sc)
+        self.pool = self.world.pools['pool-a']
+        self.session = FakeSession(self.pool)
+
+    def test_one_event_from_reads_every_class(self):
+        state = audit.read_pool(self.session, 'pool-a')
+        self.assertEqual([('event.from', (['host', 'VM', 'VBD', 'SR',
+                                           'PBD'], '', 0.0))],
+                         self.session.calls)
+        db = self.pool.db
+        for cls, records in (('host', state.hosts), ('VM', state.vms),
+                             ('VBD', state.vbds), ('SR', state.srs),
+                             ('PBD', state.pbds)):
+            self.assertEqual(pool_mod.wire(dict(db.export_all(cls))),
+                             records, cls)
+        self.assertEqual(2, len(audit.audit([state])))
+
+    def test_progress(self):
+        seen = []
+        audit.read_pool(self.session, 'pool-a',
+                        lambda *args: seen.append(args))
+        size = self.session.sizes[0]
+        self.assertEqual(('pool-a', 0, False), seen[0])
+        self.assertEqual(('pool-a', size, True), seen[-1])
+        middle = [received for _, received, done in seen[1:-1]]
+        self.assertEqual(list(range(4096, size, 4096)) + [size], middle)
+
+    def test_api_version_is_checked(self):
+        with self.world.lock:
+            self.pool.db.get('host', self.pool.master)[
+                'API_version_minor'] = '4'
+        exc = self.assertRaises(audit.UnsupportedVersion, audit.read_pool,
+                                self.session, 'pool-a')
+        self.assertIn('runs XAPI API 2.4, older than 2.5', str(exc))
+
+    def test_xapi_without_event_from_is_too_old(self):
+        self.pool.injector.add_fault(faults.FaultRule(
+            'event.from', error=['MESSAGE_METHOD_UNKNOWN', 'event.from']))
+        exc = self.assertRaises(audit.UnsupportedVersion, audit.read_pool,
+                                self.session, 'pool-a')
+        self.assertEqual('XAPI at http://pool-a does not know event.from '
+                         '(XenServer 6.0 and later have it): it is older '
+                         'than XenServer 7.0, the oldest that nova 21 and '
+                         'the audit support: upgrade XenServer first.',
+                         str(exc))
+
+    def test_events_without_snapshots(self):
+        # event.from before XenServer 6.1 sent no snapshots
+        session = FakeSession(self.pool)
+        real = session.call
+
+        def call(method, *args, **kwargs):
+            value = real(method, *args, **kwargs)
+            for event in value['events']:
+                del event['snapshot']
+            return value
+
+        session.call = call
+        exc = self.assertRaises(audit.UnsupportedVersion, audit.read_pool,
+                                session, 'pool-a')
+        self.assertIn('reports no XAPI API version', str(exc))
+
+    def test_other_unknown_methods_are_plain_failures(self):
+        session = audit.Session.__new__(audit.Session)
+        session.url, session.username = 'http://x', 'root'
+        exc = session._failure('VM.nope', ['MESSAGE_METHOD_UNKNOWN',
+                                           'VM.nope'])
+        self.assertNotIsInstance(exc, audit.UnsupportedVersion)
+        self.assertEqual('XAPI at http://x failed VM.nope: '
+                         'MESSAGE_METHOD_UNKNOWN VM.nope', str(exc))
+
+
+class TestRecordsOfEvents(base.TestCase):
+
+    def event(self, cls, ref, op='add', snapshot=True):
+        ev = {'id': '1', 'timestamp': '0.0', 'class': cls,
+              'operation': op, 'ref': ref}
+        if snapshot:
+            ev['snapshot'] = {'uuid': ref}
+        return ev
+
+    def test_classes_and_operations(self):
+        reply_value = {'token': '', 'valid_ref_counts': {}, 'events': [
+            self.event('vm', 'v1'), self.event('VM', 'v2'),
+            self.event('host', 'h1'), self.event('vdi', 'x1'),
+            self.event('sr', 's1'), self.event('sr', 's1', 'mod'),
+            self.event('pbd', 'p1'), self.event('pbd', 'p1', 'del', False),
+            self.event('vbd', 'b1', snapshot=False), 'not an event']}
+        records = audit.records_of_events('http://x', reply_value)
+        self.assertEqual({'host': {'h1': {'uuid': 'h1'}},
+                          'VM': {'v1': {'uuid': 'v1'},
+                                 'v2': {'uuid': 'v2'}},
+                          'VBD': {}, 'SR': {'s1': {'uuid': 's1'}},
+                          'PBD': {}}, records)
+
+    def test_not_an_event_batch(self):
+        for value in ('', {}, {'events': 'x'}, ['x']):
+            exc = self.assertRaises(audit.Unreachable,
+                                    audit.records_of_events, 'http://x',
+                                    value)
+            self.assertIn('http://x does not answer as XAPI does',
+                          str(exc))
+
+
+class TestProgress(base.TestCase):
+
+    def setUp(self):
+        super(TestProgress, self).setUp()
+        self.stream = io.StringIO()
+        self.now = [0.0]
+        self.progress = audit_cmd.Progress(self.stream,
+                                           clock=lambda: self.now[0])
+
+    def shown(self):
+        return self.stream.getvalue().split('\r\033[K')[1:]
+
+    def test_one_pool(self):
+        self.progress('pool-a', 0, False)
+        self.progress('pool-a', 65536, False)
+        self.now[0] = 0.05
+        self.progress('pool-a', 131072, False)     # too soon
+        self.now[0] = 0.2
+        self.progress('pool-a', 3 * 1024 * 1024, False)
+        self.progress('pool-a', 5 * 1024 * 1024 + 99, True)
+        self.progress.done()
+        reading = 'auditing pool-a: reading host, VM, VBD, SR, PBD ' \
+                  '(event.from)'
+        self.assertEqual([reading, reading + ', 64 KiB received',
+                          reading + ', 3.0 MiB received',
+                          'auditing pool-a: read 5.0 MiB', ''],
+                         self.shown())
+
+    def test_next_pool_shows_its_first_bytes(self):
+        for label in ('pool-a', 'pool-b'):
+            self.progress(label, 0, False)
+            self.progress(label, 500, False)
+            self.progress(label, 500, True)
+        self.assertEqual(
+            'auditing pool-b: reading host, VM, VBD, SR, PBD (event.from), '
+            '500 bytes received', self.shown()[4])
+
+    def test_nothing_shown_nothing_cleared(self):
+        self.progress.done()
+        self.assertEqual('', self.stream.getvalue())
+
+
 class TestApiVersion(base.TestCase):
 
     def _hosts(self, major, minor):
@@ -247,6 +438,13 @@ class TestApiVersion(base.TestCase):
     def test_missing(self):
         self.assertRaises(audit.UnsupportedVersion, audit.check_api_version,
                           'http://x', self._hosts('', ''))
+
+    def test_no_host(self):
+        exc = self.assertRaises(audit.UnsupportedVersion,
+                                audit.check_api_version, 'http://x', {})
+        self.assertEqual('XAPI at http://x reports no XAPI API version (it '
+                         'sent no host record); the audit supports API 2.5 '
+                         'to 2.21.', str(exc))
 
 
 class TestPassword(base.TestCase):
@@ -303,6 +501,24 @@ class TestDecoder(base.TestCase):
         self.assertEqual(expected, self.decode(data))
         # a reply read in blocks that split tags and characters
         self.assertEqual(expected, self.decode(data, block=7))
+
+    def test_xapi_form_same_as_loads(self):
+        # the mock writes xapi's form: bare strings, <i4>, no white space
+        data = reply.response(self.VALUE)
+        expected, _ = xmlrpc.client.loads(data)
+        self.assertEqual(expected, self.decode(data))
+        self.assertEqual(expected, self.decode(data, block=3))
+
+    def test_event_batch_same_as_loads(self):
+        world = pool_mod.World()
+        scenario_mod.build(world, scenario_mod.Scenario.default())
+        pool = world.pools[list(world.pools)[0]]
+        outcome = pool.handle('event.from', [pool.new_session('root'),
+                                             ['*'], '', 0.0])
+        data = reply.response(outcome.payload())
+        expected, _ = xmlrpc.client.loads(data)
+        self.assertGreater(len(expected[0]['Value']['events']), 10)
+        self.assertEqual(expected, self.decode(data, block=1000))
 
     def test_plain_value_is_a_string(self):
         data = (b'<?xml version="1.0"?><methodResponse><params><param>'

@@ -82,7 +82,7 @@ MESSAGES = {
         'does not answer as XAPI does', 'refused user %s and its password',
         'is a member of a pool whose master is', 'older than %d.%d',
         'newer than %d.%d', 'reports no XAPI API version',
-        'XAPI at %s failed',
+        'XAPI at %s failed', 'does not know %s',
         'Cannot read the password file',
     ],
     'tools/nova_xenapi_sr_tools/audit.py': [

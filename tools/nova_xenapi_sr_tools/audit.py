@@ -19,6 +19,7 @@ the node package, where the status check uses it too). It only reads.
 import configparser
 import os
 import sys
+import time
 import urllib.parse
 
 from cliff import lister
@@ -30,18 +31,35 @@ COLUMNS = ('Pool', 'Host', 'Instance', 'VM', 'Device', 'Volume', 'SR',
 
 
 class Progress(object):
-    """A one-line progress indicator on a terminal (``stream``)."""
+    """A one-line progress indicator on a terminal (``stream``).
 
-    def __init__(self, stream):
+    The audit reads a pool in one call, so it shows which pool it reads
+    and how much of the reply has arrived (at most every ``interval``
+    seconds), then the size read.
+    """
+
+    def __init__(self, stream, interval=0.1, clock=time.monotonic):
         self.stream = stream
         self.shown = False
+        self.interval = interval
+        self.clock = clock
+        #: when the bytes received were last shown (None: not yet)
+        self._last = None
 
-    def __call__(self, label, step, total, method):
-        if method is None:
-            text = 'auditing %s: read' % label
+    def __call__(self, label, received, done):
+        if done:
+            text = 'auditing %s: read %s' % (label, _size(received))
+        elif not received:
+            self._last = None
+            text = 'auditing %s: reading %s (event.from)' % (
+                label, ', '.join(audit.CLASSES))
         else:
-            text = 'auditing %s: %s (%d/%d)' % (label, method, step + 1,
-                                                total)
+            now = self.clock()
+            if self._last is not None and now - self._last < self.interval:
+                return
+            self._last = now
+            text = 'auditing %s: reading %s (event.from), %s received' % (
+                label, ', '.join(audit.CLASSES), _size(received))
         self.stream.write('\r\033[K' + text)
         self.stream.flush()
         self.shown = True
@@ -50,6 +68,14 @@ class Progress(object):
         if self.shown:
             self.stream.write('\r\033[K')
             self.stream.flush()
+
+
+def _size(count):
+    if count < 10 * 1024:
+        return '%d bytes' % count
+    if count < 1024 * 1024:
+        return '%d KiB' % (count // 1024)
+    return '%.1f MiB' % (count / (1024.0 * 1024.0))
 
 
 def nova_config_target(path):

@@ -54,6 +54,29 @@ class DatabaseTest(base.TestCase):
         rec['other_config']['a'] = 'changed'
         self.assertEqual('b', self.db.get('VM', ref)['other_config']['a'])
 
+    def test_bulk_exports_are_deep_copies(self):
+        ref = self.db.create('VM', other_config={'a': 'b'},
+                             tags=['t'], platform={'x': {'nested': ['v']}})
+        rec = self.db.export_all('VM')[ref]
+        rec['other_config']['a'] = 'changed'
+        rec['tags'].append('more')
+        rec['platform']['x']['nested'].append('w')
+        live = self.db.get('VM', ref)
+        self.assertEqual(({'a': 'b'}, ['t'], {'x': {'nested': ['v']}}),
+                         (live['other_config'], live['tags'],
+                          live['platform']))
+
+    def test_copy_value(self):
+        import collections
+        value = {'l': [{'d': 'e'}], 'o': collections.OrderedDict(k=[1]),
+                 't': ('a', ['b']), 's': 'x', 'i': 1, 'n': None}
+        copied = model.copy_value(value)
+        self.assertEqual(value, copied)
+        self.assertIsNot(value['l'][0], copied['l'][0])
+        # other containers go through copy.deepcopy
+        self.assertIsNot(value['o']['k'], copied['o']['k'])
+        self.assertIsNot(value['t'][1], copied['t'][1])
+
     def test_lookup_errors(self):
         exc = self.assertRaises(errors.XapiError, self.db.get, 'VM', 'x')
         self.assertEqual(['HANDLE_INVALID', 'VM', 'x'], exc.description)
@@ -76,6 +99,16 @@ class MethodTableTest(base.TestCase):
         msg = api.resolve('VM.migrate_send')
         self.assertEqual((6, 8), (msg.min_args, msg.max_args))
         self.assertIn('SR.introduce', api.registered())
+
+    def test_read_only(self):
+        for method in ('session.login_with_password', 'session.logout',
+                       'VM.get_all_records', 'SR.get_all_records_where',
+                       'session.get_this_host', 'event.from'):
+            self.assertTrue(api.read_only(method), method)
+        for method in ('VM.set_name_label', 'SR.forget', 'PBD.plug',
+                       'event.inject', 'Nope.get_all', 'VM.migrate_send',
+                       'host.call_plugin'):
+            self.assertFalse(api.read_only(method), method)
 
     def test_arity_counts_exclude_session(self):
         msg = api.resolve('VDI.introduce')

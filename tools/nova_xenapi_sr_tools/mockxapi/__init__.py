@@ -34,6 +34,7 @@ Modules, by concept:
 ``motion``     ``migrate_receive``, ``assert_can_migrate``,
                ``migrate_send``, ``pool_migrate``, the storage-motion rule
 ``plugins``    dom0 plugins ``host.call_plugin`` serves
+``events``     ``event.from`` from the beginning (one bulk read)
 ``lifecycle``  VBD/VIF/network create and destroy
 ``gc``         xapi's database garbage collection (periodic, on demand)
 ``faults``     fault and latency injection

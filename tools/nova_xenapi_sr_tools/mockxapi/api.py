@@ -162,6 +162,26 @@ def check_arity(msg, args):
                            msg.name, expected, count)
 
 
+#: Specific messages that change nothing (``event.from`` reads the
+#: database: ``xapi_event.ml`` ``from`` keeps its subscription for the
+#: call only).
+_READ_ONLY = frozenset(('event.from',))
+
+
+def read_only(method):
+    """Whether ``method`` changes no object of the pool.
+
+    A session's login and logout, a generic accessor (``<class>.get_*``)
+    or ``event.from``: what a read-only client such as the audit may call.
+    """
+    if method in ('session.login_with_password', 'session.logout'):
+        return True
+    if method in _READ_ONLY:
+        return True
+    cls, _, msg = method.partition('.')
+    return cls in model.SCHEMA and msg.startswith('get_')
+
+
 def registered():
     """Names of all specific (non-generic) messages."""
     return sorted(_REGISTRY)

@@ -172,6 +172,34 @@ WRITABLE = {
 HIDDEN = {'session'}
 
 
+def copy_value(value):
+    """A copy of a record or field value: new dicts and lists, shared rest.
+
+    Records hold strings, numbers, booleans and the immutable values
+    XML-RPC decodes, in dicts and lists; this copies them several times
+    faster than ``copy.deepcopy`` (``get_all_records`` of a large pool
+    copies every record).
+    """
+    kind = type(value)
+    if kind is dict:
+        return {k: copy_value(v) for k, v in value.items()}
+    if kind is list:
+        return [copy_value(v) for v in value]
+    if kind in _SHARED:
+        return value
+    return copy.deepcopy(value)
+
+
+#: Value types :func:`copy_value` shares rather than copies.
+_SHARED = frozenset((str, bool, int, float, type(None)))
+
+
+def _copy_record(rec):
+    # one level of copy_value inlined: most fields are strings
+    return {k: (v if type(v) in _SHARED else copy_value(v))
+            for k, v in rec.items()}
+
+
 def new_ref():
     return 'OpaqueRef:%s' % uuid.uuid4()
 
@@ -254,11 +282,11 @@ class Database(object):
         if (cls, name) in BACKREFS:
             child, back = BACKREFS[(cls, name)]
             return self.find(child, **{back: ref})
-        return copy.deepcopy(rec[name])
+        return copy_value(rec[name])
 
     def export(self, cls, ref):
         """The full record as the API returns it (a deep copy)."""
-        rec = copy.deepcopy(self.get(cls, ref))
+        rec = _copy_record(self.get(cls, ref))
         for (c, name), (child, back) in BACKREFS.items():
             if c == cls:
                 rec[name] = self.find(child, **{back: ref})
@@ -279,7 +307,7 @@ class Database(object):
                 children[name] = groups
         result = collections.OrderedDict()
         for ref, rec in self.tables[cls].items():
-            rec = copy.deepcopy(rec)
+            rec = _copy_record(rec)
             for name, groups in children.items():
                 rec[name] = list(groups.get(ref, ()))
             result[ref] = rec

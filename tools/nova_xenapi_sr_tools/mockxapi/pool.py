@@ -71,8 +71,13 @@ class Outcome(object):
         self.value = value
 
     def envelope(self):
+        """The reply's struct, marshallable (see :func:`wire`)."""
+        return wire(self.payload())
+
+    def payload(self):
+        """The reply's struct before :func:`wire`."""
         if self.kind == 'success':
-            return {'Status': 'Success', 'Value': wire(self.value)}
+            return {'Status': 'Success', 'Value': self.value}
         if self.kind == 'failure':
             return {'Status': 'Failure',
                     'ErrorDescription': [str(v) for v in self.value]}
@@ -81,12 +86,24 @@ class Outcome(object):
         raise ValueError('%s has no envelope' % self.kind)
 
 
+class Int32(int):
+    """An int sent as an XML-RPC ``<i4>``, not as an int64 string.
+
+    xapi sends its few int32 values (``event.from``'s
+    ``valid_ref_counts``) as ``Rpc.Int32``, which ocaml-rpc's
+    ``xmlrpc.ml`` writes as ``<i4>``; every int64 field travels as a
+    string (:func:`wire`).
+    """
+
+
 def wire(value):
     """Make ``value`` marshallable the way xapi sends it (no None)."""
     if value is None:
         return ''
     if isinstance(value, bool):
         return value
+    if type(value) is Int32:
+        return int(value)
     if isinstance(value, int):
         return str(value)
     if isinstance(value, dict):

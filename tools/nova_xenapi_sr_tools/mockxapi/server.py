@@ -23,7 +23,9 @@ ports for clients that accept a port, such as the PyPI ``XenAPI`` SDK.
 
 Requests are accepted at any path (``/`` and ``/RPC2`` included), keep-alive
 (HTTP/1.1), one thread per connection. Replies are always XML-RPC responses
-carrying ``{"Status": ...}`` structs, except for injected transport faults.
+carrying ``{"Status": ...}`` structs, except for injected transport faults,
+written by :mod:`.reply` in xapi's form; one larger than a few hundred KiB
+goes out chunked as it is written.
 """
 
 import errno
@@ -35,6 +37,8 @@ import threading
 import xmlrpc.client
 
 from oslo_log import log as logging
+
+from nova_xenapi_sr_tools.mockxapi import reply
 
 LOG = logging.getLogger(__name__)
 
@@ -99,9 +103,52 @@ class _Handler(http_server.BaseHTTPRequestHandler):
         if outcome.kind == 'http500':
             self._send(500, b'Internal Server Error', 'text/plain')
             return
-        data = xmlrpc.client.dumps((outcome.envelope(),),
-                                   methodresponse=True, allow_none=False)
-        self._send(200, data.encode('utf-8'))
+        body = _Body(self)
+        try:
+            reply.stream(outcome.payload(), body)
+        except reply.Unsupported:
+            if body.chunked:
+                LOG.exception('%s: cannot write the reply of %s',
+                              self.server.pool.name, method)
+                self.close_connection = True
+                return
+            # what the standard marshaller makes of it (it refuses it too)
+            data = xmlrpc.client.dumps((outcome.envelope(),),
+                                       methodresponse=True,
+                                       allow_none=False)
+            self._send(200, data.encode('utf-8'))
+
+
+class _Body(object):
+    """``send(data, last)`` for :func:`reply.stream`.
+
+    A reply of one piece goes out with its length in one write; a longer
+    one goes out chunked as it is written (to an HTTP/1.1 request), so the
+    client reads the start of a large reply while the rest is written.
+    """
+
+    def __init__(self, handler):
+        self.handler = handler
+        self.chunked = False
+        self._held = []
+
+    def __call__(self, data, last):
+        handler = self.handler
+        if not self.chunked:
+            if last or handler.request_version != 'HTTP/1.1':
+                self._held.append(data)
+                if last:
+                    handler._send(200, b''.join(self._held))
+                return
+            self.chunked = True
+            handler.send_response(200)
+            handler.send_header('Content-Type', 'text/xml')
+            handler.send_header('Transfer-Encoding', 'chunked')
+            handler.end_headers()
+        if data:
+            handler.wfile.write(b'%x\r\n%s\r\n' % (len(data), data))
+        if last:
+            handler.wfile.write(b'0\r\n\r\n')
 
 
 class PoolServer(socketserver.ThreadingMixIn, http_server.HTTPServer):

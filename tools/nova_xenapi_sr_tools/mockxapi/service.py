@@ -32,6 +32,7 @@ from nova_xenapi_sr_tools.mockxapi import scenario as scenario_mod
 from nova_xenapi_sr_tools.mockxapi import server
 
 # Registering the message handlers:
+from nova_xenapi_sr_tools.mockxapi import events  # noqa: F401
 from nova_xenapi_sr_tools.mockxapi import lifecycle  # noqa: F401
 from nova_xenapi_sr_tools.mockxapi import motion  # noqa: F401
 from nova_xenapi_sr_tools.mockxapi import plugins  # noqa: F401
