@@ -311,15 +311,26 @@ class SrBusyTest(base.MockXapiTestCase):
 
 class WhereOrderTest(base.MockXapiTestCase):
 
-    def test_results_in_reverse_table_order(self):
-        # db_cache_impl.ml: the fold conses, so the newest record comes
-        # first; nova's "first dom0" in a multi-host pool is not host 1's
-        nets = [self.a.network.create({'name_label': 'n%d' % i})
-                for i in range(3)]
-        found = self.a.network.get_all_records_where(
-            'field "name__label" = "n0" or field "name__label" = "n1" or '
-            'field "name__label" = "n2"')
-        self.assertEqual(list(reversed(nets)), list(found))
+    def test_results_in_descending_ref_order(self):
+        """db_cache_impl.ml read_refs, find_refs_with_filter_internal.
+
+        A table is a map keyed by ref string (db_cache_types.ml); the
+        class-wide reads fold over it and cons, so get_all,
+        get_all_records, get_all_records_where and get_by_name_label
+        answer in descending ref order, not in creation order: nova's
+        "first dom0" of a pool is the one with the greatest ref.
+        """
+        nets = [self.a.network.create({'name_label': 'n', 'other_config':
+                                       {}, 'name_description': str(i)})
+                for i in range(8)]
+        every = self.a.network.get_all()
+        self.assertEqual(sorted(every, reverse=True), every)
+        self.assertEqual(every, list(self.a.network.get_all_records()))
+        found = self.a.network.get_all_records_where('field "name__label" '
+                                                     '= "n"')
+        self.assertEqual(sorted(nets, reverse=True), list(found))
+        self.assertEqual(sorted(nets, reverse=True),
+                         self.a.network.get_by_name_label('n'))
 
 
 class GcTest(test_base.TestCase):

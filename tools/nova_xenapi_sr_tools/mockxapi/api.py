@@ -58,24 +58,35 @@ def _generic(cls, msg):
     if msg == 'get_record':
         return 1, lambda ctx, ref: db(ctx).export(cls, ref)
     if msg == 'get_all':
-        return 0, lambda ctx: db(ctx).refs(cls)
+        # db_actions get_all -> db_cache_impl.ml read_refs: a fold over
+        # the table (a map ordered by ref string) that conses, so the refs
+        # come in descending ref order
+        return 0, lambda ctx: model.xapi_order(db(ctx).refs(cls))
     if msg == 'get_all_records':
-        return 0, lambda ctx: db(ctx).export_all(cls)
+        # get_all_records_where with expr True: read_records_where, same
+        # order as get_all
+        return 0, lambda ctx: _in_xapi_order(db(ctx).export_all(cls))
     if msg == 'get_all_records_where':
         def where_(ctx, expr):
-            # db_cache_impl.ml find_refs_with_filter folds over the table
-            # and conses: results come in reverse order of the table, so
-            # a caller taking the "first" match (nova's dom0 lookup by
-            # domid "0") gets the most recently created one
+            # db_cache_impl.ml read_records_where ->
+            # find_refs_with_filter_internal: the same fold and cons, so
+            # matches come in descending ref order; a caller taking the
+            # "first" match (nova's dom0 lookup by domid "0") gets the
+            # record with the greatest ref, whichever was created first
             pred = where.compile_expr(expr, fields)
-            records = list(db(ctx).export_all(cls).items())
+            records = _in_xapi_order(db(ctx).export_all(cls))
             return collections.OrderedDict(
-                (ref, rec) for ref, rec in reversed(records) if pred(rec))
+                (ref, rec) for ref, rec in records.items() if pred(rec))
         return 1, where_
     if msg == 'get_by_uuid':
+        # db_cache_impl.ml db_get_by_uuid: UUID_INVALID [cls, uuid]
+        # (Read_missing_uuid, exnHelper.ml)
         return 1, lambda ctx, value: db(ctx).by_uuid(cls, value)
     if msg == 'get_by_name_label' and 'name_label' in fields:
-        return 1, lambda ctx, label: db(ctx).find(cls, name_label=label)
+        # db_cache_impl.ml db_get_by_name_label -> read_field_where: every
+        # match (none is no error), in descending ref order
+        return 1, lambda ctx, label: model.xapi_order(
+            db(ctx).find(cls, name_label=label))
     if msg.startswith('get_') and msg[4:] in fields:
         name = msg[4:]
         return 1, lambda ctx, ref: db(ctx).field(cls, ref, name)
@@ -108,6 +119,12 @@ def _generic(cls, msg):
                 return ''
             return 2, remove_from
     return None
+
+
+def _in_xapi_order(records):
+    """``{ref: record}`` reordered as xapi's table folds give them."""
+    return collections.OrderedDict(
+        (ref, records[ref]) for ref in model.xapi_order(records))
 
 
 def resolve(method):

@@ -180,6 +180,19 @@ def new_uuid():
     return str(uuid.uuid4())
 
 
+def xapi_order(refs):
+    """``refs`` in the order xapi's class-wide reads return them.
+
+    A table is a map keyed by ref string (``db_cache_types.ml``
+    ``StringMap``, ``String.compare``); ``db_cache_impl.ml`` ``read_refs``
+    and ``find_refs_with_filter_internal`` fold over it in ascending order
+    and cons each ref onto a list, so the list is in *descending* ref
+    order, unrelated to the order the records were created in (refs are
+    random).
+    """
+    return sorted(refs, reverse=True)
+
+
 def fields_of(cls):
     """All field names of ``cls`` (stored and computed)."""
     names = set(SCHEMA[cls])
