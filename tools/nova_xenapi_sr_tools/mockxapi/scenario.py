@@ -462,7 +462,7 @@ def _build_instance(world, scenario, inst):
                   bootable=number == 0, currently_attached=True,
                   other_config={'osvol': 'True'})
     for index, vif in enumerate(inst['vifs']):
-        db.create('VIF', VM=vm, network=_interim_network(db, vif['id']),
+        db.create('VIF', VM=vm, network=_interim_network(pool, vif['id']),
                   device=str(index),
                   MAC=vif.get('mac', '02:00:00:aa:00:%02x' % index),
                   currently_attached=True,
@@ -470,20 +470,24 @@ def _build_instance(world, scenario, inst):
     return vm
 
 
-def _interim_network(db, port_id):
+def _interim_network(pool, port_id):
     """nova's interim network of a port, made when it spawned the VM.
 
     As ``vif.py`` ``create_vif_interim_network`` names it (``net-<port>``,
-    at most 14 characters), shared across the pool.
+    at most 14 characters), shared across the pool; its bridge is the one
+    ``network.create`` chose (``xapi_network.ml`` ``choose_bridge_name``).
     """
     from nova_xenapi_sr_tools.mockxapi import lifecycle
+    db = pool.db
     name = ('net-' + port_id)[:14]
     found = db.find('network', name_label=name)
     if found:
         return found[0]
+    bridges = [db.get('network', r)['bridge'] for r in db.refs('network')]
     return db.create('network', name_label=name,
                      name_description='interim network for vif[%s]'
-                     % port_id, bridge='xapi%d' % next(lifecycle._BRIDGES),
+                     % port_id,
+                     bridge=lifecycle.choose_bridge_name(pool, bridges),
                      other_config={'assume_network_is_shared': 'true'})
 
 
