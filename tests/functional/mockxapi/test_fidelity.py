@@ -314,6 +314,51 @@ class IntraPoolTest(base.MockXapiTestCase):
         self.assertTrue(sess.is_slave)
         self.assertEqual(self.host2, sess.host_ref)
 
+    def test_each_host_has_its_own_local_sr(self):
+        """xapi_pbd.ml check_sharing_constraint holds for local storage.
+
+        A XenServer install gives every host its own unshared "Local
+        storage" SR (its suspend-image and crash-dump SR); the pool's
+        default SR is the master's (xapi_pool.ml join keeps it), which
+        nova's default-SR lookups on a member host still find.
+        """
+        hosts = self.a.host.get_all()
+        local = {}
+        for ref, rec in self.a.SR.get_all_records_where(
+                'field "name__label" = "Local storage"').items():
+            self.assertEqual(('ext', False), (rec['type'], rec['shared']))
+            [pbd] = rec['PBDs']
+            self.assertTrue(self.a.PBD.get_currently_attached(pbd))
+            local[self.a.PBD.get_host(pbd)] = ref
+        self.assertEqual(sorted(hosts), sorted(local))
+        for host in hosts:
+            self.assertEqual(local[host],
+                             self.a.host.get_suspend_image_sr(host))
+            self.assertEqual(local[host], self.a.host.get_crash_dump_sr(host))
+        pool = self.a.pool.get_all()[0]
+        master = self.a.pool.get_master(pool)
+        self.assertEqual(local[master], self.a.pool.get_default_SR(pool))
+        # plugging the master's local SR on the other host is refused
+        pbd = self.a.PBD.create({'host': self.host2, 'SR': local[master],
+                                 'device_config': {}})
+        self.assertFailure(['SR_NOT_SHARABLE', local[master], master],
+                           self.a.PBD.plug, pbd)
+        # nova on the member host: vm_utils.safe_find_sr reads the pool's
+        # default SR, scan_default_sr scans it (a PBD plugged on the
+        # master is enough), bulk.image_sr gives nova's answer
+        from nova_xenapi_sr_tools import novaenv
+        novaenv.prepare()
+        from nova.virt.xenapi import vm_utils
+        from nova_xenapi_sr import os_xenapi_compat
+        from nova_xenapi_sr.virt import bulk
+        from os_xenapi.client import session as os_session
+        os_xenapi_compat.apply()
+        url = self.srv.host_urls[('pool-a', 'host-a2')]
+        sess = os_session.XenAPISession(url, 'root', 'mock')
+        self.assertEqual(local[master], vm_utils.safe_find_sr(sess))
+        self.assertEqual(local[master], vm_utils.scan_default_sr(sess))
+        self.assertEqual(local[master], bulk.image_sr(sess))
+
 
 class SrBusyTest(base.MockXapiTestCase):
 
