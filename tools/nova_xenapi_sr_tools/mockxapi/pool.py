@@ -143,8 +143,8 @@ class Pool(object):
                  sr_busy_timeout=SR_BUSY_TIMEOUT):
         self.world = world
         self.sr_busy_timeout = float(sr_busy_timeout)
-        #: secrets xapi itself leaves behind, one per CHAP ``PBD.create``
-        #: (see ``storage.pbd_create``)
+        #: secrets xapi itself leaves behind, one per CHAP ``PBD.create``,
+        #: failed ones included (see ``storage.pbd_create``)
         self.xapi_orphaned_secrets = []
         self.name = name
         self.db = model.Database()
@@ -423,9 +423,9 @@ class Pool(object):
         as ``get_record`` returns them. ``dangling_VBDs`` are VBDs whose
         VDI no longer exists (``SR.forget`` leaves them until the GC, as
         xapi does); ``xapi_orphaned_secrets`` the secrets in ``secret``
-        that xapi itself orphaned (one per CHAP ``PBD.create``), not a
-        client's leak. Run :meth:`run_gc` first for the state after xapi's
-        next GC pass.
+        that xapi itself orphaned (one per CHAP ``PBD.create``, failed ones
+        included), not a client's leak. Run :meth:`run_gc` first for the
+        state after xapi's next GC pass.
         """
         with self.world.lock:
             view = collections.OrderedDict()
