@@ -150,7 +150,8 @@ class LatencyTest(base.MockXapiTestCase):
 
     def test_async_calls_use_the_method_latency(self):
         self.srv.set_latency('pool-a', 'network.create', 2)
-        task = self.a.Async.network.create({'name_label': 'slow'})
+        task = self.a.Async.network.create({'name_label': 'slow',
+                                            'other_config': {}})
         # well below the latency, the task is still pending and nothing
         # has been created yet
         time.sleep(0.5)

@@ -25,6 +25,7 @@ import XenAPI
 from nova_xenapi_sr import naming
 from nova_xenapi_sr_tools.mockxapi import errors
 from nova_xenapi_sr_tools.mockxapi import fixture
+from nova_xenapi_sr_tools.mockxapi import lifecycle
 from nova_xenapi_sr_tools.mockxapi import Scenario
 from tests import base as test_base
 from tests.functional.mockxapi import base
@@ -36,10 +37,13 @@ class MigrationOrderTest(test_motion.MigrationTestCase):
     def test_vbd_whose_vdi_is_gone_is_handle_invalid(self):
         # xapi_vm_migrate.ml get_vdi_mirror: Db.VDI.get_snapshot_of of a
         # VDI that is gone; before check_vdi_map's VDI_NOT_IN_MAP, which
-        # nova would tolerate
+        # nova would tolerate. The VDI goes as a vanished LUN's does (SM
+        # SR.py synchronise_gone at the next scan): VDI.forget refuses a
+        # VDI a VBD has attached.
         vm = self.vm()
         vdi = self.vm_vdi(self.a, vm)
-        self.a.VDI.forget(vdi)
+        self.srv.array.remove_lun('192.0.2.10', 3260, base.IQN, 1)
+        self.a.SR.scan(self.a.VDI.get_SR(vdi))
         self.srv.pool('pool-b').clear_calls()
         for call in (self.a.VM.assert_can_migrate, self.a.VM.migrate_send):
             self.assertFailure(['HANDLE_INVALID', 'VDI', vdi], call, vm,
@@ -58,7 +62,11 @@ class MigrationOrderTest(test_motion.MigrationTestCase):
         self.assertEqual([], self.srv.pool('pool-b').calls())
 
     def test_destination_calls_are_in_its_call_log(self):
-        # vdi_copy_fun, inter_pool_metadata_transfer, pool_migrate_complete
+        """xapi_vm_migrate.ml: what xapi asks the destination, in order.
+
+        xapi_vm_migrate.ml: vdi_copy_fun, inter_pool_metadata_transfer,
+        and VM.pool_migrate_complete on the destination, in that order.
+        """
         vm = self.vm()
         vdi = self.vm_vdi(self.a, vm)
         sr, _ = self.iscsi_sr(self.b, self.data('vol-1'))
@@ -77,8 +85,12 @@ class MigrationOrderTest(test_motion.MigrationTestCase):
         self.assertEqual(expected, methods)
 
     def test_destination_pbds_plugged_before_the_keep_decision(self):
-        # vdi_copy_fun plugs the destination SR's unplugged PBDs on the
-        # master and the destination host, then scans
+        """xapi_vm_migrate.ml vdi_copy_fun: destination PBDs plugged first.
+
+        xapi_vm_migrate.ml vdi_copy_fun: the destination SR's unplugged
+        PBDs on the master and the destination host are plugged, then the
+        SR is scanned, before the disk is kept or copied.
+        """
         vm = self.vm()
         vdi = self.vm_vdi(self.a, vm)
         sr, pbd = self.iscsi_sr(self.b, self.data('vol-1'), plug=False)
@@ -88,6 +100,12 @@ class MigrationOrderTest(test_motion.MigrationTestCase):
         self.assertEqual(sr, self.b.VDI.get_SR(self.vm_vdi(self.b, new_vm)))
 
     def test_destination_plug_and_scan_errors_propagate(self):
+        """xapi_vm_migrate.ml vdi_copy_fun: remote plug and scan errors.
+
+        xapi_vm_migrate.ml vdi_copy_fun: the destination's PBD.plug and
+        SR.scan are plain remote calls, so their errors fail migrate_send
+        (and nothing moves).
+        """
         vm = self.vm()
         vdi = self.vm_vdi(self.a, vm)
         sr, _ = self.iscsi_sr(self.b, self.data('vol-1'), plug=False)
@@ -123,6 +141,12 @@ class MigrationOrderTest(test_motion.MigrationTestCase):
                 'VM'].values()])
 
     def test_failed_copy_is_deleted_on_the_destination(self):
+        """xapi_vm_migrate.ml migrate_send': a failed copy is destroyed.
+
+        xapi_vm_migrate.ml migrate_send' error path: the mirrors made
+        so far are destroyed on the destination (VDI.destroy of each
+        copy) when a later step fails.
+        """
         vm = self.vm(2)
         vdi = self.vm_vdi(self.a, vm)
         sr = self.lvm_sr(self.b, 'vol-lvm-dest')
@@ -237,7 +261,12 @@ class IntraPoolTest(base.MockXapiTestCase):
             self.vm)[0]))
 
     def test_intra_pool_block_migration_needs_the_sr_there(self):
-        # the kept disk's SR is not plugged on the destination host
+        """xapi_vm_helpers.ml assert_can_see_SRs, inside one pool.
+
+        xapi_vm_helpers.ml assert_can_see_SRs (the mock's stand-in for
+        xenopsd's failure): a kept disk's SR not plugged on the
+        destination host is VM_REQUIRES_SR [vm, sr].
+        """
         dest = self.a.host.migrate_receive(self.host2,
                                            self.a.network.get_all()[0], {})
         self.assertFailure(['VM_REQUIRES_SR', self.vm, self.sr],
@@ -285,6 +314,51 @@ class IntraPoolTest(base.MockXapiTestCase):
         self.assertTrue(sess.is_slave)
         self.assertEqual(self.host2, sess.host_ref)
 
+    def test_each_host_has_its_own_local_sr(self):
+        """xapi_pbd.ml check_sharing_constraint holds for local storage.
+
+        A XenServer install gives every host its own unshared "Local
+        storage" SR (its suspend-image and crash-dump SR); the pool's
+        default SR is the master's (xapi_pool.ml join keeps it), which
+        nova's default-SR lookups on a member host still find.
+        """
+        hosts = self.a.host.get_all()
+        local = {}
+        for ref, rec in self.a.SR.get_all_records_where(
+                'field "name__label" = "Local storage"').items():
+            self.assertEqual(('ext', False), (rec['type'], rec['shared']))
+            [pbd] = rec['PBDs']
+            self.assertTrue(self.a.PBD.get_currently_attached(pbd))
+            local[self.a.PBD.get_host(pbd)] = ref
+        self.assertEqual(sorted(hosts), sorted(local))
+        for host in hosts:
+            self.assertEqual(local[host],
+                             self.a.host.get_suspend_image_sr(host))
+            self.assertEqual(local[host], self.a.host.get_crash_dump_sr(host))
+        pool = self.a.pool.get_all()[0]
+        master = self.a.pool.get_master(pool)
+        self.assertEqual(local[master], self.a.pool.get_default_SR(pool))
+        # plugging the master's local SR on the other host is refused
+        pbd = self.a.PBD.create({'host': self.host2, 'SR': local[master],
+                                 'device_config': {}})
+        self.assertFailure(['SR_NOT_SHARABLE', local[master], master],
+                           self.a.PBD.plug, pbd)
+        # nova on the member host: vm_utils.safe_find_sr reads the pool's
+        # default SR, scan_default_sr scans it (a PBD plugged on the
+        # master is enough), bulk.image_sr gives nova's answer
+        from nova_xenapi_sr_tools import novaenv
+        novaenv.prepare()
+        from nova.virt.xenapi import vm_utils
+        from nova_xenapi_sr import os_xenapi_compat
+        from nova_xenapi_sr.virt import bulk
+        from os_xenapi.client import session as os_session
+        os_xenapi_compat.apply()
+        url = self.srv.host_urls[('pool-a', 'host-a2')]
+        sess = os_session.XenAPISession(url, 'root', 'mock')
+        self.assertEqual(local[master], vm_utils.safe_find_sr(sess))
+        self.assertEqual(local[master], vm_utils.scan_default_sr(sess))
+        self.assertEqual(local[master], bulk.image_sr(sess))
+
 
 class SrBusyTest(base.MockXapiTestCase):
 
@@ -311,15 +385,26 @@ class SrBusyTest(base.MockXapiTestCase):
 
 class WhereOrderTest(base.MockXapiTestCase):
 
-    def test_results_in_reverse_table_order(self):
-        # db_cache_impl.ml: the fold conses, so the newest record comes
-        # first; nova's "first dom0" in a multi-host pool is not host 1's
-        nets = [self.a.network.create({'name_label': 'n%d' % i})
-                for i in range(3)]
-        found = self.a.network.get_all_records_where(
-            'field "name__label" = "n0" or field "name__label" = "n1" or '
-            'field "name__label" = "n2"')
-        self.assertEqual(list(reversed(nets)), list(found))
+    def test_results_in_descending_ref_order(self):
+        """db_cache_impl.ml read_refs, find_refs_with_filter_internal.
+
+        A table is a map keyed by ref string (db_cache_types.ml); the
+        class-wide reads fold over it and cons, so get_all,
+        get_all_records, get_all_records_where and get_by_name_label
+        answer in descending ref order, not in creation order: nova's
+        "first dom0" of a pool is the one with the greatest ref.
+        """
+        nets = [self.a.network.create({'name_label': 'n', 'other_config':
+                                       {}, 'name_description': str(i)})
+                for i in range(8)]
+        every = self.a.network.get_all()
+        self.assertEqual(sorted(every, reverse=True), every)
+        self.assertEqual(every, list(self.a.network.get_all_records()))
+        found = self.a.network.get_all_records_where('field "name__label" '
+                                                     '= "n"')
+        self.assertEqual(sorted(nets, reverse=True), list(found))
+        self.assertEqual(sorted(nets, reverse=True),
+                         self.a.network.get_by_name_label('n'))
 
 
 class GcTest(test_base.TestCase):
@@ -383,19 +468,151 @@ class LifecycleTest(base.MockXapiTestCase):
         self.a.VBD.unplug(self.vbd)
         self.a.VBD.destroy(self.vbd)
 
+    def vbd_record(self, **fields):
+        record = {'VM': self.vm, 'VDI': self.a.VBD.get_VDI(self.vbd),
+                  'userdevice': '2', 'bootable': False, 'mode': 'RW',
+                  'type': 'Disk', 'empty': False, 'other_config': {},
+                  'qos_algorithm_type': '', 'qos_algorithm_params': {}}
+        record.update(fields)
+        return record
+
+    def vif_record(self, net, **fields):
+        record = {'VM': self.vm, 'network': net, 'device': '1',
+                  'MAC': '02:00:00:00:00:09', 'MTU': '1500',
+                  'other_config': {}, 'qos_algorithm_type': '',
+                  'qos_algorithm_params': {}}
+        record.update(fields)
+        return record
+
+    def network(self, **fields):
+        return self.a.network.create(dict({'name_label': 'n',
+                                           'name_description': '',
+                                           'other_config': {}}, **fields))
+
     def test_vbd_create_on_a_used_userdevice(self):
-        # xapi_vbd.ml create: DEVICE_ALREADY_EXISTS [userdevice]
+        """xapi_vbd.ml create: DEVICE_ALREADY_EXISTS [userdevice]."""
         rec = self.a.VBD.get_record(self.vbd)
         self.assertFailure(['DEVICE_ALREADY_EXISTS', rec['userdevice']],
-                           self.a.VBD.create, {
-                               'VM': self.vm, 'VDI': rec['VDI'],
-                               'userdevice': rec['userdevice']})
+                           self.a.VBD.create,
+                           self.vbd_record(userdevice=rec['userdevice']))
+
+    def test_vbd_create_checks_in_xapis_order(self):
+        """xapi_vbd.ml create: the order of its checks.
+
+        xapi_vbd.ml create: the VDI, CDs read-only, only CDs empty,
+        no RW VBD of a read-only VDI, then the VM.
+        """
+        self.assertFailure(['HANDLE_INVALID', 'VDI', 'OpaqueRef:x'],
+                           self.a.VBD.create,
+                           self.vbd_record(VDI='OpaqueRef:x', VM='y'))
+        self.assertFailure(['VBD_CDS_MUST_BE_READONLY'], self.a.VBD.create,
+                           self.vbd_record(type='CD'))
+        self.assertFailure(['VBD_NOT_REMOVABLE_MEDIA', 'in constructor'],
+                           self.a.VBD.create,
+                           self.vbd_record(empty=True, VDI='OpaqueRef:NULL'))
+        vdi = self.a.VBD.get_VDI(self.vbd)
+        self.srv.pool('pool-a').db.get('VDI', vdi)['read_only'] = True
+        self.assertFailure(['VDI_READONLY', vdi], self.a.VBD.create,
+                           self.vbd_record())
+        self.assertFailure(['HANDLE_INVALID', 'VM', 'OpaqueRef:y'],
+                           self.a.VBD.create,
+                           self.vbd_record(mode='RO', VM='OpaqueRef:y'))
+        cd = self.a.VBD.create(self.vbd_record(
+            type='CD', mode='RO', empty=True, VDI='OpaqueRef:NULL'))
+        self.assertFalse(self.a.VBD.get_currently_attached(cd))
+
+    def test_vbd_plug_and_unplug(self):
+        """xapi_vbd_helpers.ml valid_operations: VBD plug and unplug.
+
+        xapi_vbd_helpers.ml valid_operations: unpluggable, then the
+        power state (DEVICE_ALREADY_ATTACHED / _DETACHED on a running VM,
+        VM_BAD_POWER_STATE otherwise), then the VDI's managed flag.
+        """
+        self.assertFailure(['DEVICE_ALREADY_ATTACHED', self.vbd],
+                           self.a.VBD.plug, self.vbd)
+        self.a.VBD.unplug(self.vbd)
+        self.assertFailure(['DEVICE_ALREADY_DETACHED', self.vbd],
+                           self.a.VBD.unplug, self.vbd)
+        db = self.srv.pool('pool-a').db
+        vdi = self.a.VBD.get_VDI(self.vbd)
+        db.get('VDI', vdi)['managed'] = False
+        self.assertFailure(['VDI_NOT_MANAGED', self.vbd], self.a.VBD.plug,
+                           self.vbd)
+        db.get('VDI', vdi)['managed'] = True
+        self.a.VBD.plug(self.vbd)
+        db.get('VBD', self.vbd)['unpluggable'] = False
+        self.assertFailure(['VBD_NOT_UNPLUGGABLE', self.vbd],
+                           self.a.VBD.unplug, self.vbd)
+        db.get('VBD', self.vbd)['unpluggable'] = True
+        db.get('VM', self.vm)['power_state'] = 'Halted'
+        for call in (self.a.VBD.plug, self.a.VBD.unplug):
+            self.assertFailure(['VM_BAD_POWER_STATE', self.vm, 'running',
+                                'halted'], call, self.vbd)
+
+    def test_vif_create_checks(self):
+        """xapi_vif_helpers.ml create: the order of its checks.
+
+        xapi_vif_helpers.ml create: the network, the device (an
+        integer), the MAC (helpers.ml is_valid_MAC; made from the VM's
+        mac_seed when empty, gen_mac), then a device new to the VM.
+        """
+        net = self.network()
+        self.assertFailure(['HANDLE_INVALID', 'network', 'OpaqueRef:n'],
+                           self.a.VIF.create,
+                           self.vif_record('OpaqueRef:n', device='x'))
+        self.assertFailure(['INVALID_DEVICE', 'eth1'], self.a.VIF.create,
+                           self.vif_record(net, device='eth1'))
+        self.assertFailure(['MAC_INVALID', ''], self.a.VIF.create,
+                           self.vif_record(net, MAC=''))
+        self.assertFailure(['HANDLE_INVALID', 'VM', 'OpaqueRef:v'],
+                           self.a.VIF.create,
+                           self.vif_record(net, VM='OpaqueRef:v'))
+        vif = self.a.VIF.create(self.vif_record(net))
+        self.assertFalse(self.a.VIF.get_currently_attached(vif))
+        self.assertFailure(['DEVICE_ALREADY_EXISTS', '1'], self.a.VIF.create,
+                           self.vif_record(net, MAC='02:00:00:00:00:0a'))
+        self.a.VM.add_to_other_config(self.vm, 'mac_seed', 'seed')
+        made = self.a.VIF.create(self.vif_record(net, device='2', MAC=''))
+        mac = self.a.VIF.get_MAC(made)
+        self.assertRegex(mac, '^([0-9a-f]{2}:){5}[0-9a-f]{2}$')
+        self.assertEqual(0x2, int(mac[:2], 16) & 0x3)
+        self.assertEqual(mac, lifecycle.generated_mac('2', 'seed'))
+
+    def test_vif_plug_and_unplug(self):
+        """xapi_vif_helpers.ml valid_operations: VIF plug and unplug.
+
+        xapi_vif_helpers.ml valid_operations: no hotplug on dom0, then
+        the power state, as for VBDs.
+        """
+        net = self.network()
+        vif = self.a.VIF.create(self.vif_record(net))
+        self.assertFailure(['DEVICE_ALREADY_DETACHED', vif],
+                           self.a.VIF.unplug, vif)
+        self.a.VIF.plug(vif)
+        self.assertFailure(['DEVICE_ALREADY_ATTACHED', vif],
+                           self.a.VIF.plug, vif)
+        dom0 = self.a.VM.get_all_records_where(
+            'field "is_control_domain" = "true"')
+        dom0_vif = self.a.VIF.create(self.vif_record(
+            net, VM=list(dom0)[0], device='3'))
+        self.assertFailure(['OPERATION_NOT_ALLOWED',
+                            'Control domain does not support hotplug'],
+                           self.a.VIF.plug, dom0_vif)
+        self.srv.pool('pool-a').db.get('VM', self.vm)['power_state'] = \
+            'Halted'
+        self.assertFailure(['VM_BAD_POWER_STATE', self.vm, 'running',
+                            'halted'], self.a.VIF.unplug, vif)
 
     def test_network_destroy_blocked_by_attached_vifs_only(self):
-        # xapi_network.ml destroy; xapi_vif_helpers.ml destroy
-        net = self.a.network.create({'name_label': 'n'})
-        vif = self.a.VIF.create({'VM': self.vm, 'network': net,
-                                 'device': '1', 'MAC': '02:00:00:00:00:09'})
+        """xapi_network.ml destroy; xapi_vif_helpers.ml destroy.
+
+        xapi_network.ml destroy: attached VIFs block it; the others
+        are destroyed with it, "rather than wait for the GC thread";
+        xapi_vif_helpers.ml destroy refuses an attached VIF of a running
+        VM.
+        """
+        net = self.network()
+        vif = self.a.VIF.create(self.vif_record(net))
         self.a.VIF.plug(vif)
         self.assertFailure(['NETWORK_CONTAINS_VIF', vif],
                            self.a.network.destroy, net)
@@ -404,6 +621,49 @@ class LifecycleTest(base.MockXapiTestCase):
                            self.a.VIF.destroy, vif)
         self.a.VIF.unplug(vif)
         self.a.network.destroy(net)
-        # the VIF stays, pointing at nothing, until the GC
-        self.assertEqual(net, self.a.VIF.get_network(vif))
-        self.assertEqual([vif], self.srv.run_gc('pool-a')['pool-a']['VIF'])
+        self.assertFailure(['HANDLE_INVALID', 'VIF', vif],
+                           self.a.VIF.get_record, vif)
+        self.assertEqual([], self.srv.run_gc('pool-a')['pool-a']['VIF'])
+        # the host-internal management network cannot go
+        internal = self.network(other_config={
+            'is_host_internal_management_network': 'true'})
+        self.assertFailure(['CANNOT_DESTROY_SYSTEM_NETWORK', internal],
+                           self.a.network.destroy, internal)
+
+    def test_vif_destroy_of_a_vm_that_is_gone(self):
+        """xapi_vif_helpers.ml destroy of a VIF whose VM is gone.
+
+        xapi_vif_helpers.ml destroy -> Helpers.is_running reads the VM's
+        domid: HANDLE_INVALID for a VIF whose VM is gone (the GC removes
+        such VIFs).
+        """
+        net = self.network()
+        vif = self.a.VIF.create(self.vif_record(net))
+        self.srv.pool('pool-a').db.destroy('VM', self.vm)
+        self.assertFailure(['HANDLE_INVALID', 'VM', self.vm],
+                           self.a.VIF.destroy, vif)
+
+    def test_bridge_names(self):
+        """xapi_network.ml create: bridge names and the MTU.
+
+        xapi_network.ml create: choose_bridge_name gives xapi<N> from
+        a counter, skipping names in use; a client's own name must not be
+        longer than 15 characters or start with a blacklisted prefix
+        (INVALID_VALUE), nor be in use (BRIDGE_NAME_EXISTS).
+        """
+        first = self.a.network.get_bridge(self.network())
+        self.assertRegex(first, '^xapi[0-9]+$')
+        number = int(first[4:])
+        self.network(bridge='qbr1')
+        self.srv.pool('pool-a').db.create(
+            'network', bridge='xapi%d' % (number + 1))
+        self.assertEqual('xapi%d' % (number + 2),
+                         self.a.network.get_bridge(self.network()))
+        for bad in ('xenbr9', 'tap1', 'a' * 16):
+            self.assertFailure(['INVALID_VALUE', 'bridge', bad],
+                               lambda: self.network(bridge=bad))
+        self.assertFailure(['BRIDGE_NAME_EXISTS', 'qbr1'],
+                           lambda: self.network(bridge='qbr1'))
+        # an MTU of 0 or less is 1500
+        self.assertEqual('1500', self.a.network.get_MTU(self.network(
+            MTU='0')))

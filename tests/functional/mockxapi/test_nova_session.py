@@ -55,10 +55,21 @@ class NovaSessionTest(base.MockXapiTestCase):
         self.assertTrue(session.is_xsm_sr_check_relaxed())
 
     def test_unfixed_client_cannot_start(self):
-        # os-xenapi 0.3.4 as shipped sends a base64 pickle: the mock, like
-        # XAPI's (string -> string) map, refuses it.
+        """rpc.ml string_of_rpc: os-xenapi 0.3.4's base64 pickle.
+
+        rpc.ml string_of_rpc, where gen_server.ml unmarshals
+        host.call_plugin's (string -> string) args map.
+
+        os-xenapi 0.3.4 as shipped sends a base64 pickle: xapi's
+        dispatcher cannot read it as a string, and exnHelper.ml answers
+        INTERNAL_ERROR with the Failure's text (the pickle's bytes
+        escaped as OCaml's String.escaped does).
+        """
         exc = self.assertRaises(OsXenAPI.Failure, self._session)
-        self.assertEqual(['FIELD_TYPE_ERROR', 'args'], exc.details)
+        self.assertEqual('INTERNAL_ERROR', exc.details[0])
+        self.assertTrue(exc.details[1].startswith(
+            'Failure("Expected string, got \'B64(\\128'), exc.details[1])
+        self.assertTrue(exc.details[1].endswith(')\'")'), exc.details[1])
 
     def test_serialized_plugin_round_trip(self):
         os_xenapi_compat.apply()
@@ -74,6 +85,13 @@ class NovaSessionTest(base.MockXapiTestCase):
         self.assertIn('qbr1', self.srv.pool('pool-b').net_devices)
 
     def test_plugin_errors(self):
+        """xapi_plugins.ml find_plugin; XenAPIPlugin.py dispatch.
+
+        xapi_plugins.ml find_plugin: XENAPI_MISSING_PLUGIN [plugin];
+        XenAPIPlugin.py dispatch: UNKNOWN_XENAPI_PLUGIN_FUNCTION [fn], and
+        XENAPI_PLUGIN_FAILURE [fn, class, message] for an exception in the
+        plugin (os-xenapi's utils.py _handle_serialization unpickling).
+        """
         os_xenapi_compat.apply()
         session = self._session()
         exc = self.assertRaises(OsXenAPI.Failure, session.call_plugin,
@@ -81,7 +99,17 @@ class NovaSessionTest(base.MockXapiTestCase):
         self.assertEqual(['XENAPI_MISSING_PLUGIN', 'nope.py'], exc.details)
         exc = self.assertRaises(OsXenAPI.Failure, session.call_plugin,
                                 'xenhost.py', 'nope', {})
-        self.assertEqual('XENAPI_PLUGIN_FAILURE', exc.details[0])
+        self.assertEqual(['UNKNOWN_XENAPI_PLUGIN_FUNCTION', 'nope'],
+                         exc.details)
+        exc = self.assertRaises(OsXenAPI.Failure, session.call_plugin,
+                                'xenhost.py', 'network_config', {})
+        self.assertEqual(['XENAPI_PLUGIN_FAILURE', 'network_config',
+                          'KeyError', "'params'"], exc.details)
+        exc = self.assertRaises(
+            OsXenAPI.Failure, session.call_plugin, 'xenstore.py',
+            'read_record', {'dom_id': '5', 'path': 'nope'})
+        self.assertEqual(['XENAPI_PLUGIN_FAILURE', 'read_record',
+                          'XenstoreError'], exc.details[:3])
 
     def test_xenstore_plugin(self):
         os_xenapi_compat.apply()

@@ -96,6 +96,34 @@ class LoginTest(base.MockXapiTestCase):
         self.assertEqual(['MESSAGE_PARAMETER_COUNT_MISMATCH',
                           'session.login_with_password', '2', '1'],
                          reply['ErrorDescription'])
+        reply = raw.session.slave_local_login_with_password('root', 'mock',
+                                                            'x')
+        self.assertEqual(['MESSAGE_PARAMETER_COUNT_MISMATCH',
+                          'session.slave_local_login_with_password', '2',
+                          '3'], reply['ErrorDescription'])
+
+    def test_local_sessions_are_not_database_sessions(self):
+        """xapi_local_session.ml; xapi_session.ml logout, local_logout.
+
+        slave_local_login_with_password makes a session outside the
+        database: it is valid for calls, but has no record; local_logout
+        ends only local sessions, logout only database ones.
+        """
+        raw = xmlrpc.client.ServerProxy(self.fx.urls['pool-a'])
+        local = raw.session.slave_local_login_with_password(
+            'root', 'mock')['Value']
+        normal = raw.session.login_with_password('root', 'mock')['Value']
+        self.assertEqual('Success', raw.pool.get_all(local)['Status'])
+        self.assertEqual(['HANDLE_INVALID', 'session', local],
+                         raw.session.get_this_host(local, local)[
+                             'ErrorDescription'])
+        raw.session.local_logout(normal)
+        self.assertEqual('Success', raw.pool.get_all(normal)['Status'])
+        raw.session.logout(local)
+        self.assertEqual('Success', raw.pool.get_all(local)['Status'])
+        raw.session.local_logout(local)
+        self.assertEqual(['SESSION_INVALID', local],
+                         raw.pool.get_all(local)['ErrorDescription'])
 
     def test_session_invalid_after_logout_and_sdk_relogin(self):
         raw = xmlrpc.client.ServerProxy(self.fx.urls['pool-a'])
@@ -144,12 +172,99 @@ class MessageRulesTest(base.MockXapiTestCase):
                             'VM.migrate_send', '6', '5'],
                            self.a.VM.migrate_send, 'a', {}, True, {}, {})
         self.assertFailure(['MESSAGE_PARAMETER_COUNT_MISMATCH',
-                            'VM.migrate_send', '8', '9'],
-                           self.a.VM.migrate_send, 'a', {}, True, {}, {},
-                           {}, {}, 'x', 'y')
-        self.assertFailure(['MESSAGE_PARAMETER_COUNT_MISMATCH',
                             'VDI.introduce', '9', '8'],
                            self.a.VDI.introduce, *['x'] * 8)
+
+    def test_defaulted_parameters_take_any_count_beyond(self):
+        """gen_server.ml: a message with defaults matches a :: b :: rest.
+
+        So too many arguments are no mismatch (the ones past the
+        datamodel's are never read), and a mismatch names the count of
+        mandatory parameters (count_mandatory_message_parameters).
+        """
+        sr = self.a.SR.introduce('u-many', 'l', '', 'ext', '', False, {},
+                                 'extra', 'more')
+        self.assertEqual('u-many', self.a.SR.get_uuid(sr))
+        self.assertFailure(['MESSAGE_PARAMETER_COUNT_MISMATCH',
+                            'SR.get_record', '1', '2'],
+                           self.a.SR.get_record, sr, 'extra')
+        # the login's version and originator have defaults too
+        raw = xmlrpc.client.ServerProxy(self.fx.urls['pool-a'])
+        login = raw.session.login_with_password('root', 'mock', '2.1',
+                                                'test', 'extra')
+        self.assertEqual('Success', login['Status'])
+
+    def test_no_arguments_at_all(self):
+        """gen_server.ml: received is the count less the session: -1."""
+        raw = xmlrpc.client.ServerProxy(self.fx.urls['pool-a'])
+        self.assertEqual(['MESSAGE_PARAMETER_COUNT_MISMATCH', 'pool.get_all',
+                          '0', '-1'],
+                         raw.pool.get_all()['ErrorDescription'])
+        self.assertEqual(['MESSAGE_PARAMETER_COUNT_MISMATCH', 'SR.scan',
+                          '1', '-1'],
+                         getattr(raw, 'Async.SR.scan')()['ErrorDescription'])
+
+    def test_wrong_types_fail_before_the_session_check(self):
+        """gen_server.ml: arguments are unmarshalled before the session.
+
+        gen_server.ml unmarshals every argument (rpclib rpc.ml
+        string_of_rpc and friends) before Session_check.check; the
+        failure is no API error, so exnHelper.ml answers INTERNAL_ERROR
+        with Printexc's text of the Failure.
+        """
+        raw = xmlrpc.client.ServerProxy(self.fx.urls['pool-a'])
+        self.assertEqual(
+            ['INTERNAL_ERROR', 'Failure("Expected string, got \'I(5)\'")'],
+            raw.VM.get_record('bad-session', 5)['ErrorDescription'])
+        self.assertEqual(
+            ['INTERNAL_ERROR', 'Failure("Expected bool, got \'S(no)\'")'],
+            raw.SR.introduce('bad-session', 'u', 'l', '', 'ext', '',
+                             'no')['ErrorDescription'])
+        self.assertEqual(
+            ['INTERNAL_ERROR',
+             'Failure("Expecting Rpc.Dict, but found \'[S(a)]\'")'],
+            raw.SR.introduce('bad-session', 'u', 'l', '', 'ext', '', False,
+                             ['a'])['ErrorDescription'])
+        self.assertEqual(['SESSION_INVALID', 'bad-session'],
+                         raw.VM.get_record('bad-session', 'x')[
+                             'ErrorDescription'])
+
+    def test_constructor_records(self):
+        """gen_server.ml from_ctor_record, server_helpers.ml my_assoc.
+
+        A record that is not a struct fails "bad __structure"; a
+        constructor field without a default that is missing is
+        Dispatcher_FieldNotFound, in datamodel.ml field order; both come
+        before the session check.
+        """
+        raw = xmlrpc.client.ServerProxy(self.fx.urls['pool-a'])
+        self.assertEqual(['INTERNAL_ERROR', 'Failure("bad __structure")'],
+                         raw.network.create('bad-session', 'n')[
+                             'ErrorDescription'])
+        self.assertEqual(
+            ['INTERNAL_ERROR',
+             'Server_helpers.Dispatcher_FieldNotFound("other_config")'],
+            raw.network.create('bad-session', {'name_label': 'n'})[
+                'ErrorDescription'])
+        self.assertFailure(
+            ['INTERNAL_ERROR',
+             'Server_helpers.Dispatcher_FieldNotFound("bootable")'],
+            self.a.VBD.create, {'VM': 'x', 'VDI': 'y', 'userdevice': '1'})
+        self.assertFailure(
+            ['INTERNAL_ERROR',
+             'Server_helpers.Dispatcher_FieldNotFound("device_config")'],
+            self.a.PBD.create, {'host': 'x', 'SR': 'y'})
+        self.assertFailure(
+            ['INTERNAL_ERROR',
+             'Server_helpers.Dispatcher_FieldNotFound("value")'],
+            self.a.secret.create, {'other_config': {}})
+        # only the constructor's fields are read: a read-only one given
+        # in the record is ignored
+        net = self.a.network.create({'name_label': 'n', 'other_config': {},
+                                     'VIFs': ['OpaqueRef:x'],
+                                     'uuid': 'mine'})
+        self.assertEqual([], self.a.network.get_VIFs(net))
+        self.assertNotEqual('mine', self.a.network.get_uuid(net))
 
     def test_handle_and_uuid_invalid(self):
         self.assertFailure(['HANDLE_INVALID', 'VM', 'OpaqueRef:nope'],
@@ -176,14 +291,29 @@ class MessageRulesTest(base.MockXapiTestCase):
         self.a.VM.set_name_description(vm, 'hello')
         self.assertEqual('hello', self.a.VM.get_name_description(vm))
         self.a.VM.add_to_other_config(vm, 'k', 'v')
-        self.assertFailure(['MAP_DUPLICATE_KEY', 'VM', 'other_config', vm,
-                            'k'], self.a.VM.add_to_other_config, vm, 'k',
-                           'w')
+        # db_cache_impl.ml process_structured_field AddMapLegacy: a key
+        # that is there, even with this value, is Duplicate_key
+        for value in ('w', 'v'):
+            self.assertFailure(['MAP_DUPLICATE_KEY', 'VM', 'other_config',
+                                vm, 'k'], self.a.VM.add_to_other_config,
+                               vm, 'k', value)
+        # db_cache_types.ml add_to_map: Empty_key_in_map
+        self.assertFailure(['INTERNAL_ERROR', 'Db_exn.Empty_key_in_map'],
+                           self.a.VM.add_to_other_config, vm, '', 'v')
         self.assertEqual('v', self.a.VM.get_other_config(vm)['k'])
         self.a.VM.remove_from_other_config(vm, 'k')
         self.assertNotIn('k', self.a.VM.get_other_config(vm))
-        self.assertFailure(['FIELD_TYPE_ERROR', 'name_label'],
+        # remove_from_map: a missing key is no error
+        self.a.VM.remove_from_other_config(vm, 'k')
+        # the setter's value is unmarshalled (rpc.ml string_of_rpc)
+        self.assertFailure(['INTERNAL_ERROR',
+                            'Failure("Expected string, got \'{a:S(b)}\'")'],
                            self.a.VM.set_name_label, vm, {'a': 'b'})
+        # an int64 field takes an XML-RPC int or a decimal string
+        self.a.VM.set_VCPUs_max(vm, 4)
+        self.assertEqual('4', self.a.VM.get_VCPUs_max(vm))
+        self.assertFailure(['INTERNAL_ERROR', 'Failure("Int64.of_string")'],
+                           self.a.VM.set_VCPUs_max, vm, 'four')
 
     def test_host_as_nova_sees_it(self):
         host = self.a.host.get_all()[0]
@@ -271,7 +401,8 @@ class TaskTest(base.MockXapiTestCase):
         self.fail('task %s still pending' % task)
 
     def test_async_success(self):
-        task = self.a.Async.network.create({'name_label': 'async'})
+        task = self.a.Async.network.create({'name_label': 'async',
+                                            'other_config': {}})
         self.assertTrue(task.startswith('OpaqueRef:'))
         self.assertEqual('success', self._wait(task))
         net = self.a.network.get_by_name_label('async')[0]
@@ -280,6 +411,28 @@ class TaskTest(base.MockXapiTestCase):
         self.a.task.destroy(task)
         self.assertFailure(['HANDLE_INVALID', 'task', task],
                            self.a.task.get_status, task)
+
+    def test_destroy_of_a_pending_task_only_marks_it(self):
+        """xapi_task.ml destroy; db_gc_util.ml timeout_tasks.
+
+        A pending task is marked (current_operations "task" -> destroy)
+        and stays; the GC destroys it once it has completed.
+        """
+        created = self.a.task.create('mine', 'd')
+        self.a.task.destroy(created)
+        self.assertEqual({'task': 'destroy'},
+                         self.a.task.get_current_operations(created))
+        self.assertEqual('pending', self.a.task.get_status(created))
+        self.srv.set_latency('pool-a', 'network.create', 1)
+        task = self.a.Async.network.create({'name_label': 'slow',
+                                            'other_config': {}})
+        self.a.task.destroy(task)
+        self.assertEqual('success', self._wait(task))
+        self.assertEqual({'task': 'destroy'},
+                         self.a.task.get_current_operations(task))
+        removed = self.srv.run_gc('pool-a')['pool-a']['task']
+        self.assertEqual([task], removed)
+        self.assertEqual('pending', self.a.task.get_status(created))
 
     def test_async_failure(self):
         task = self.a.Async.SR.scan('OpaqueRef:nope')
@@ -338,7 +491,8 @@ class ConcurrencyTest(base.MockXapiTestCase):
                 for _ in range(per_thread):
                     host = s.xenapi.host.get_all()[0]
                     s.xenapi.host.get_record(host)
-                    net = s.xenapi.network.create({'name_label': 'n'})
+                    net = s.xenapi.network.create({'name_label': 'n',
+                                                   'other_config': {}})
                     s.xenapi.network.destroy(net)
                 s.xenapi.session.logout()
             except Exception as exc:  # pragma: no cover - reported below

@@ -40,9 +40,24 @@ class SRIntroduceTest(base.MockXapiTestCase):
         sr = self.b.SR.introduce(legacy, 'l', '', 'iscsi', '', False, {})
         self.assertEqual(sr, self.b.SR.get_by_uuid(legacy))
 
-    def test_unknown_type(self):
-        self.assertFailure(['SR_UNKNOWN_DRIVER', 'nope'], self.b.SR.introduce,
-                           'u', 'l', '', 'nope', '', False)
+    def test_unknown_type_fails_at_plug(self):
+        """xapi_sr.ml introduce; storage_access.ml bind at PBD.plug.
+
+        xapi_sr.ml introduce checks no type (it lower-cases it);
+        xapi_pbd.ml plug -> storage_access.ml bind -> check_queue_exists:
+        SR_UNKNOWN_DRIVER [type], even for a PBD marked attached.
+        """
+        sr = self.b.SR.introduce('u', 'l', '', 'NoPe', '', False)
+        self.assertEqual('nope', self.b.SR.get_type(sr))
+        pbd = self.b.PBD.create({'host': self.b.host.get_all()[0],
+                                 'SR': sr, 'device_config': {}})
+        self.assertFailure(['SR_UNKNOWN_DRIVER', 'nope'], self.b.PBD.plug,
+                           pbd)
+        self.assertFalse(self.b.PBD.get_currently_attached(pbd))
+        self.srv.pool('pool-b').db.get('PBD', pbd)['currently_attached'] = \
+            True
+        self.assertFailure(['SR_UNKNOWN_DRIVER', 'nope'], self.b.PBD.plug,
+                           pbd)
 
 
 class PBDTest(base.MockXapiTestCase):
@@ -53,12 +68,53 @@ class PBDTest(base.MockXapiTestCase):
         self.assertFailure(['PBD_EXISTS', sr, host, pbd], self.b.PBD.create,
                            {'host': host, 'SR': sr, 'device_config': {}})
 
-    def test_create_checks_refs(self):
-        sr = self.b.SR.introduce('u', 'l', '', 'iscsi', '', False)
-        self.assertFailure(['HANDLE_INVALID', 'host', 'OpaqueRef:x'],
+    def test_create_checks_the_sr_not_the_host(self):
+        """message_forwarding.ml PBD.create: the SR is read, the host not.
+
+        message_forwarding.ml PBD.create marks the SR (with_sr_marked
+        reads it: HANDLE_INVALID); Db.PBD.create checks no reference, so a
+        PBD of an unknown host is made (db_gc.ml gc_PBDs removes it).
+        """
+        self.assertFailure(['HANDLE_INVALID', 'SR', 'OpaqueRef:s'],
                            self.b.PBD.create, {'host': 'OpaqueRef:x',
-                                               'SR': sr,
+                                               'SR': 'OpaqueRef:s',
                                                'device_config': {}})
+        sr = self.b.SR.introduce('u', 'l', '', 'iscsi', '', False)
+        pbd = self.b.PBD.create({'host': 'OpaqueRef:x', 'SR': sr,
+                                 'device_config': {}})
+        self.assertEqual('OpaqueRef:x', self.b.PBD.get_host(pbd))
+        self.assertEqual([pbd], self.srv.run_gc('pool-b')['pool-b']['PBD'])
+
+    def test_failed_creates_leak_the_moved_secret(self):
+        """message_forwarding.ml PBD.create: failed creates leak a secret.
+
+        message_forwarding.ml PBD.create: move_passwds_to_secrets runs
+        before create_common's PBD_EXISTS (and before the SR is read), so
+        a failed CHAP PBD.create leaves a secret nothing refers to: xapi's
+        leak, listed in xapi_orphaned_secrets (Pool.inspect).
+        """
+        sr, pbd = self.iscsi_sr(self.b, self.data('vol-chap'), plug=False)
+        host = self.b.host.get_all()[0]
+        config = naming.device_config(self.data('vol-chap'))
+        before = set(self.b.secret.get_all())
+        self.assertFailure(['PBD_EXISTS', sr, host, pbd], self.b.PBD.create,
+                           {'host': host, 'SR': sr, 'device_config': config})
+        self.assertFailure(['HANDLE_INVALID', 'SR', 'OpaqueRef:s'],
+                           self.b.PBD.create, {'host': host,
+                                               'SR': 'OpaqueRef:s',
+                                               'device_config': config})
+        leaked = set(self.b.secret.get_all()) - before
+        self.assertEqual(2, len(leaked))
+        self.assertEqual(['s3cret', 's3cret'],
+                         [self.b.secret.get_value(s) for s in leaked])
+        orphans = self.srv.pool('pool-b').inspect()['xapi_orphaned_secrets']
+        self.assertEqual(leaked, set(orphans) & leaked)
+        # the PBD's own secret is not an orphan
+        stored = self.b.secret.get_by_uuid(
+            self.b.PBD.get_device_config(pbd)['chappassword_secret'])
+        self.assertNotIn(stored, orphans)
+        self.assertEqual(set(self.b.secret.get_all()), set(orphans) |
+                         {stored})
 
     def test_plug_and_unplug_are_idempotent(self):
         sr, pbd = self.iscsi_sr(self.b, self.data('vol-1'))
@@ -145,6 +201,33 @@ class PBDTest(base.MockXapiTestCase):
         self.assertEqual('***',
                          created[0][0]['device_config']['chappassword'])
 
+    def test_unplug_with_an_attached_vbd_whose_vdi_is_gone(self):
+        """xapi_pbd.ml get_active_vdis_by_pbd: a VBD whose VDI is gone.
+
+        xapi_pbd.ml get_active_vdis_by_pbd reads Db.VDI.get_SR of every
+        attached VBD's VDI on the host: a VDI a scan forgot (SM SR.py
+        synchronise_gone, when its LUN vanished) is HANDLE_INVALID
+        ["VDI", ref] there, and the PBD stays plugged.
+        """
+        vm = self.a.VM.get_by_name_label('instance-00000001')[0]
+        vbd = self.a.VM.get_VBDs(vm)[0]
+        vdi = self.a.VBD.get_VDI(vbd)
+        sr = self.a.VDI.get_SR(vdi)
+        pbd = self.a.SR.get_PBDs(sr)[0]
+        self.srv.array.remove_lun('192.0.2.10', 3260, base.IQN, 1)
+        self.a.SR.scan(sr)
+        self.assertTrue(self.a.VBD.get_currently_attached(vbd))
+        self.assertFailure(['HANDLE_INVALID', 'VDI', vdi],
+                           self.a.PBD.unplug, pbd)
+        self.assertTrue(self.a.PBD.get_currently_attached(pbd))
+        # xapi_vbd_helpers.ml valid_operations reads the VDI too, so the
+        # VBD cannot be unplugged either; db_gc.ml gc_VBDs removes it, and
+        # then nothing is in use
+        self.assertFailure(['HANDLE_INVALID', 'VDI', vdi],
+                           self.a.VBD.unplug, vbd)
+        self.assertEqual([vbd], self.srv.run_gc('pool-a')['pool-a']['VBD'])
+        self.a.PBD.unplug(pbd)
+
     def test_unplug_with_vdi_in_use(self):
         vm = self.a.VM.get_by_name_label('instance-00000001')[0]
         vbd = self.a.VM.get_VBDs(vm)[0]
@@ -168,9 +251,12 @@ class UnplugInUseTest(base.MockXapiTestCase):
     def test_all_vdis_in_use_are_named(self):
         # instance 1 (vol-1) and instance 2 (vol-2, vol-3) share the uuid5
         # SR of the target: all three VDIs are named, VM by VM
+        # get_active_vdis_by_pbd: the VMs come from Db.VM.get_records_where
+        # (descending ref order), then each VM's VBDs
         vbds = []
-        for name in ('instance-00000001', 'instance-00000002'):
-            vm = self.a.VM.get_by_name_label(name)[0]
+        vms = [self.a.VM.get_by_name_label(name)[0]
+               for name in ('instance-00000001', 'instance-00000002')]
+        for vm in sorted(vms, reverse=True):
             vbds.extend(self.a.VM.get_VBDs(vm))
         vdis = [self.a.VBD.get_VDI(v) for v in vbds]
         sr = self.a.VDI.get_SR(vdis[0])
@@ -249,6 +335,11 @@ class ScanTest(base.MockXapiTestCase):
         self.assertRaises(XenAPI.Failure, self.b.SR.scan, sr)
 
     def test_scan_drops_vanished_luns(self):
+        """SM SR.py ScanRecord synchronise_gone: a vanished LUN.
+
+        SM SR.py ScanRecord synchronise_gone: a LUN the target no
+        longer shows loses its VDI record at the next scan.
+        """
         sr, pbd = self.iscsi_sr(self.b, self.data('vol-1'))
         self.b.SR.scan(sr)
         self.assertEqual(3, len(self.b.SR.get_VDIs(sr)))
@@ -427,16 +518,67 @@ class ForgetTest(base.MockXapiTestCase):
 class ForgetVDIAndPBDTest(base.MockXapiTestCase):
 
     def test_vdi_forget_leaves_the_vbd_pointing_at_it(self):
-        # xapi_vdi.ml forget only destroys the VDI record
+        """xapi_vdi.ml check_operation_error and forget.
+
+        xapi_vdi.ml check_operation_error: forget cannot run while a
+        VBD has the VDI attached (VDI_IN_USE [vdi, "forget"]); then
+        xapi_vdi.ml forget only destroys the VDI record.
+        """
         vm = self.a.VM.get_by_name_label('instance-00000001')[0]
         vbd = self.a.VM.get_VBDs(vm)[0]
         vdi = self.a.VBD.get_VDI(vbd)
+        self.assertFailure(['VDI_IN_USE', vdi, 'forget'], self.a.VDI.forget,
+                           vdi)
+        self.a.VBD.unplug(vbd)
         self.a.VDI.forget(vdi)
         self.assertFailure(['HANDLE_INVALID', 'VDI', vdi],
                            self.a.VDI.get_record, vdi)
         self.assertEqual(vdi, self.a.VBD.get_VDI(vbd))
         self.assertEqual([vbd],
                          self.srv.pool('pool-a').inspect()['dangling_VBDs'])
+
+    def test_vdi_destroy_checks_in_xapis_order(self):
+        """message_forwarding.ml VDI.destroy; xapi_vdi.ml destroy.
+
+        message_forwarding.ml VDI.destroy (with_sr_andor_vdi) then
+        xapi_vdi.ml destroy_and_data_destroy_common: the SR's SM features
+        (xapi_sr_operations.ml check_sm_features), attached VBDs
+        (check_operation_error), a plugged PBD (Sm.assert_pbd_is_plugged),
+        managed (assert_managed); the VDI's VBDs go with it.
+        """
+        vm = self.a.VM.get_by_name_label('instance-00000001')[0]
+        vbd = self.a.VM.get_VBDs(vm)[0]
+        raw = self.a.VBD.get_VDI(vbd)
+        self.assertFailure(['SR_OPERATION_NOT_SUPPORTED',
+                            self.a.VDI.get_SR(raw)], self.a.VDI.destroy, raw)
+        host = self.a.host.get_all()[0]
+        sr = self.a.SR.introduce('u-ext', 'l', '', 'ext', '', False)
+        pbd = self.a.PBD.create({'host': host, 'SR': sr,
+                                 'device_config': {}})
+        self.a.PBD.plug(pbd)
+        vdi = self.a.VDI.introduce('0b0b0b0b-0000-4000-8000-0000000000e1',
+                                   'd', '', sr, 'user', False, False, {},
+                                   'loc-e1')
+        disk = self.a.VBD.create({
+            'VM': vm, 'VDI': vdi, 'userdevice': '3', 'bootable': False,
+            'mode': 'RW', 'type': 'Disk', 'empty': False,
+            'other_config': {}, 'qos_algorithm_type': '',
+            'qos_algorithm_params': {}})
+        self.a.VBD.plug(disk)
+        self.assertFailure(['VDI_IN_USE', vdi, 'destroy'],
+                           self.a.VDI.destroy, vdi)
+        self.a.VBD.unplug(disk)
+        self.a.PBD.unplug(pbd)
+        self.assertFailure(['SR_NO_PBDS', sr], self.a.VDI.destroy, vdi)
+        self.a.PBD.plug(pbd)
+        db = self.srv.pool('pool-a').db
+        db.get('VDI', vdi)['managed'] = False
+        self.assertFailure(['VDI_NOT_MANAGED', vdi], self.a.VDI.destroy,
+                           vdi)
+        db.get('VDI', vdi)['managed'] = True
+        self.a.VDI.destroy(vdi)
+        self.assertFailure(['HANDLE_INVALID', 'VBD', disk],
+                           self.a.VBD.get_record, disk)
 
     def test_pbd_destroy_while_attached(self):
         # xapi_pbd.ml destroy

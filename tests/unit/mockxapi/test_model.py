@@ -111,10 +111,22 @@ class MethodTableTest(base.TestCase):
             self.assertFalse(api.read_only(method), method)
 
     def test_arity_counts_exclude_session(self):
+        """gen_server.ml: arity with and without defaults.
+
+        gen_server.ml: defaults make a :: b :: default_args, so past the
+        mandatory count anything goes (the mock drops what it does not
+        model); a mismatch names the mandatory count.
+        """
         msg = api.resolve('VDI.introduce')
-        api.check_arity(msg, ['x'] * 9)
-        api.check_arity(msg, ['x'] * 11)
+        self.assertEqual(['x'] * 9, api.check_arity(msg, ['x'] * 9))
+        self.assertEqual(['x'] * 11, api.check_arity(msg, ['x'] * 11))
+        self.assertEqual(['x'] * 11, api.check_arity(msg, ['x'] * 14))
         exc = self.assertRaises(errors.XapiError, api.check_arity, msg,
-                                ['x'] * 12)
+                                ['x'] * 8)
         self.assertEqual(['MESSAGE_PARAMETER_COUNT_MISMATCH',
-                          'VDI.introduce', '11', '12'], exc.description)
+                          'VDI.introduce', '9', '8'], exc.description)
+        exact = api.resolve('SR.scan')
+        exc = self.assertRaises(errors.XapiError, api.check_arity, exact,
+                                ['x'] * 2)
+        self.assertEqual(['MESSAGE_PARAMETER_COUNT_MISMATCH', 'SR.scan',
+                          '1', '2'], exc.description)

@@ -21,6 +21,7 @@ from nova_xenapi_sr_tools.mockxapi import array
 from nova_xenapi_sr_tools.mockxapi import pool
 from nova_xenapi_sr_tools.mockxapi import Scenario
 from nova_xenapi_sr_tools.mockxapi import scenario as scenario_mod
+from nova_xenapi_sr_tools.mockxapi import storage
 from tests import base
 
 PORTAL = '192.0.2.10:3260'
@@ -203,6 +204,36 @@ class DefaultScenarioTest(base.TestCase):
         self.assertEqual('pw', secret['value'])
         for ref in db.refs('SR'):
             self.assertNotIn('chappassword', db.get('SR', ref)['sm_config'])
+
+    def test_local_storage_per_host(self):
+        """xapi_pbd.ml check_sharing_constraint: one local SR per host.
+
+        Each host's "Local storage" SR is unshared and plugged on that
+        host only; the pool's default, suspend-image and crash-dump SR
+        is the master's (dbsync_master.ml leaves them to the install).
+        """
+        sc = Scenario()
+        sc.add_pool('p', hosts=['h1', 'h2', 'h3'])
+        world = build(sc)
+        db = world.pools['p'].db
+        local = {}
+        for sr in db.find('SR', name_label='Local storage'):
+            rec = db.get('SR', sr)
+            self.assertEqual(('ext', False), (rec['type'], rec['shared']))
+            pbds = db.find('PBD', SR=sr)
+            self.assertEqual(1, len(pbds))
+            host = db.get('PBD', pbds[0])['host']
+            self.assertNotIn(host, local)
+            local[host] = sr
+            self.assertEqual(sr, db.get('host', host)['suspend_image_sr'])
+        self.assertEqual(sorted(db.refs('host')), sorted(local))
+        for pbd in db.refs('PBD'):
+            storage.check_sharing_constraint(db, db.get('PBD', pbd))
+        pool_rec = db.get('pool', db.refs('pool')[0])
+        master = world.pools['p'].master
+        self.assertEqual([local[master]] * 3,
+                         [pool_rec['default_SR'], pool_rec['suspend_image_SR'],
+                          pool_rec['crash_dump_SR']])
 
     def test_pool_basics(self):
         world = build(Scenario.default())

@@ -12,8 +12,10 @@
 
 """iSCSI device_config checks against the array, without a server."""
 
-import threading
-import time
+import json
+import os
+import subprocess
+import sys
 
 from nova_xenapi_sr_tools.mockxapi import errors
 from nova_xenapi_sr_tools.mockxapi import pool
@@ -160,43 +162,84 @@ class DispatchTest(base.TestCase):
                          out['ErrorDescription'])
 
 
+#: Run by :class:`ArrayThreadSafetyTest` in a child process: LUNs come and
+#: go in one OS thread while another scans a raw and an LVM SR on them.
+#: Prints ``{"scans": n, "churns": n, "vdis": n, "lvs": n}`` as JSON.
+_CHURN_SCRIPT = """
+import json, sys, threading, time
+from nova_xenapi_sr_tools.mockxapi import pool, scenario, storage
+IQN = %r
+# switch threads as often as the interpreter can, so that a reader not
+# protected by the array lock meets a change mid-iteration
+sys.setswitchinterval(1e-6)
+world = pool.World()
+sc = scenario.Scenario()
+sc.add_pool('p', hosts=['h'])
+scenario.build(world, sc)
+p = world.pools['p']
+db = p.db
+for lun in range(1, 301):
+    last = world.array.add_lun('192.0.2.10', 3260, IQN, lun)
+last.lvs['0d5b3c1e-5b7e-4e55-9d7b-3f0c1a2b4c5d'] = 1024
+config = {'target': '192.0.2.10', 'targetIQN': IQN}
+sr = db.create('SR', type='iscsi', name_label='s')
+db.create('PBD', host=p.master, SR=sr, currently_attached=True,
+          device_config=config)
+# lvmoiscsi: LVHDoISCSISR.py load looks the SCSIid up among the LUNs
+# (Python code walking the target's LUN list as they change)
+lvm = db.create('SR', type='lvmoiscsi', name_label='l')
+db.create('PBD', host=p.master, SR=lvm, currently_attached=True,
+          device_config=dict(config, SCSIid=last.scsi_id))
+stop = threading.Event()
+churns = [0]
+
+def churn():
+    while not stop.is_set():
+        world.array.add_lun('192.0.2.10', 3260, IQN, 1000)
+        world.array.remove_lun('192.0.2.10', 3260, IQN, 1000)
+        churns[0] += 1
+
+thread = threading.Thread(target=churn)
+thread.start()
+scans = 0
+try:
+    deadline = time.monotonic() + 1
+    while time.monotonic() < deadline:
+        with world.lock:
+            storage.scan(world, db, sr)
+            storage.scan(world, db, lvm)
+        scans += 1
+finally:
+    stop.set()
+    thread.join()
+with world.lock:
+    storage.scan(world, db, sr)
+    storage.scan(world, db, lvm)
+    print(json.dumps({'scans': scans, 'churns': churns[0],
+                      'vdis': len(db.find('VDI', SR=sr)),
+                      'lvs': len(db.find('VDI', SR=lvm))}))
+"""
+
+
 class ArrayThreadSafetyTest(base.TestCase):
     """LUNs added and removed while SR.scan walks the target."""
 
     def test_scan_while_luns_come_and_go(self):
-        from nova_xenapi_sr_tools.mockxapi import scenario
-        world = pool.World()
-        sc = scenario.Scenario()
-        sc.add_pool('p', hosts=['h'])
-        scenario.build(world, sc)
-        p = world.pools['p']
-        db = p.db
-        for lun in range(1, 301):
-            world.array.add_lun('192.0.2.10', 3260, IQN, lun)
-        sr = db.create('SR', type='iscsi', name_label='s')
-        db.create('PBD', host=p.master, SR=sr, currently_attached=True,
-                  device_config={'target': '192.0.2.10',
-                                 'targetIQN': IQN})
-        stop = threading.Event()
-
-        def churn():
-            while not stop.is_set():
-                world.array.add_lun('192.0.2.10', 3260, IQN, 1000)
-                world.array.remove_lun('192.0.2.10', 3260, IQN, 1000)
-
-        thread = threading.Thread(target=churn)
-        thread.start()
-        scans = 0
-        try:
-            deadline = time.monotonic() + 2
-            while time.monotonic() < deadline:
-                with world.lock:
-                    storage.scan(world, db, sr)
-                scans += 1
-        finally:
-            stop.set()
-            thread.join()
-        self.assertGreater(scans, 0)
-        with world.lock:
-            storage.scan(world, db, sr)
-            self.assertEqual(300, len(db.find('VDI', SR=sr)))
+        # The race needs preemptive threads: the mock-xapi command serves
+        # on OS threads, while this test process is eventlet-patched
+        # (tests/__init__.py), where a green thread that never yields runs
+        # until the test's timeout kills it, possibly between its
+        # add_lun and remove_lun. So the race runs in an unpatched child.
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+            p for p in sys.path if p))
+        env.pop('OS_NOVA_DISABLE_EVENTLET_PATCHING', None)
+        child = subprocess.run(
+            [sys.executable, '-c', _CHURN_SCRIPT % IQN], env=env,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60,
+            universal_newlines=True)
+        self.assertEqual(0, child.returncode, child.stderr)
+        result = json.loads(child.stdout.strip().splitlines()[-1])
+        self.assertGreater(result['scans'], 0)
+        self.assertGreater(result['churns'], 0)
+        self.assertEqual(300, result['vdis'])
+        self.assertEqual(1, result['lvs'])

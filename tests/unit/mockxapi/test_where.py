@@ -142,8 +142,11 @@ class WhereTest(base.TestCase):
         where.compile_expr('field "nope" = "1"', FIELDS)
 
     def test_not_a_string(self):
+        """rpc.ml string_of_rpc: xapi's dispatcher cannot read expr."""
         exc = self.assertRaises(errors.XapiError, where.compile_expr, 5)
-        self.assertEqual(errors.FIELD_TYPE_ERROR, exc.code)
+        self.assertEqual(['INTERNAL_ERROR',
+                          'Failure("Expected string, got \'I(5)\'")'],
+                         exc.description)
 
     def test_nova_and_driver_expressions(self):
         # every expression nova 21 and this project build

@@ -17,6 +17,7 @@ import os
 import tempfile
 
 from nova_xenapi_sr import naming
+from nova_xenapi_sr_tools.mockxapi import pool as mock_pool
 from nova_xenapi_sr_tools.mockxapi import scenario as mock_scenario
 from nova_xenapi_sr_tools.upgrade import cases
 from tests import base
@@ -133,6 +134,37 @@ class TestDefaultScenario(base.TestCase):
             naming.uuid5_sr_uuid(sc.connection_info('vol-moving')['data']),
             naming.uuid5_sr_uuid(
                 sc.connection_info('vol-neighbour')['data']))
+
+    def test_shipped_target_held_scenario_builds(self):
+        # Each volume set's case builds in the mock (scenario.build follows
+        # xapi's rules and refuses what xapi could not reach), and on the
+        # destination a legacy SR of a bystander already shows the
+        # migrating volume's LUN: the target is held there.
+        path = os.path.join(os.path.dirname(os.path.dirname(
+            os.path.dirname(os.path.dirname(os.path.abspath(__file__))))),
+            'etc', 'verify-upgrade', 'target-held.json')
+        vsets = cases.volume_sets(cases.load_scenario(path))
+        self.assertEqual(['uuid5-target-held-by-legacy',
+                          'legacy-target-held-by-legacy'],
+                         [v.name for v in vsets])
+        for vset, volume, holder in zip(
+                vsets, ('vol-held-u5', 'vol-held-leg'),
+                ('vol-dst-legacy-holder', 'vol-dst-legacy-holder-2')):
+            self.assertEqual(['instance-00000008', 'instance-00000009'],
+                             vset.bystander_vm_names)
+            sc = mock_scenario.Scenario.from_dict(vset.case_scenario())
+            world = mock_pool.World()
+            mock_scenario.build(world, sc)
+            data = sc.connection_info(volume)['data']
+            target = world.array.target(*naming.iscsi_target(data))
+            lun = target.luns[int(data['target_lun'])]
+            db = world.pools['pool-destination'].db
+            holders = [db.get('SR', db.get('VDI', v)['SR'])['uuid']
+                       for v in db.find('VDI', uuid=lun.vdi_uuid)]
+            self.assertEqual([naming.legacy_sr_uuid(holder)], holders)
+            source = world.pools['pool-source'].db
+            vm = source.find('VM', name_label=vset.vm_name)
+            self.assertEqual(1, len(vm))
 
     def test_hosts_and_pools(self):
         vset = self.sets()['mixed']

@@ -27,6 +27,7 @@ Modules, by concept:
 ``server``     HTTP endpoints, address selection
 ``pool``       pools, sessions, tasks, the dispatcher, the world lock
 ``api``        the method table, generic per-class messages, arity
+``unmarshal``  how xapi's dispatcher reads arguments and records
 ``model``      records, refs, schemas
 ``where``      the ``get_all_records_where`` expression language
 ``array``      the shared iSCSI array (targets, IQNs, LUNs, CHAP)

@@ -24,7 +24,8 @@ pass. One pass, in ``gc_subtask_list`` order:
 * ``gc_VIFs``: a VIF whose VM or network is gone (the source's VIFs after
   a cross-pool ``migrate_send``);
 * ``gc_PBDs``: a PBD whose host or SR is gone;
-* ``timeout_tasks``: finished tasks older than 65 minutes
+* ``timeout_tasks``: finished tasks that ``task.destroy`` marked while
+  they were pending, finished tasks older than 65 minutes
   (``completed_task_timeout``), pending ones older than 24 hours;
 * ``timeout_sessions``: sessions idle longer than 24 hours
   (``inactive_session_timeout``), and beyond 500 per originator (or user)
@@ -88,6 +89,12 @@ def single_pass(db, now):
             removed['PBD'].append(ref)
     for ref in db.refs('task'):
         rec = db.get('task', ref)
+        if rec['status'] != 'pending' and \
+                'destroy' in rec['current_operations'].values():
+            # timeout_tasks: a task.destroy came while it was pending
+            db.destroy('task', ref)
+            removed['task'].append(ref)
+            continue
         if rec['status'] == 'pending':
             started, limit = _stamp(rec['created']), PENDING_TASK_TIMEOUT
         else:

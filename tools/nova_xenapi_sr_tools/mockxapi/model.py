@@ -168,6 +168,17 @@ WRITABLE = {
     'error_info', 'device_config', 'enabled', 'affinity', 'logging',
 }
 
+#: int64 fields (kept as decimal strings; ``Int`` in ``datamodel.ml``)
+#: and float fields, for the type check of their setters.
+INT64_FIELDS = {
+    'VCPUs_max', 'VCPUs_at_startup', 'MTU', 'memory_static_max',
+    'memory_dynamic_max', 'memory_dynamic_min', 'memory_static_min',
+    'memory_overhead', 'virtual_size', 'physical_utilisation',
+    'physical_size', 'virtual_allocation', 'domid', 'user_version',
+    'status_code', 'VLAN', 'API_version_major', 'API_version_minor',
+}
+FLOAT_FIELDS = {'progress'}
+
 #: Classes whose records do not appear on the wire as normal classes.
 HIDDEN = {'session'}
 
@@ -208,6 +219,19 @@ def new_uuid():
     return str(uuid.uuid4())
 
 
+def xapi_order(refs):
+    """``refs`` in the order xapi's class-wide reads return them.
+
+    A table is a map keyed by ref string (``db_cache_types.ml``
+    ``StringMap``, ``String.compare``); ``db_cache_impl.ml`` ``read_refs``
+    and ``find_refs_with_filter_internal`` fold over it in ascending order
+    and cons each ref onto a list, so the list is in *descending* ref
+    order, unrelated to the order the records were created in (refs are
+    random).
+    """
+    return sorted(refs, reverse=True)
+
+
 def fields_of(cls):
     """All field names of ``cls`` (stored and computed)."""
     names = set(SCHEMA[cls])
@@ -217,6 +241,22 @@ def fields_of(cls):
 
 def is_map(cls, field):
     return isinstance(SCHEMA.get(cls, {}).get(field), dict)
+
+
+def kind_of(cls, field):
+    """How xapi unmarshals a value of this field (see :mod:`.unmarshal`)."""
+    default = SCHEMA[cls][field]
+    if isinstance(default, dict):
+        return 'smap'
+    if isinstance(default, list):
+        return 'set'
+    if isinstance(default, bool):
+        return 'bool'
+    if field in INT64_FIELDS:
+        return 'int'
+    if field in FLOAT_FIELDS:
+        return 'float'
+    return 'string'
 
 
 class Database(object):
@@ -241,7 +281,12 @@ class Database(object):
         return cls in self.tables and ref in self.tables[cls]
 
     def get(self, cls, ref):
-        """The live record; ``HANDLE_INVALID [cls, ref]`` if unknown."""
+        """The live record; ``HANDLE_INVALID [cls, ref]`` if unknown.
+
+        ``db_cache_types.ml`` raises ``DBCache_NotFound ("missing row",
+        table, ref)``, which ``exnHelper.ml`` ``error_of_exn`` answers as
+        ``HANDLE_INVALID [table, ref]``.
+        """
         try:
             return self.tables[cls][ref]
         except (KeyError, TypeError):
@@ -271,6 +316,12 @@ class Database(object):
         return found
 
     def by_uuid(self, cls, value):
+        """The ref of the record with this uuid.
+
+        ``db_cache_impl.ml`` ``db_get_by_uuid``: no match raises
+        ``Read_missing_uuid``, which ``exnHelper.ml`` answers as
+        ``UUID_INVALID [table, uuid]``.
+        """
         for ref, rec in self.tables[cls].items():
             if rec['uuid'] == value:
                 return ref

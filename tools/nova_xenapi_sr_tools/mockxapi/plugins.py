@@ -17,9 +17,12 @@ strings; serialized calls (os-xenapi's ``call_plugin_serialized``) pass
 ``{"params": <protocol-0 pickle as a string>}`` and get a protocol-0
 pickle string back; JSON plugins return JSON text. A non-string argument
 (for example the base64 value os-xenapi 0.3.4 sends on Python 3 without
-``nova_xenapi_sr.os_xenapi_compat``) is ``FIELD_TYPE_ERROR ["args"]``.
-Pickles are read with an unpickler that refuses every global, so only
-plain data (str, int, float, bool, None, list, tuple, dict) passes.
+``nova_xenapi_sr.os_xenapi_compat``) fails where xapi's dispatcher
+unmarshals the map, before the session check: ``INTERNAL_ERROR
+['Failure("Expected string, got \'B64(...)\'")']`` (rpclib ``rpc.ml``
+``string_of_rpc``, see :mod:`.unmarshal`). Pickles are read with an
+unpickler that refuses every global, so only plain data (str, int, float,
+bool, None, list, tuple, dict) passes.
 
 Served: ``dom0_plugin_version.py get_version`` ("2.1"), ``config_file.py
 get_val`` (``relax-xsm-sr-check`` from the pool's setting),
@@ -28,8 +31,11 @@ get_val`` (``relax-xsm-sr-check`` from the pool's setting),
 ``Pool.network_commands``; links and bridges it adds and deletes are
 tracked per pool, so ``ip_link_get_dev`` fails for a missing device),
 ``get_pci_device_details`` ("") and ``get_pci_type``. An unknown
-plugin is ``XENAPI_MISSING_PLUGIN [plugin]``; an unknown function
-``XENAPI_PLUGIN_FAILURE [fn, "UnknownFunction", msg]``.
+plugin is ``XENAPI_MISSING_PLUGIN [plugin]`` (``xapi_plugins.ml``
+``find_plugin``); an unknown function ``UNKNOWN_XENAPI_PLUGIN_FUNCTION
+[fn]`` and an exception in the plugin ``XENAPI_PLUGIN_FAILURE [fn,
+exception class, message]`` (``XenAPIPlugin.py`` ``dispatch``, which
+``xapi_plugins.ml`` ``call_plugin`` passes on as the API error).
 """
 
 import io
@@ -68,8 +74,24 @@ def plugin(name, fn):
     return decorate
 
 
+class PluginException(Exception):
+    """An exception raised in a dom0 plugin, of class ``kind``.
+
+    ``XenAPIPlugin.py`` ``dispatch`` answers ``XENAPI_PLUGIN_FAILURE [fn,
+    kind, str(exception)]`` for it.
+    """
+
+    def __init__(self, kind, message):
+        super(PluginException, self).__init__(message)
+        self.kind = kind
+
+
 def serialized(func):
-    """Unpickle ``params`` into ``*args, **kwargs``; pickle the result."""
+    """Unpickle ``params`` into ``*args, **kwargs``; pickle the result.
+
+    As os-xenapi's dom0 ``utils.py`` ``_handle_serialization``: an
+    argument it cannot unpickle is an exception in the plugin.
+    """
     def wrapper(ctx, host, args):
         try:
             params = loads(args['params'])
@@ -77,27 +99,31 @@ def serialized(func):
                           **params.get('kwargs', {}))
         except (KeyError, pickle.UnpicklingError, ValueError, EOFError,
                 AttributeError, TypeError) as exc:
-            raise errors.XapiError(errors.XENAPI_PLUGIN_FAILURE,
-                                   'serialized', type(exc).__name__, exc)
+            raise PluginException(type(exc).__name__, str(exc))
         return dumps(result)
     return wrapper
 
 
-@api.message('host.call_plugin', 4)
+@api.message('host.call_plugin', 4,
+             kinds=('string', 'string', 'string', 'smap'))
 def call_plugin(ctx, host, plugin_name, fn, args):
+    # message_forwarding.ml host.call_plugin -> do_op_on the host
+    # (HANDLE_INVALID ["host", ref] for an unknown one); xapi_plugins.ml
+    # find_plugin: XENAPI_MISSING_PLUGIN [plugin]; XenAPIPlugin.py
+    # dispatch: UNKNOWN_XENAPI_PLUGIN_FUNCTION [fn], or
+    # XENAPI_PLUGIN_FAILURE [fn, class, message] for the plugin's
+    # exception
     ctx.db.get('host', host)
-    if not isinstance(args, dict) or not all(
-            isinstance(v, str) for v in args.values()):
-        raise errors.XapiError(errors.FIELD_TYPE_ERROR, 'args')
     if not any(name == plugin_name for name, _ in _PLUGINS):
         raise errors.XapiError(errors.XENAPI_MISSING_PLUGIN, plugin_name)
     func = _PLUGINS.get((plugin_name, fn))
     if func is None:
-        raise errors.XapiError(errors.XENAPI_PLUGIN_FAILURE, fn,
-                               'UnknownFunction',
-                               'No function %s in plugin %s' %
-                               (fn, plugin_name))
-    return func(ctx, host, dict(args))
+        raise errors.XapiError('UNKNOWN_XENAPI_PLUGIN_FUNCTION', fn)
+    try:
+        return func(ctx, host, dict(args))
+    except PluginException as exc:
+        raise errors.XapiError(errors.XENAPI_PLUGIN_FAILURE, fn, exc.kind,
+                               str(exc))
 
 
 @plugin('dom0_plugin_version.py', 'get_version')
@@ -117,9 +143,9 @@ def _xs_key(args):
     return (args.get('dom_id', ''), args.get('path', ''))
 
 
-def _plugin_error(fn, message):
-    return errors.XapiError(errors.XENAPI_PLUGIN_FAILURE, fn,
-                            'XenstoreError', message)
+def _plugin_error(message):
+    # xenstore.py: XenstoreError (a dom0_pluginlib PluginError)
+    return PluginException('XenstoreError', message)
 
 
 @plugin('xenstore.py', 'read_record')
@@ -129,7 +155,7 @@ def _read_record(ctx, host, args):
         return json.dumps(ctx.pool.xenstore[key])
     if args.get('ignore_missing_path', 'False') == 'True':
         return json.dumps('None')
-    raise _plugin_error('read_record', 'path not found: %s' % key[1])
+    raise _plugin_error('path not found: %s' % key[1])
 
 
 @plugin('xenstore.py', 'write_record')
@@ -177,9 +203,10 @@ def _network_config(ctx, host, request):
     ctx.pool.network_commands.append((cmd, args))
     devices = ctx.pool.net_devices
     if cmd == 'ip_link_get_dev' and args.get('device_name') not in devices:
-        raise errors.XapiError(errors.XENAPI_PLUGIN_FAILURE, 'network_config',
-                               'PluginError', 'Device "%s" does not exist.'
-                               % args.get('device_name'))
+        # xenhost.py network_config: the command's failure is a
+        # dom0_pluginlib PluginError
+        raise PluginException('PluginError', 'Device "%s" does not exist.'
+                              % args.get('device_name'))
     if cmd == 'ip_link_add_veth_pair':
         devices.update((args.get('dev1_name'), args.get('dev2_name')))
     elif cmd == 'brctl_add_br':

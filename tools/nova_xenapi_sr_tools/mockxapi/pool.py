@@ -18,10 +18,13 @@ migration touches two pools at once). A :class:`Pool` owns its database,
 sessions, call log and injected faults, and :meth:`Pool.handle` is what the
 HTTP layer calls for each request.
 
-Order of checks for a call, as in xapi: method known
+Order of checks for a call, as in xapi's generated dispatcher
+(``gen_server.ml``, ``server_helpers.ml``): method known
 (``MESSAGE_METHOD_UNKNOWN``; ``Async.`` is stripped first), argument count
-(``MESSAGE_PARAMETER_COUNT_MISMATCH``), session (``SESSION_INVALID``), for
-``Async.`` calls whether the message has an async mode (accessors do not:
+(``MESSAGE_PARAMETER_COUNT_MISMATCH``), every argument unmarshalled (a
+wrong type or a constructor record's missing field is ``INTERNAL_ERROR``,
+see :mod:`.unmarshal`), session (``SESSION_INVALID``), for ``Async.``
+calls whether the message has an async mode (accessors do not:
 ``["Fault", "No async mode for this operation (rpc: <method>)"]``), then
 the handler.
 """
@@ -41,6 +44,7 @@ from nova_xenapi_sr_tools.mockxapi import array as array_mod
 from nova_xenapi_sr_tools.mockxapi import errors
 from nova_xenapi_sr_tools.mockxapi import faults
 from nova_xenapi_sr_tools.mockxapi import model
+from nova_xenapi_sr_tools.mockxapi import unmarshal
 
 LOG = logging.getLogger(__name__)
 
@@ -156,8 +160,8 @@ class Pool(object):
                  sr_busy_timeout=SR_BUSY_TIMEOUT):
         self.world = world
         self.sr_busy_timeout = float(sr_busy_timeout)
-        #: secrets xapi itself leaves behind, one per CHAP ``PBD.create``
-        #: (see ``storage.pbd_create``)
+        #: secrets xapi itself leaves behind, one per CHAP ``PBD.create``,
+        #: failed ones included (see ``storage.pbd_create``)
         self.xapi_orphaned_secrets = []
         self.name = name
         self.db = model.Database()
@@ -171,6 +175,13 @@ class Pool(object):
         #: indexes in ``_calls`` of xapi's own entries (see :meth:`_log`)
         self._internal = set()
         self._calls_lock = threading.Lock()
+        #: ``xapi_local_session.ml``: the sessions of
+        #: ``slave_local_login_with_password``, kept outside the database
+        #: (``{ref: user}``)
+        self.local_sessions = {}
+        #: ``xapi_network.ml`` ``counter``: the next ``xapi<N>`` bridge name
+        #: ``network.create`` tries
+        self.bridge_counter = 0
         self._migrations = collections.Counter()
         self._migrations_lock = threading.Lock()
         #: xenstore of the pool's domains: ``{(dom_id, path): value}``
@@ -229,6 +240,15 @@ class Pool(object):
     def expire_session(self, ref):
         with self.world.lock:
             self.db.tables['session'].pop(ref, None)
+            self.local_sessions.pop(ref, None)
+
+    def _session_valid(self, ref):
+        # session_check.ml check: a database session, or a local one
+        # (xapi_local_session.ml local_session_hook); call under the lock
+        if self.db.has('session', ref):
+            self.db.get('session', ref)['last_active'] = _now()
+            return True
+        return ref in self.local_sessions
 
     # -- storage migrations -------------------------------------------------
     @contextlib.contextmanager
@@ -295,17 +315,24 @@ class Pool(object):
             if is_login:
                 return Outcome('success', self._login(method, args))
             is_async = method.startswith('Async.')
+            # server_helpers.ml sync_ty_and_maybe_remove_prefix, then the
+            # generated dispatcher's match on the name
             msg = api.resolve(method[len('Async.'):] if is_async
                               else method)
             if not params:
+                # gen_server.ml: no argument list matches, and "received"
+                # is the count less the session: -1
                 raise errors.XapiError(
-                    errors.MESSAGE_PARAMETER_COUNT_MISMATCH, method, 0, 0)
-            api.check_arity(msg, args)
-            session = params[0]
+                    errors.MESSAGE_PARAMETER_COUNT_MISMATCH, msg.name,
+                    msg.min_args, -1)
+            args = api.check_arity(msg, args)
+            # gen_server.ml: unmarshalling (session ref first) precedes
+            # Session_check.check
+            session = unmarshal.check('string', params[0])
+            args = api.unmarshal_args(msg, args)
             with self.world.lock:
-                if not self.db.has('session', session):
+                if not self._session_valid(session):
                     raise errors.XapiError(errors.SESSION_INVALID, session)
-                self.db.get('session', session)['last_active'] = _now()
             if is_async:
                 if not api.supports_async(msg):
                     raise api.no_async_mode(msg)
@@ -329,18 +356,36 @@ class Pool(object):
 
     def _login(self, method, args):
         if method == 'session.login_with_password':
-            if not 2 <= len(args) <= 4:
+            # datamodel.ml: version and originator have defaults, so the
+            # generated dispatcher takes two arguments or more and never
+            # reads past the fourth
+            if len(args) < 2:
                 raise errors.XapiError(
-                    errors.MESSAGE_PARAMETER_COUNT_MISMATCH, method,
-                    2 if len(args) < 2 else 4, len(args))
-        elif len(args) != 2:
-            raise errors.XapiError(errors.MESSAGE_PARAMETER_COUNT_MISMATCH,
-                                   method, 2, len(args))
+                    errors.MESSAGE_PARAMETER_COUNT_MISMATCH, method, 2,
+                    len(args))
+            args = unmarshal.args(['string'] * 4, args[:4])
+        else:
+            # slave_local_login_with_password: uname and pwd, no defaults
+            if len(args) != 2:
+                raise errors.XapiError(
+                    errors.MESSAGE_PARAMETER_COUNT_MISMATCH, method, 2,
+                    len(args))
+            args = unmarshal.args(['string'] * 2, args)
         user, password = args[0], args[1]
         originator = args[3] if len(args) > 3 else ''
         if self.users.get(user) != password:
+            # xapi_session.ml login_with_password / slave_local_login_
+            # with_password: do_local_auth fails with PAM's message;
+            # SESSION_AUTHENTICATION_FAILED [uname, msg] (xapi also waits
+            # 5 seconds first, which the mock does not)
             raise errors.XapiError(errors.SESSION_AUTHENTICATION_FAILED,
                                    user, 'Authentication failure')
+        if method != 'session.login_with_password':
+            # xapi_local_session.ml create: not in the database
+            ref = model.new_ref()
+            with self.world.lock:
+                self.local_sessions[ref] = user
+            return ref
         return self.new_session(user, originator)
 
     # -- tasks ----------------------------------------------------------------
@@ -372,7 +417,11 @@ class Pool(object):
                     rec = self.db.get('task', task)
                     if rec['status'] == 'pending':
                         rec.update(update)
-                        rec['current_operations'] = {}
+                        # a task.destroy of the pending task stays marked
+                        # for the GC (db_gc_util.ml timeout_tasks)
+                        rec['current_operations'] = {
+                            k: v for k, v in rec['current_operations'].items()
+                            if v == 'destroy'}
                         rec['allowed_operations'] = []
 
         thread = threading.Thread(target=run, name='task-%s' % task)
@@ -391,9 +440,9 @@ class Pool(object):
         as ``get_record`` returns them. ``dangling_VBDs`` are VBDs whose
         VDI no longer exists (``SR.forget`` leaves them until the GC, as
         xapi does); ``xapi_orphaned_secrets`` the secrets in ``secret``
-        that xapi itself orphaned (one per CHAP ``PBD.create``), not a
-        client's leak. Run :meth:`run_gc` first for the state after xapi's
-        next GC pass.
+        that xapi itself orphaned (one per CHAP ``PBD.create``, failed ones
+        included), not a client's leak. Run :meth:`run_gc` first for the
+        state after xapi's next GC pass.
         """
         with self.world.lock:
             view = collections.OrderedDict()
@@ -562,34 +611,49 @@ class World(object):
 
 @api.message('session.logout', 0)
 def _logout(ctx):
+    # xapi_session.ml logout -> destroy_db_session: the database session
+    # goes (a failure to destroy it is ignored, so a local session stays)
     ctx.db.tables['session'].pop(ctx.session, None)
     return ''
 
 
 @api.message('session.local_logout', 0)
 def _local_logout(ctx):
-    return _logout(ctx)
+    # xapi_session.ml local_logout -> xapi_local_session.ml destroy: only
+    # the local session table; a database session stays valid
+    ctx.pool.local_sessions.pop(ctx.session, None)
+    return ''
 
 
-@api.message('session.get_this_host', 1)
+@api.message('session.get_this_host', 1, kinds=('string',))
 def _get_this_host(ctx, ref):
+    # gen_db_actions.ml field getter of session.this_host: HANDLE_INVALID
+    # ["session", ref] for a ref not in the database (a local session too)
     return ctx.db.get('session', ref)['this_host']
 
 
-@api.message('task.create', 2)
+@api.message('task.create', 2, kinds=('string', 'string'))
 def _task_create(ctx, label, description):
+    # xapi_task.ml create: a new pending task in the database
     return ctx.db.create('task', name_label=label,
                          name_description=description, created=_now(),
                          resident_on=ctx.pool.master)
 
 
-@api.message('task.destroy', 1)
+@api.message('task.destroy', 1, kinds=('string',))
 def _task_destroy(ctx, ref):
-    ctx.db.destroy('task', ref)
+    # xapi_task.ml destroy: a completed task goes; a pending one is only
+    # marked (current_operations "task" -> destroy) and the database GC
+    # destroys it once it completes (db_gc_util.ml timeout_tasks)
+    rec = ctx.db.get('task', ref)
+    if rec['status'] in ('success', 'failure', 'cancelled'):
+        ctx.db.destroy('task', ref)
+    else:
+        rec['current_operations']['task'] = 'destroy'
     return ''
 
 
-@api.message('task.cancel', 1)
+@api.message('task.cancel', 1, kinds=('string',))
 def _task_cancel(ctx, ref):
     # xapi_task.ml cancel: only marks the task (current_operations); the
     # operation stops at its next cancellation point with TASK_CANCELLED

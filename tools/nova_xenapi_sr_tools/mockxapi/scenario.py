@@ -70,8 +70,10 @@ Every pool gets: user/password, a control-domain VM (``domid`` "0") per
 host, hosts with ``software_version`` ``platform_name`` XCP,
 ``platform_version`` 2.1.0 (XenServer 7.0.0), an ``iscsi_iqn`` in
 ``other_config``, one management PIF with an IPv4 address per host on the
-network ``xenbr0``, a default SR (``ext``, ``Local storage``) plugged on
-every host, and SM records.
+network ``xenbr0``, one local SR per host (``ext``, unshared, ``Local
+storage``, plugged on that host only, its suspend-image and crash-dump
+SR), the master's as the pool's default, suspend-image and crash-dump SR,
+and SM records.
 
 :meth:`Scenario.default` (what ``nova-xenapi-sr mock-xapi`` serves without
 ``--scenario``): pools ``pool-a`` (host ``host-a``) and ``pool-b`` (host
@@ -320,16 +322,30 @@ def build(world, scenario):
                       is_control_domain=True, domid='0', resident_on=host,
                       power_state='Running')
         pool.master = hosts[0]
-        sr = db.create('SR', name_label='Local storage', type='ext',
-                       content_type='user', physical_size=str(500 * 1024 ** 3),
-                       physical_utilisation=str(10 * 1024 ** 3),
-                       other_config={'i18n-key': 'local-storage'})
+        # xapi's dbsync_master.ml makes the pool with no default SR; a
+        # XenServer install's first boot makes each host's own "Local
+        # storage" SR (unshared, a PBD on that host only, so
+        # xapi_pbd.ml check_sharing_constraint holds) its suspend-image
+        # and crash-dump SR, and the first host's the pool's default; a
+        # host joining the pool brings its local SR along (xapi_pool.ml
+        # join, create_or_get_sr_on_master) and the pool keeps the
+        # master's as default
+        local = []
         for host in hosts:
+            sr = db.create('SR', name_label='Local storage', type='ext',
+                           content_type='user', shared=False,
+                           physical_size=str(500 * 1024 ** 3),
+                           physical_utilisation=str(10 * 1024 ** 3),
+                           other_config={'i18n-key': 'local-storage'})
             db.create('PBD', host=host, SR=sr, currently_attached=True,
                       device_config={'device': '/dev/sda3'})
+            db.get('host', host).update(suspend_image_sr=sr,
+                                        crash_dump_sr=sr)
+            local.append(sr)
         pool.pool_ref = db.create('pool', name_label=spec['name'],
-                                  master=hosts[0], default_SR=sr,
-                                  suspend_image_SR=sr, crash_dump_SR=sr)
+                                  master=hosts[0], default_SR=local[0],
+                                  suspend_image_SR=local[0],
+                                  crash_dump_SR=local[0])
         for sr_type in sorted(storage.SM_FEATURES):
             db.create('SM', name_label=sr_type, type=sr_type,
                       capabilities=sorted(storage.SM_FEATURES[sr_type]),
@@ -462,7 +478,7 @@ def _build_instance(world, scenario, inst):
                   bootable=number == 0, currently_attached=True,
                   other_config={'osvol': 'True'})
     for index, vif in enumerate(inst['vifs']):
-        db.create('VIF', VM=vm, network=_interim_network(db, vif['id']),
+        db.create('VIF', VM=vm, network=_interim_network(pool, vif['id']),
                   device=str(index),
                   MAC=vif.get('mac', '02:00:00:aa:00:%02x' % index),
                   currently_attached=True,
@@ -470,20 +486,24 @@ def _build_instance(world, scenario, inst):
     return vm
 
 
-def _interim_network(db, port_id):
+def _interim_network(pool, port_id):
     """nova's interim network of a port, made when it spawned the VM.
 
     As ``vif.py`` ``create_vif_interim_network`` names it (``net-<port>``,
-    at most 14 characters), shared across the pool.
+    at most 14 characters), shared across the pool; its bridge is the one
+    ``network.create`` chose (``xapi_network.ml`` ``choose_bridge_name``).
     """
     from nova_xenapi_sr_tools.mockxapi import lifecycle
+    db = pool.db
     name = ('net-' + port_id)[:14]
     found = db.find('network', name_label=name)
     if found:
         return found[0]
+    bridges = [db.get('network', r)['bridge'] for r in db.refs('network')]
     return db.create('network', name_label=name,
                      name_description='interim network for vif[%s]'
-                     % port_id, bridge='xapi%d' % next(lifecycle._BRIDGES),
+                     % port_id,
+                     bridge=lifecycle.choose_bridge_name(pool, bridges),
                      other_config={'assume_network_is_shared': 'true'})
 
 

@@ -267,6 +267,7 @@ def _keep_identity(old, new):
             if pif['host'] == ref and pif['management']:
                 pif['IP'] = address
     new.db.tables['session'].update(copy.deepcopy(old.db.tables['session']))
+    new.local_sessions.update(old.local_sessions)
     new.users = dict(old.users)
 
 

@@ -17,25 +17,30 @@ Each rule names the xapi (``xen-api`` v1.249.42, ``ocaml/xapi``) or SM
 lists them all.
 
 * ``SR.introduce`` (``xapi_sr.ml`` ``introduce``) makes a database record
-  only; an existing uuid is ``SR_UUID_EXISTS [uuid]``.
-* ``PBD.create`` (``xapi_pbd.ml`` ``create_common``): a second PBD for one
-  SR and host is ``PBD_EXISTS [sr, host, pbd]``. ``*password`` keys become
-  ``*password_secret`` twice over: ``message_forwarding.ml`` moves them into
-  a secret (``Xapi_secret.move_passwds_to_secrets``), then ``xapi_pbd.ml``
-  copies that secret into a second one (``duplicate_passwds``) and stores
-  only the copy, so every CHAP ``PBD.create`` orphans one secret, as real
-  xapi does. :attr:`Pool.xapi_orphaned_secrets` lists those refs, so a leak
-  check can tell xapi's own leak from the client's.
-* ``PBD.plug`` / ``PBD.unplug`` are idempotent. Plug of an SR that is not
-  ``shared`` and already attached on another host is ``SR_NOT_SHARABLE [sr,
-  host]`` (``xapi_pbd.ml`` ``check_sharing_constraint``); then SM's iSCSI
+  only, of any type; an existing uuid is ``SR_UUID_EXISTS [uuid]``.
+* ``PBD.create``: ``*password`` keys become ``*password_secret`` twice
+  over: ``message_forwarding.ml`` moves them into a secret
+  (``Xapi_secret.move_passwds_to_secrets``) before any check, then
+  ``xapi_pbd.ml`` ``create_common`` copies that secret into a second one
+  (``duplicate_passwds``) and stores only the copy, so every CHAP
+  ``PBD.create`` orphans one secret, as real xapi does, failed ones (an
+  unknown SR, ``PBD_EXISTS [sr, host, pbd]`` for a second PBD of one SR
+  and host) included. :attr:`Pool.xapi_orphaned_secrets` lists those refs,
+  so a leak check can tell xapi's own leak from the client's. The host is
+  not looked up (``Db.PBD.create`` checks no reference).
+* ``PBD.plug`` first binds the SR's SM plugin, attached or not: a type
+  with no plugin is ``SR_UNKNOWN_DRIVER [type]`` (``storage_access.ml``
+  ``bind`` -> ``check_queue_exists``). Then plug and ``PBD.unplug`` are
+  idempotent. Plug of an SR that is not ``shared`` and already attached
+  on another host is ``SR_NOT_SHARABLE [sr, host]`` (``xapi_pbd.ml``
+  ``check_sharing_constraint``); then SM's iSCSI
   checks in ``BaseISCSI.py`` ``load``/``attach`` order: no target (95), bad
   port (142), no targetIQN (96), nothing at the portal (141), login refused
   (68: IQN not at the portal or CHAP wrong), and for ``lvmoiscsi`` no such
   LUN (107). Unplug with VDIs of the SR attached to VMs on that host is
-  ``VDI_IN_USE [vdi, ...]`` (``get_active_vdis_by_pbd``); an attached VBD
-  whose VDI is gone is ``HANDLE_INVALID ["VDI", ref]`` there, as its
-  ``Db.VDI.get_SR`` fails.
+  ``VDI_IN_USE [vdi, ...]``, VM by VM in descending ref order
+  (``get_active_vdis_by_pbd``); an attached VBD whose VDI is gone is
+  ``HANDLE_INVALID ["VDI", ref]`` there, as its ``Db.VDI.get_SR`` fails.
 * ``SR.scan`` needs a plugged PBD (``SR_NO_PBDS [sr]``). SM's ``SR.py``
   ``ScanRecord`` compares what the backend shows with the SR's VDI records
   by *location*: new ones are introduced (``synchronise_new`` ->
@@ -64,8 +69,15 @@ lists them all.
   ``update_vdi_db`` fail on the uuid (``INTERNAL_ERROR``). Other SR types
   check the uuid as ``introduce_dbonly`` does (``UUID_INVALID ["VDI",
   uuid]``; its ``Scanf`` pattern takes one or two hex digits per byte).
-* ``VDI.forget`` destroys the record only; ``PBD.destroy`` of a plugged PBD
-  is ``OPERATION_NOT_ALLOWED ["PBD is currently attached"]``.
+* ``VDI.forget`` destroys the record only, unless a VBD has it attached
+  (``xapi_vdi.ml`` ``check_operation_error``: ``VDI_IN_USE [vdi,
+  "forget"]``). ``VDI.destroy`` checks the SR's SM features
+  (``SR_OPERATION_NOT_SUPPORTED [sr]``: raw ``iscsi`` cannot delete a LUN),
+  then attached VBDs (``VDI_IN_USE [vdi, "destroy"]``), a plugged PBD
+  (``SR_NO_PBDS``) and ``managed`` (``VDI_NOT_MANAGED``), and takes the
+  VDI's VBDs with it.
+* ``PBD.destroy`` of a plugged PBD is ``OPERATION_NOT_ALLOWED ["PBD is
+  currently attached"]`` (``xapi_pbd.ml`` ``destroy``).
 * ``scan``, ``forget``, ``PBD.plug`` and ``PBD.unplug`` mark the SR
   (``message_forwarding.ml`` ``with_sr_marked``); one waits for another
   and gives up after the pool's ``sr_busy_timeout`` (xapi's
@@ -78,6 +90,7 @@ import re
 
 from nova_xenapi_sr_tools.mockxapi import api
 from nova_xenapi_sr_tools.mockxapi import errors
+from nova_xenapi_sr_tools.mockxapi import model
 
 ISCSI_TYPES = ('iscsi', 'lvmoiscsi')
 
@@ -185,19 +198,19 @@ def backend(world, db, sr_ref):
 
 # -- SR --------------------------------------------------------------------
 
-@api.message('SR.introduce', 6, 7)
+@api.message('SR.introduce', 6, 7,
+             kinds=('string', 'string', 'string', 'string', 'string', 'bool',
+                    'smap'))
 def sr_introduce(ctx, sr_uuid, name_label, name_description, sr_type,
                  content_type, shared, sm_config=None):
     # xapi_sr.ml introduce: an empty uuid gets a fresh one; the type is
-    # lower-cased; a taken uuid is SR_UUID_EXISTS
-    sr_type = str(sr_type).lower()
+    # lower-cased and not checked (an unknown one fails at PBD.plug); a
+    # taken uuid is SR_UUID_EXISTS [uuid]
+    sr_type = sr_type.lower()
     if not sr_uuid:
-        from nova_xenapi_sr_tools.mockxapi import model
         sr_uuid = model.new_uuid()
     if ctx.db.find('SR', uuid=sr_uuid):
         raise errors.XapiError(errors.SR_UUID_EXISTS, sr_uuid)
-    if sr_type not in SM_FEATURES:
-        raise errors.XapiError('SR_UNKNOWN_DRIVER', sr_type)
     return ctx.db.create('SR', uuid=sr_uuid, name_label=name_label,
                          name_description=name_description, type=sr_type,
                          content_type=content_type, shared=bool(shared),
@@ -206,7 +219,7 @@ def sr_introduce(ctx, sr_uuid, name_label, name_description, sr_type,
                                     (sm_config or {}).items()})
 
 
-@api.message('SR.set_shared', 2)
+@api.message('SR.set_shared', 2, kinds=('string', 'bool'))
 def sr_set_shared(ctx, sr_ref, value):
     # xapi_sr.ml set_shared: true always; false with several PBDs is
     # SR_HAS_MULTIPLE_PBDS [pbd, ...]
@@ -304,14 +317,14 @@ def scan_conflict(world, db, sr_ref):
     return None
 
 
-@api.message('SR.scan', 1, locking=api.LOCK_SELF)
+@api.message('SR.scan', 1, locking=api.LOCK_SELF, kinds=('string',))
 @_sr_locked('scan')
 def sr_scan(ctx, ref):
     scan(ctx.world, ctx.db, ref)
     return ''
 
 
-@api.message('SR.forget', 1, locking=api.LOCK_SELF)
+@api.message('SR.forget', 1, locking=api.LOCK_SELF, kinds=('string',))
 @_sr_locked('forget')
 def sr_forget(ctx, ref):
     forget(ctx.db, ref)
@@ -334,38 +347,34 @@ def forget(db, sr_ref):
 
 # -- PBD ---------------------------------------------------------------------
 
-@api.message('PBD.create', 1)
+@api.message('PBD.create', 1, kinds=(('record', 'PBD'),))
 def pbd_create(ctx, record):
+    # the dispatcher unmarshalled the record (host, SR, device_config;
+    # other_config has a default): see unmarshal.CTOR_FIELDS
     db = ctx.db
-    if not isinstance(record, dict):
-        raise errors.XapiError(errors.FIELD_TYPE_ERROR, 'args')
-    for key in ('host', 'SR', 'device_config'):
-        if key not in record:
-            raise errors.XapiError('FIELD_MISSING', key)
     host, sr = record['host'], record['SR']
-    db.get('host', host)
-    db.get('SR', sr)
-    config = {}
-    for key, value in record['device_config'].items():
-        config[str(key)] = value if isinstance(value, str) else str(value)
-    # message_forwarding.ml PBD.create: move_passwds_to_secrets, before
-    # the local create's checks
+    config = dict(record['device_config'])
+    # message_forwarding.ml PBD.create: move_passwds_to_secrets before
+    # anything else; whatever follows, no record will refer to these
+    # secrets (duplicate_passwds stores copies), so they are xapi's leak
     for key in [k for k in config if k.endswith('password')]:
         secret = db.create('secret', value=config.pop(key))
         config[key + '_secret'] = db.get('secret', secret)['uuid']
+        ctx.pool.xapi_orphaned_secrets.append(secret)
+    # with_sr_marked ~op:`pbd_create -> Xapi_sr_operations.
+    # assert_operation_valid reads the SR: HANDLE_INVALID ["SR", ref]
+    db.get('SR', sr)
     # xapi_pbd.ml create_common: PBD_EXISTS [sr, host, pbd]
     for existing in db.find('PBD', SR=sr, host=host):
         raise errors.XapiError(errors.PBD_EXISTS, sr, host, existing)
-    # xapi_secret.ml duplicate_passwds: a copy per secret is stored; the
-    # first secret is left behind (xapi's own leak)
+    # xapi_secret.ml duplicate_passwds: a copy per secret is stored
     for key in [k for k in config if k.endswith('password_secret')]:
         first = db.by_uuid('secret', config[key])
         copy = db.create('secret', value=db.get('secret', first)['value'])
         config[key] = db.get('secret', copy)['uuid']
-        orphans = getattr(ctx.pool, 'xapi_orphaned_secrets', None)
-        if orphans is not None:
-            orphans.append(first)
-    # create_common stores other_config:[] whatever the caller passed
+    # create_common stores other_config:[] whatever the caller passed;
+    # Db.PBD.create checks no reference, so an unknown host is stored
+    # (db_gc.ml's gc_PBDs removes such a PBD)
     return db.create('PBD', host=host, SR=sr, device_config=config)
 
 
@@ -378,8 +387,10 @@ def _destroy_pbd(db, ref):
     db.destroy('PBD', ref)
 
 
-@api.message('PBD.destroy', 1)
+@api.message('PBD.destroy', 1, kinds=('string',))
 def pbd_destroy(ctx, ref):
+    # xapi_pbd.ml destroy: OPERATION_NOT_ALLOWED ["PBD is currently
+    # attached"]; then the record, then clean_out_passwds
     if ctx.db.get('PBD', ref)['currently_attached']:
         raise errors.XapiError(errors.OPERATION_NOT_ALLOWED,
                                'PBD is currently attached')
@@ -407,10 +418,15 @@ def check_sharing_constraint(db, pbd):
 def plug(world, db, ref):
     """Attach a PBD (``xapi_pbd.ml`` ``plug``), idempotent."""
     pbd = db.get('PBD', ref)
+    sr = db.get('SR', pbd['SR'])
+    # xapi_pbd.ml plug calls Storage_access.bind first, attached or not:
+    # storage_access.ml external_rpc -> check_queue_exists finds no SM
+    # plugin queue for the type: SR_UNKNOWN_DRIVER [type]
+    if sr['type'] not in SM_FEATURES:
+        raise errors.XapiError('SR_UNKNOWN_DRIVER', sr['type'])
     if pbd['currently_attached']:
         return
     check_sharing_constraint(db, pbd)
-    sr = db.get('SR', pbd['SR'])
     if sr['type'] in ISCSI_TYPES:
         config = resolved_device_config(db, ref)
         target = iscsi_target(world, config)
@@ -419,7 +435,7 @@ def plug(world, db, ref):
     pbd['currently_attached'] = True
 
 
-@api.message('PBD.plug', 1, locking=api.LOCK_SELF)
+@api.message('PBD.plug', 1, locking=api.LOCK_SELF, kinds=('string',))
 def pbd_plug(ctx, ref):
     sr_ref = _pbd_sr(ctx, ref)
     with ctx.world.sr_operation(sr_ref, 'plug', ctx.pool.sr_busy_timeout):
@@ -433,12 +449,13 @@ def active_vdis(db, pbd):
     """VDIs of the PBD's SR in use on its host, as xapi lists them.
 
     ``xapi_pbd.ml`` ``get_active_vdis_by_pbd``: per VM resident on the
-    host, per attached non-empty VBD, its VDI when that is on the SR (a
-    VDI that is gone fails ``Db.VDI.get_SR``: ``HANDLE_INVALID``); metadata
-    VDIs are left out by ``unplug``.
+    host (``Db.VM.get_records_where``: descending ref order), per attached
+    non-empty VBD, its VDI when that is on the SR (a VDI that is gone
+    fails ``Db.VDI.get_SR``: ``HANDLE_INVALID``); metadata VDIs are left
+    out by ``unplug``.
     """
     found = []
-    for vm in db.find('VM', resident_on=pbd['host']):
+    for vm in model.xapi_order(db.find('VM', resident_on=pbd['host'])):
         for vbd in db.find('VBD', VM=vm):
             rec = db.get('VBD', vbd)
             if not rec['currently_attached'] or rec['empty']:
@@ -449,7 +466,7 @@ def active_vdis(db, pbd):
     return found
 
 
-@api.message('PBD.unplug', 1, locking=api.LOCK_SELF)
+@api.message('PBD.unplug', 1, locking=api.LOCK_SELF, kinds=('string',))
 def pbd_unplug(ctx, ref):
     sr_ref = _pbd_sr(ctx, ref)
     with ctx.world.sr_operation(sr_ref, 'unplug', ctx.pool.sr_busy_timeout):
@@ -499,7 +516,9 @@ def _uniqueness(vdi_uuid):
         '("VDI", "uuid", "%s")' % vdi_uuid)
 
 
-@api.message('VDI.introduce', 9, 11)
+@api.message('VDI.introduce', 9, 11,
+             kinds=('string', 'string', 'string', 'string', 'string', 'bool',
+                    'bool', 'smap', 'string', 'smap', 'smap'))
 def vdi_introduce(ctx, vdi_uuid, name_label, name_description, sr_ref,
                   vdi_type, sharable, read_only, other_config, location,
                   xenstore_data=None, sm_config=None):
@@ -559,22 +578,47 @@ def vdi_introduce(ctx, vdi_uuid, name_label, name_description, sr_ref,
                      sm_config=sm_config, managed=True)
 
 
-@api.message('VDI.forget', 1)
+def _attached_vbds(db, vdi_ref):
+    return db.find('VBD', VDI=vdi_ref, currently_attached=True)
+
+
+@api.message('VDI.forget', 1, kinds=('string',))
 def vdi_forget(ctx, ref):
-    # xapi_vdi.ml forget: the record only; VBDs keep pointing at it
+    # message_forwarding.ml VDI.forget marks the VDI: xapi_vdi.ml
+    # check_operation_error refuses an operation that cannot run live
+    # while a VBD has the VDI attached: VDI_IN_USE [vdi, "forget"]; then
+    # xapi_vdi.ml forget destroys the record only (VBDs keep pointing at
+    # it until db_gc)
+    ctx.db.get('VDI', ref)
+    if _attached_vbds(ctx.db, ref):
+        raise errors.XapiError(errors.VDI_IN_USE, ref, 'forget')
     ctx.db.destroy('VDI', ref)
     return ''
 
 
 def destroy_vdi(world, db, ref):
-    """Destroy a VDI and, for LVM-on-iSCSI, its logical volume."""
+    """Destroy a VDI and, for LVM-on-iSCSI, its logical volume.
+
+    ``message_forwarding.ml`` ``VDI.destroy`` marks the SR, then the VDI
+    (``with_sr_andor_vdi``), then ``xapi_vdi.ml``
+    ``destroy_and_data_destroy_common`` runs; in that order:
+    ``Xapi_sr_operations`` ``check_sm_features`` (no ``VDI_DELETE``:
+    ``SR_OPERATION_NOT_SUPPORTED [sr]``, a raw iSCSI LUN cannot be deleted
+    through its SR), ``check_operation_error`` (an attached VBD:
+    ``VDI_IN_USE [vdi, "destroy"]``), ``Sm.assert_pbd_is_plugged``
+    (``SR_NO_PBDS [sr]``), ``assert_managed`` (``VDI_NOT_MANAGED
+    [vdi]``); then SM deletes the volume and the VDI's VBDs are destroyed
+    with it.
+    """
     rec = db.get('VDI', ref)
     sr = db.get('SR', rec['SR'])
-    if db.find('VBD', VDI=ref, currently_attached=True):
-        raise errors.XapiError(errors.VDI_IN_USE, ref, 'destroy')
-    if sr['type'] == 'iscsi':
-        # RawISCSISR.py: a LUN cannot be deleted through the SR
+    if not supports(sr['type'], 'VDI_DELETE'):
         raise errors.XapiError('SR_OPERATION_NOT_SUPPORTED', rec['SR'])
+    if _attached_vbds(db, ref):
+        raise errors.XapiError(errors.VDI_IN_USE, ref, 'destroy')
+    _require_plugged(db, rec['SR'])
+    if not rec['managed']:
+        raise errors.XapiError('VDI_NOT_MANAGED', ref)
     if sr['type'] == 'lvmoiscsi':
         _target, lun = backend(world, db, rec['SR'])
         lun.lvs.pop(rec['uuid'], None)
@@ -583,7 +627,7 @@ def destroy_vdi(world, db, ref):
     db.destroy('VDI', ref)
 
 
-@api.message('VDI.destroy', 1)
+@api.message('VDI.destroy', 1, kinds=('string',))
 def vdi_destroy(ctx, ref):
     destroy_vdi(ctx.world, ctx.db, ref)
     return ''
@@ -591,13 +635,16 @@ def vdi_destroy(ctx, ref):
 
 # -- secret ------------------------------------------------------------------
 
-@api.message('secret.create', 1)
+@api.message('secret.create', 1, kinds=(('record', 'secret'),))
 def secret_create(ctx, record):
-    return ctx.db.create('secret', value=str(record.get('value', '')),
+    # xapi_secret.ml create: value (no default) and other_config
+    return ctx.db.create('secret', value=record['value'],
                          other_config=dict(record.get('other_config') or {}))
 
 
-@api.message('secret.destroy', 1)
+@api.message('secret.destroy', 1, kinds=('string',))
 def secret_destroy(ctx, ref):
+    # xapi_secret.ml destroy: Db.Secret.destroy (HANDLE_INVALID for a ref
+    # not in the table)
     ctx.db.destroy('secret', ref)
     return ''

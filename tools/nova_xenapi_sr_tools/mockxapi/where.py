@@ -48,6 +48,7 @@ refs and strings as they are.
 """
 
 from nova_xenapi_sr_tools.mockxapi import errors
+from nova_xenapi_sr_tools.mockxapi import unmarshal
 
 KEYWORDS = ('and', 'or', 'not', 'field', 'true', 'false')
 
@@ -194,11 +195,12 @@ def compile_expr(text, fields=None):
     :param fields: the class's record keys (API spelling), to map database
         field names onto them and reject unknown fields; None accepts any
         field name as a record key.
-    :raises XapiError: ``INVALID_VALUE``; the predicate raises
+    :raises XapiError: ``INVALID_VALUE``; ``INTERNAL_ERROR`` for a
+        ``text`` that is not a string; the predicate raises
         ``INTERNAL_ERROR`` for an unknown field.
     """
-    if not isinstance(text, str):
-        raise errors.XapiError(errors.FIELD_TYPE_ERROR, 'expr')
+    # rpc.ml string_of_rpc, where xapi's dispatcher unmarshals expr
+    unmarshal.check('string', text)
     tree = _Parser(text, fields).parse()
 
     def value(node, rec):
