@@ -61,11 +61,18 @@ class MigrationOrderTest(test_motion.MigrationTestCase):
                            {})
         self.assertEqual([], self.srv.pool('pool-b').calls())
 
+    #: importexport.ml remote_metadata_export_import: the import's task
+    #: and Cli_util.wait_for_task_completion
+    IMPORT = ['task.create', '/import_metadata', 'event.register',
+              'task.get_status', 'event.unregister', 'task.get_status',
+              'task.get_result', 'task.destroy']
+
     def test_destination_calls_are_in_its_call_log(self):
         """xapi_vm_migrate.ml: what xapi asks the destination, in order.
 
-        xapi_vm_migrate.ml: vdi_copy_fun, inter_pool_metadata_transfer,
-        and VM.pool_migrate_complete on the destination, in that order.
+        xapi_vm_migrate.ml assert_can_migrate, migrate_send', vdi_copy_fun
+        and inter_pool_metadata_transfer, then VM.pool_migrate_complete
+        on the destination, in that order.
         """
         vm = self.vm()
         vdi = self.vm_vdi(self.a, vm)
@@ -75,13 +82,30 @@ class MigrationOrderTest(test_motion.MigrationTestCase):
         new_vm = self.a.VM.migrate_send(vm, dest, True, {vdi: sr}, {}, {})
         methods = [m for m, _ in self.srv.pool('pool-b').calls()]
         self.assertMovedTo(new_vm)
-        expected = ['SM.get_all_records', 'SR.get_uuid', 'host.get_enabled',
-                    '/import_metadata', 'SR.get_uuid', 'pool.get_all',
-                    'pool.get_master', 'SR.get_PBDs', 'PBD.get_host',
-                    'host.get_enabled', 'PBD.get_currently_attached',
-                    'VDI.get_by_uuid', 'SR.scan', 'VDI.get_by_uuid',
-                    'VDI.get_SR', '/import_metadata',
-                    'VM.pool_migrate_complete']
+        expected = (
+            # assert_can_migrate (cross-pool): host_versions_not_decreasing,
+            # assert_sr_support_operations, assert_hardware_platform_support,
+            # the host enabled, assert_vm_is_compatible, assert_enough_pcpus,
+            # the dry run; assert_can_migrate_sender's pGPUs
+            ['host.get_software_version', 'SM.get_all_records',
+             'SR.get_uuid', 'host.get_virtual_hardware_platform_versions',
+             'host.get_enabled', 'host.get_cpu_info', 'host.get_cpu_info'] +
+            self.IMPORT + ['host.get_PGPUs'] +
+            # migrate_send': default and suspend-image SRs
+            ['pool.get_all', 'pool.get_default_SR',
+             'pool.get_suspend_image_SR', 'host.get_suspend_image_sr'] +
+            # vdi_copy_fun: the SR, its PBDs, dest_vdi_exists_on_sr (a
+            # scan as the SR was never scanned), get_mirror_record
+            ['SR.get_uuid', 'pool.get_all', 'pool.get_master',
+             'SR.get_PBDs', 'PBD.get_host', 'host.get_enabled',
+             'PBD.get_currently_attached', 'VDI.get_by_uuid', 'SR.scan',
+             'VDI.get_by_uuid', 'VDI.get_SR', 'VDI.get_by_uuid'] +
+            # the import, resources, networks, the (empty) VIF and vGPU
+            # maps, pool_migrate_complete, send_messages
+            self.IMPORT +
+            ['host.allocate_resources_for_vm', 'network.attach_for_vm',
+             'VM.get_VIFs', 'VM.get_VGPUs', 'VM.pool_migrate_complete',
+             '/messages'])
         self.assertEqual(expected, methods)
 
     def test_destination_pbds_plugged_before_the_keep_decision(self):
@@ -140,26 +164,90 @@ class MigrationOrderTest(test_motion.MigrationTestCase):
             [r['name_label'] for r in self.srv.pool('pool-b').inspect()[
                 'VM'].values()])
 
-    def test_failed_copy_is_deleted_on_the_destination(self):
-        """xapi_vm_migrate.ml migrate_send': a failed copy is destroyed.
+    def test_failed_copy_is_destroyed_on_the_destination(self):
+        """xapi_vm_migrate.ml vdi_copy_fun with_remote_vdi: copy destroyed.
 
-        xapi_vm_migrate.ml migrate_send' error path: the mirrors made
-        so far are destroyed on the destination (VDI.destroy of each
-        copy) when a later step fails.
+        A failure after the copy (here the import's task.create) destroys
+        it on the destination with XenAPI.VDI.destroy.
         """
         vm = self.vm(2)
         vdi = self.vm_vdi(self.a, vm)
         sr = self.lvm_sr(self.b, 'vol-lvm-dest')
-        before = set(self.srv.pool('pool-b').inspect()['VDI'])
+        pool_b = self.srv.pool('pool-b')
+        before = set(pool_b.inspect()['VDI'])
+        # the first task.create is the dry run's
+        self.srv.inject_fault('pool-b', 'task.create', after=1,
+                              error=['INTERNAL_ERROR', 'import'])
+        pool_b.clear_calls()
+        self.assertFailure(['INTERNAL_ERROR', 'import'],
+                           self.a.VM.migrate_send, vm, self.receive(), True,
+                           {vdi: sr}, {}, {})
+        self.assertEqual(['pool-a'], [p for p, _ in self.srv.find_vm(
+            'instance-00000002')])
+        self.assertEqual(before, set(pool_b.inspect()['VDI']))
+        self.assertEqual([True], [c['deleted'] for c in self.srv.copies])
+        # then the stale VM lookup, which finds none
+        calls = pool_b.calls()
+        copy = [args[0] for m, args in calls if m == 'VDI.destroy']
+        self.assertEqual(1, len(copy))
+        self.assertEqual(['task.create', 'VDI.destroy', 'VM.get_by_uuid'],
+                         [m for m, _ in calls][-3:])
+
+    def test_copy_the_imported_vm_uses_stays_on_the_destination(self):
+        # with_remote_vdi's VDI.destroy runs before the stale VM is
+        # destroyed: the imported VM's VBD is currently_attached (import.ml
+        # keeps the flag), so it is VDI_IN_USE (xapi_vdi.ml
+        # check_operation_error), which xapi only logs
+        vm = self.vm(2)
+        vdi = self.vm_vdi(self.a, vm)
+        sr = self.lvm_sr(self.b, 'vol-lvm-dest')
+        pool_b = self.srv.pool('pool-b')
+        before = set(pool_b.inspect()['VDI'])
         self.srv.inject_fault('pool-b', 'VM.pool_migrate_complete',
                               error=['INTERNAL_ERROR', 'xenopsd'])
+        pool_b.clear_calls()
         self.assertRaises(XenAPI.Failure, self.a.VM.migrate_send, vm,
                           self.receive(), True, {vdi: sr}, {}, {})
         self.assertEqual(['pool-a'], [p for p, _ in self.srv.find_vm(
             'instance-00000002')])
-        self.assertEqual(before, set(self.srv.pool('pool-b').inspect()[
-            'VDI']))
-        self.assertEqual([True], [c['deleted'] for c in self.srv.copies])
+        self.assertEqual(['VM.pool_migrate_complete', 'VDI.destroy',
+                          'VM.get_by_uuid', 'VM.destroy'],
+                         [m for m, _ in pool_b.calls()][-4:])
+        left = set(pool_b.inspect()['VDI']) - before
+        self.assertEqual([self.srv.copies[0]['new_vdi_uuid']],
+                         [self.b.VDI.get_uuid(v) for v in left])
+        self.assertEqual([False], [c['deleted'] for c in self.srv.copies])
+        # the source VDI stays, as post_mirror never ran
+        self.assertEqual(vdi, self.vm_vdi(self.a, vm))
+        self.assertEqual(vdi, self.a.VDI.get_by_uuid(self.a.VDI.get_uuid(
+            vdi)))
+
+    def test_stale_vm_lookup_after_every_failure(self):
+        # migrate_send''s handler: cross-pool, VM.get_by_uuid of the VM's
+        # uuid on the destination, imported or not (UUID_INVALID ignored)
+        vm = self.vm()
+        vdi = self.vm_vdi(self.a, vm)
+        vm_uuid = self.a.VM.get_uuid(vm)
+        sr, _ = self.iscsi_sr(self.b, self.data('vol-lvm-dest'),
+                              sr_uuid=naming.uuid5_sr_uuid(
+                                  self.data('vol-1')))
+        pool_b = self.srv.pool('pool-b')
+        pool_b.clear_calls()
+        self.assertFailure(['INTERNAL_ERROR', 'SR UUID matches on '
+                            'destination but VDI does not exist'],
+                           self.a.VM.migrate_send, vm, self.receive(), True,
+                           {vdi: sr}, {}, {})
+        self.assertEqual(('VM.get_by_uuid', (vm_uuid,)), pool_b.calls()[-1])
+        self.assertNotMoved()
+        # a failure before the handler's scope (the destination's SRs for
+        # snapshot and suspend VDIs) has no lookup
+        self.srv.inject_fault('pool-b', 'pool.get_default_SR',
+                              error=['INTERNAL_ERROR', 'default'])
+        pool_b.clear_calls()
+        self.assertFailure(['INTERNAL_ERROR', 'default'],
+                           self.a.VM.migrate_send, vm, self.receive(), True,
+                           {vdi: sr}, {}, {})
+        self.assertEqual('pool.get_default_SR', pool_b.calls()[-1][0])
 
     def test_cancel_stops_at_the_next_cancellation_point(self):
         # xapi_task.ml cancel marks; vdi_copy_fun's exn_if_cancelling
@@ -181,6 +269,77 @@ class MigrationOrderTest(test_motion.MigrationTestCase):
                          self.a.task.get_error_info(task))
         self.assertNotMoved()
 
+    def wait_for_call(self, pool, method):
+        for _ in range(200):
+            if method in [m for m, _ in self.srv.pool(pool).calls()]:
+                return
+            time.sleep(0.02)
+        self.fail('%s never called on %s' % (method, pool))
+
+    def wait_for_task(self, task):
+        for _ in range(200):
+            if self.a.task.get_status(task) != 'pending':
+                return self.a.task.get_status(task)
+            time.sleep(0.05)
+        self.fail('task %s still pending' % task)
+
+    def test_cancel_after_the_point_of_no_return_is_too_late(self):
+        # migrate_send': set_not_cancellable before pool_migrate_complete;
+        # xapi_task.ml cancel still marks the task (it checks no allowed
+        # operation), no cancellation point follows, and
+        # server_helpers.ml exec_with_context completes the task
+        vm = self.vm()
+        vdi = self.vm_vdi(self.a, vm)
+        sr, _ = self.iscsi_sr(self.b, self.data('vol-1'))
+        dest = self.receive()
+        self.srv.pool('pool-b').clear_calls()
+        self.srv.set_latency('pool-b', 'VM.pool_migrate_complete', 1)
+        task = self.a.Async.VM.migrate_send(vm, dest, True, {vdi: sr}, {},
+                                            {})
+        self.wait_for_call('pool-b', 'VM.pool_migrate_complete')
+        self.assertEqual([], self.a.task.get_allowed_operations(task))
+        self.assertEqual('', self.a.task.cancel(task))
+        self.assertEqual('success', self.wait_for_task(task))
+        new_vm = self.srv.find_vm('instance-00000001')[0][1]
+        self.assertMovedTo(new_vm)
+
+    def test_cancel_of_a_call_without_cancellation_point(self):
+        # assert_can_migrate has no exn_if_cancelling: the task completes
+        vm = self.vm()
+        vdi = self.vm_vdi(self.a, vm)
+        sr, _ = self.iscsi_sr(self.b, self.data('vol-1'))
+        dest = self.receive()
+        self.srv.pool('pool-b').clear_calls()
+        self.srv.set_latency('pool-b', 'SM.get_all_records', 1)
+        task = self.a.Async.VM.assert_can_migrate(vm, dest, True, {vdi: sr},
+                                                  {}, {})
+        self.wait_for_call('pool-b', 'SM.get_all_records')
+        self.a.task.cancel(task)
+        self.assertEqual('success', self.wait_for_task(task))
+        self.assertEqual('', self.a.task.get_result(task))
+
+    def test_failure_of_a_cancelled_migration_is_task_cancelled(self):
+        # migrate_send''s handler ends with exn_if_cancelling: an error
+        # met while the task is being cancelled is TASK_CANCELLED
+        vm = self.vm()
+        vdi = self.vm_vdi(self.a, vm)
+        sr, _ = self.iscsi_sr(self.b, self.data('vol-lvm-dest'),
+                              sr_uuid=naming.uuid5_sr_uuid(
+                                  self.data('vol-1')))
+        dest = self.receive()
+        self.srv.pool('pool-b').clear_calls()
+        # dest_vdi_exists_on_sr's scan; no cancellation point follows
+        # before the failure ("SR UUID matches ...")
+        self.srv.set_latency('pool-b', 'SR.scan', 1)
+        task = self.a.Async.VM.migrate_send(vm, dest, True, {vdi: sr}, {},
+                                            {})
+        self.wait_for_call('pool-b', 'SR.scan')
+        self.a.task.cancel(task)
+        self.assertEqual('cancelled', self.wait_for_task(task))
+        self.assertEqual(['TASK_CANCELLED', task],
+                         self.a.task.get_error_info(task))
+        self.assertNotMoved()
+
     def test_migrate_receive_sessions_stay_until_gc(self):
         # xapi_host.ml migrate_receive: login_no_password, never logged
         # out by migrate_send; db_gc.ml timeout_sessions bounds them
@@ -193,6 +352,38 @@ class MigrationOrderTest(test_motion.MigrationTestCase):
         with self.srv.world.lock:
             removed = gc.single_pass(pool.db, time.time() + 2 * 86400)
         self.assertEqual(before + 3, len(removed['session']))
+
+
+class DiskOrderTest(test_motion.MigrationTestCase):
+
+    def scenario(self):
+        sc = test_motion.motion_scenario()
+        sc.add_volume('vol-big', base.PORTAL, base.IQN, 3,
+                      size=2 * 1024 ** 3)
+        sc.add_instance('pool-a', 3, volumes=[
+            ('vol-big', 'uuid5', '/dev/xvdb'),
+            ('vol-2', 'uuid5', '/dev/xvdc')])
+        return sc
+
+    def test_disks_go_smallest_first(self):
+        # migrate_send' compare_fun: List.sort by virtual size (then
+        # snapshot_time), whatever the VBD order
+        vm = self.vm(3)
+        vdis = [self.a.VBD.get_VDI(vbd) for vbd in self.a.VM.get_VBDs(vm)]
+        sizes = [int(self.a.VDI.get_virtual_size(v)) for v in vdis]
+        self.assertEqual([2 * 1024 ** 3, 1024 ** 3], sizes)
+        sr, _ = self.iscsi_sr(self.b, self.data('vol-big'))
+        self.b.SR.scan(sr)
+        pool_b = self.srv.pool('pool-b')
+        pool_b.clear_calls()
+        self.a.VM.migrate_send(vm, self.receive(), True,
+                               {vdi: sr for vdi in vdis}, {}, {})
+        looked_up = [args[0] for m, args in pool_b.calls()
+                     if m == 'VDI.get_by_uuid']
+        small, big = self.a.VDI.get_uuid(vdis[1]), self.a.VDI.get_uuid(
+            vdis[0])
+        # dest_vdi_exists_on_sr, then get_mirror_record, per disk
+        self.assertEqual([small, small, big, big], looked_up)
 
 
 class IntraPoolTest(base.MockXapiTestCase):
@@ -358,6 +549,101 @@ class IntraPoolTest(base.MockXapiTestCase):
         self.assertEqual(local[master], vm_utils.safe_find_sr(sess))
         self.assertEqual(local[master], vm_utils.scan_default_sr(sess))
         self.assertEqual(local[master], bulk.image_sr(sess))
+
+
+class IntraPoolMirrorTest(test_motion.MigrationTestCase):
+    """Storage motion to another SR of the same pool."""
+
+    def scenario(self):
+        sc = Scenario()
+        sc.add_pool('pool-a', hosts=['host-a', 'host-a2'])
+        sc.add_pool('pool-b', hosts=['host-b'])
+        sc.add_volume('vol-lvm', test_motion.T2[0], test_motion.T2[1], 1)
+        sc.add_volume('vol-lvm-dest', test_motion.T3[0], test_motion.T3[1],
+                      1)
+        sc.add_instance('pool-a', 2, volumes=[
+            ('vol-lvm', 'uuid5', '/dev/xvdb', 'lvmoiscsi')])
+        return sc
+
+    def setUp(self):
+        super(IntraPoolMirrorTest, self).setUp()
+        self.host2 = self.a.host.get_by_name_label('host-a2')[0]
+        self.dest = self.a.host.migrate_receive(
+            self.host2, self.a.network.get_all()[0], {})
+
+    def lvm_sr_on(self, host, volume_id):
+        data = self.data(volume_id)
+        config = naming.device_config(data)
+        addr, port, iqn = naming.iscsi_target(data)
+        config['SCSIid'] = self.srv.array.target(addr, int(port),
+                                                 iqn).luns[1].scsi_id
+        sr = self.a.SR.introduce(naming.uuid5_sr_uuid(data), 'l', '',
+                                 'lvmoiscsi', '', False)
+        self.a.PBD.plug(self.a.PBD.create({'host': host, 'SR': sr,
+                                           'device_config': config}))
+        return sr
+
+    def test_copied_source_vdi_is_destroyed_after_the_mirror(self):
+        # vdi_copy_fun post_mirror: once the rest succeeded, mirror && not
+        # copy -> XenAPI.VDI.destroy of the source VDI through the pool's
+        # own API; intra_pool_vdi_remap pointed the VBD at the copy first
+        vm = self.vm(2)
+        vdi = self.vm_vdi(self.a, vm)
+        vdi_uuid = self.a.VDI.get_uuid(vdi)
+        sr = self.lvm_sr_on(self.host2, 'vol-lvm-dest')
+        pool_a = self.srv.pool('pool-a')
+        pool_a.clear_calls()
+        self.assertEqual(vm, self.a.VM.migrate_send(vm, self.dest, True,
+                                                    {vdi: sr}, {}, {}))
+        self.assertEqual(self.host2, self.a.VM.get_resident_on(vm))
+        new_vdi = self.vm_vdi(self.a, vm)
+        self.assertEqual(sr, self.a.VDI.get_SR(new_vdi))
+        self.assertEqual([self.a.VDI.get_uuid(new_vdi)],
+                         [c['new_vdi_uuid'] for c in self.srv.copies])
+        self.assertEqual([False], [c['deleted'] for c in self.srv.copies])
+        self.assertFailure(['UUID_INVALID', 'VDI', vdi_uuid],
+                           self.a.VDI.get_by_uuid, vdi_uuid)
+        lun = self.srv.array.target(test_motion.T2[0].split(':')[0], 3260,
+                                    test_motion.T2[1]).luns[1]
+        self.assertNotIn(vdi_uuid, lun.lvs)
+        methods = [(m, args) for m, args in pool_a.calls()]
+        complete = methods.index(('VM.pool_migrate_complete',
+                                  (vm, self.host2)))
+        self.assertIn(('VDI.destroy', (vdi,)), methods[complete:])
+        # intra-pool: no import, no stale VM lookup
+        self.assertNotIn('/import_metadata', [m for m, _ in methods])
+
+    def test_failed_source_vdi_destroy_fails_the_migration(self):
+        # post_mirror's VDI.destroy is inside with_remote_vdi: its error
+        # propagates, and the copy, now the VM's disk, is VDI_IN_USE
+        vm = self.vm(2)
+        vdi = self.vm_vdi(self.a, vm)
+        sr = self.lvm_sr_on(self.host2, 'vol-lvm-dest')
+        self.srv.inject_fault('pool-a', 'VDI.destroy', match=[vdi],
+                              error=['SR_BACKEND_FAILURE_77', '', 'busy',
+                                     ''])
+        self.assertFailure(['SR_BACKEND_FAILURE_77', '', 'busy', ''],
+                           self.a.VM.migrate_send, vm, self.dest, True,
+                           {vdi: sr}, {}, {})
+        self.assertEqual(self.host2, self.a.VM.get_resident_on(vm))
+        self.assertEqual(sr, self.a.VDI.get_SR(self.vm_vdi(self.a, vm)))
+        self.assertEqual(vdi, self.a.VDI.get_by_uuid(self.a.VDI.get_uuid(
+            vdi)))
+        self.assertEqual([False], [c['deleted'] for c in self.srv.copies])
+
+    def test_destination_host_disabled(self):
+        # assert_can_migrate, intra-pool: xapi_vm_helpers.ml
+        # assert_can_boot_here -> assert_host_is_enabled
+        vm = self.vm(2)
+        vdi = self.vm_vdi(self.a, vm)
+        sr = self.lvm_sr_on(self.host2, 'vol-lvm-dest')
+        with self.srv.world.lock:
+            self.srv.pool('pool-a').db.get('host', self.host2)[
+                'enabled'] = False
+        self.assertFailure(['HOST_DISABLED', self.host2],
+                           self.a.VM.migrate_send, vm, self.dest, True,
+                           {vdi: sr}, {}, {})
+        self.assertEqual([], self.srv.copies)
 
 
 class SrBusyTest(base.MockXapiTestCase):

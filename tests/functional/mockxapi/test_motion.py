@@ -130,11 +130,86 @@ class AssertCanMigrateTest(MigrationTestCase):
         self.assertNotMoved()
 
     def test_dest_host_unknown(self):
+        # xapi_vm_migrate.ml remote_of_dest makes no call: check_vdi_map
+        # comes first, then the destination answers for the host it is
+        # asked about (helpers.ml host_versions_not_decreasing)
         vm = self.vm()
+        vdi = self.vm_vdi(self.a, vm)
+        sr, _ = self.iscsi_sr(self.b, self.data('vol-1'))
         dest = dict(self.receive(), host='OpaqueRef:nowhere')
-        self.assertFailure(['HANDLE_INVALID', 'host', 'OpaqueRef:nowhere'],
-                           self.a.VM.assert_can_migrate, vm, dest, True, {},
+        pool_b = self.srv.pool('pool-b')
+        for call in (self.a.VM.assert_can_migrate, self.a.VM.migrate_send):
+            pool_b.clear_calls()
+            self.assertFailure(['VDI_NOT_IN_MAP', vdi], call, vm, dest,
+                               True, {}, {}, {})
+            self.assertEqual([], pool_b.calls())
+            self.assertFailure(['HANDLE_INVALID', 'host',
+                                'OpaqueRef:nowhere'], call, vm, dest, True,
+                               {vdi: sr}, {}, {})
+            self.assertEqual([('host.get_software_version',
+                               ('OpaqueRef:nowhere',))], pool_b.calls())
+        self.assertNotMoved()
+
+    def test_dest_keys_are_read_first(self):
+        # remote_of_dest: List.assoc of a missing key is Not_found
+        # (exnHelper.ml error_of_exn), before check_vdi_map
+        vm = self.vm()
+        for key in ('master', 'xenops', 'session_id', 'host', 'SM'):
+            dest = self.receive()
+            del dest[key]
+            self.assertFailure(['INTERNAL_ERROR', 'Not_found'],
+                               self.a.VM.assert_can_migrate, vm, dest, True,
+                               {}, {}, {})
+
+    def test_lower_platform_version_on_the_destination(self):
+        # assert_can_migrate, cross-pool: host_versions_not_decreasing
+        # with the destination host's software_version
+        vm = self.vm()
+        vdi = self.vm_vdi(self.a, vm)
+        sr, _ = self.iscsi_sr(self.b, self.data('vol-1'))
+        dest = self.receive()
+        with self.srv.world.lock:
+            host = self.srv.pool('pool-b').db.get('host', dest['host'])
+            host['software_version']['platform_version'] = '2.0.9'
+        self.assertFailure(['VM_HOST_INCOMPATIBLE_VERSION_MIGRATE', vm,
+                            dest['host']], self.a.VM.assert_can_migrate, vm,
+                           dest, True, {vdi: sr}, {}, {})
+        with self.srv.world.lock:
+            host['software_version']['platform_version'] = '2.1.1'
+        self.assertEqual('', self.a.VM.assert_can_migrate(
+            vm, dest, True, {vdi: sr}, {}, {}))
+
+    def test_destination_host_disabled(self):
+        # assert_can_migrate, cross-pool: XenAPI.Host.get_enabled
+        vm = self.vm()
+        vdi = self.vm_vdi(self.a, vm)
+        sr, _ = self.iscsi_sr(self.b, self.data('vol-1'))
+        dest = self.receive()
+        with self.srv.world.lock:
+            self.srv.pool('pool-b').db.get('host', dest['host'])[
+                'enabled'] = False
+        self.assertFailure(['HOST_DISABLED', dest['host']],
+                           self.a.VM.migrate_send, vm, dest, True, {vdi: sr},
                            {}, {})
+        self.assertNotMoved()
+
+    def test_too_few_pcpus_on_the_destination(self):
+        # xapi_vm_helpers.ml assert_enough_pcpus ~remote: the VM's
+        # VCPUs_max against the destination's cpu_info cpu_count
+        vm = self.vm()
+        vdi = self.vm_vdi(self.a, vm)
+        sr, _ = self.iscsi_sr(self.b, self.data('vol-1'))
+        dest = self.receive()
+        self.a.VM.set_VCPUs_max(vm, '8')
+        with self.srv.world.lock:
+            self.srv.pool('pool-b').db.get('host', dest['host'])[
+                'cpu_info'] = {'cpu_count': '4', 'vendor': 'GenuineIntel'}
+        self.assertFailure(['HOST_NOT_ENOUGH_PCPUS', '8', '4'],
+                           self.a.VM.assert_can_migrate, vm, dest, True,
+                           {vdi: sr}, {}, {})
+        self.a.VM.set_platform(vm, {'vcpu-unrestricted': 'true'})
+        self.assertEqual('', self.a.VM.assert_can_migrate(
+            vm, dest, True, {vdi: sr}, {}, {}))
 
 
 class DestinationSessionTest(MigrationTestCase):
@@ -175,11 +250,10 @@ class DestinationSessionTest(MigrationTestCase):
                              {vdi: sr}, {}, {})
             self.assertEqual(['SESSION_INVALID', session],
                              reply['ErrorDescription'])
-        dest = self.receive()
-        del dest['session_id']
-        reply = self.raw('VM.migrate_send', vm, dest, True, {vdi: sr}, {},
-                         {})
-        self.assertEqual('SESSION_INVALID', reply['ErrorDescription'][0])
+        # the session is the destination's to check: after check_vdi_map
+        dest = dict(self.receive(), session_id='OpaqueRef:nope')
+        reply = self.raw('VM.migrate_send', vm, dest, True, {}, {}, {})
+        self.assertEqual(['VDI_NOT_IN_MAP', vdi], reply['ErrorDescription'])
         self.assertNotMoved()
 
     def test_live_destination_session_works(self):

@@ -34,10 +34,17 @@ them):
   all SRs, introduce, PBD create, plug and scan per missing SR, one VDI
   query for the LUNs of all SRs; per volume the ``base_mirror`` write);
 * destination, from the source's xapi during ``VM.migrate_send`` (the
-  mock follows ``xapi_vm_migrate.ml``: the SM records, the host check,
-  the metadata import and its dry run, and per disk the SR's uuid, its
-  PBDs on the master and on the host, the VDI by uuid): 5 + 10V, the same
-  for stock nova.
+  mock follows ``xapi_vm_migrate.ml``): 36 + 11V, the same for stock nova.
+  ``assert_can_migrate`` 15 + V (the host's platform version, the SM
+  records, per disk its SR's uuid, the virtual hardware platform
+  versions, the host enabled, its CPU info twice, the dry-run metadata
+  import: 8 with its task, the pGPUs); ``migrate_send'`` 4 (the pool, its
+  default and suspend-image SRs, the host's) and per disk 10 (the SR's
+  uuid, its PBDs on the master and on the host: pool, master, PBDs, host,
+  enabled, attached; the VDI by uuid, its SR, the VDI by uuid again),
+  then 14 + 3 per VIF (the import: 8, the resources, the networks, the
+  VIFs and per VIF its network, device and bridge, the vGPUs,
+  ``VM.pool_migrate_complete``, ``/messages``); nova's server has one VIF.
 
 The issue's lower bound is 2S + 4 (source) and 3S + 4 (destination, from
 nova).
@@ -55,9 +62,9 @@ def dest_nova_calls(srs, volumes):
     return 43 + 4 * srs + volumes
 
 
-def dest_xapi_calls(volumes):
+def dest_xapi_calls(volumes, vifs=1):
     """What the source's xapi asks the destination in VM.migrate_send."""
-    return 5 + 10 * volumes
+    return 33 + 3 * vifs + 11 * volumes
 
 
 def dest_calls(srs, volumes):
@@ -116,20 +123,20 @@ class CallCountTestCase(lm.LiveMigrationTestCase):
 
     def test_each_sr_costs_the_source_what_it_costs_the_bound(self):
         # Each SR more costs the source 2 calls (unplug, forget), as in
-        # the bound; the destination 15 with its volume: from nova 4 per
-        # SR (the bound: 3, and a scan on real XAPI) and 1 per volume, 10
+        # the bound; the destination 16 with its volume: from nova 4 per
+        # SR (the bound: 3, and a scan on real XAPI) and 1 per volume, 11
         # from the source's xapi.
         small, large = self.counts(self.own(2)), self.counts(self.own(6))
         self.assertEqual(2 * 4, large['pool-a'] - small['pool-a'])
         self.assertEqual(bound(6)['pool-a'] - bound(2)['pool-a'],
                          large['pool-a'] - small['pool-a'])
-        self.assertEqual(15 * 4, large['pool-b'] - small['pool-b'])
+        self.assertEqual(16 * 4, large['pool-b'] - small['pool-b'])
 
     def test_destination_volumes_on_one_sr_cost_one_call_each(self):
-        # nova's base_mirror write; the source's xapi adds 10 per disk.
+        # nova's base_mirror write; the source's xapi adds 11 per disk.
         small, large = self.counts(self.shared(2)), self.counts(
             self.shared(12))
-        self.assertEqual((1 + 10) * 10, large['pool-b'] - small['pool-b'])
+        self.assertEqual((1 + 11) * 10, large['pool-b'] - small['pool-b'])
 
     def test_source_does_not_grow_with_volumes_on_one_sr(self):
         self.assertEqual(self.counts(self.shared(2))['pool-a'],

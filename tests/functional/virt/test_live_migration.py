@@ -518,6 +518,11 @@ class DoNoHarmTestCase(LiveMigrationTestCase):
                           (rec['name_label'], side + '-host'),
                           (rec['address'], side + '-address')]
             masks.append((pool, side + '-pool'))
+        # the VM keeps its uuid across pools (xapi's /messages names it)
+        for pool in pools:
+            for rec in self.dep.xapi.pool(pool).inspect()['VM'].values():
+                if rec['name_label'] == self.dep.vm_name(server):
+                    masks.append((rec['uuid'], 'VM-uuid'))
         return masks
 
     def mask(self, args, masks):

@@ -15,59 +15,108 @@
 
 Follows ``ocaml/xapi/xapi_vm_migrate.ml`` (v1.249.42) and the forwarding
 layer in ``message_forwarding.ml``. The source reaches the destination
-pool as xapi does, with ``dest["session_id"]`` through the destination's
-own API: those calls go through the destination pool's dispatcher, so they
-appear in its call log and meet its injected faults.
+pool as xapi does, at ``dest["master"]`` with ``dest["session_id"]``
+(``remote_of_dest``, which itself makes no call): every call goes through
+the destination pool's dispatcher, so it appears in its call log and meets
+its injected faults, and a dead session or an unknown destination host is
+reported by the first call that uses it (``SESSION_INVALID [session]``,
+``HANDLE_INVALID ["host", ref]``), after the checks xapi makes on its own
+database. Intra-pool, the "destination" is the pool itself (xapi calls its
+own master), so those calls are in its own log. The xapi HTTP handlers xapi
+sends to are logged as their paths (``/import_metadata``, ``/messages``).
+Not modelled: the SMAPI and xenopsd traffic, the RRD push (xcp-rrdd's),
+snapshots, suspend images, vGPUs, HA, CBT, the ``copy`` option.
 
-``VM.migrate_send``, in xapi's order:
+``VM.assert_can_migrate`` (``assert_can_migrate``, then
+``assert_can_migrate_sender``), in xapi's order:
 
-1. the VM may migrate (``with_vm_operation``: one operation per VM at a
-   time, a second waits and fails after the pool's ``sr_busy_timeout``
-   with ``OTHER_OPERATION_IN_PROGRESS ["VM", vm, op]``;
-   ``VM_BAD_POWER_STATE`` for a live migration of a VM that is not
-   running);
-2. ``VM.assert_can_migrate`` (below), in a subtask;
-3. a storage-migration slot of the source host's xapi (``with_migrate``):
-   ``TOO_MANY_STORAGE_MIGRATES ["3"]``;
-4. per disk (``vdi_copy_fun``), at a cancellation point: the destination
-   SR's uuid, then the destination pool's master and the destination host
-   get their unplugged PBDs of that SR plugged (``PBD.plug``; its error
-   propagates); then keep or copy: with the source pool's
-   ``relax-xsm-sr-check`` on, the same SR uuid on both sides keeps the disk
-   when ``VDI.get_by_uuid`` finds it on the destination SR, after one
-   ``SR.scan`` of that SR if it is not found at all (the scan's error
-   propagates; a VDI of that uuid on another SR is no match, without a
-   scan), else ``INTERNAL_ERROR ["SR UUID matches on destination but VDI
-   does not exist"]``; a different uuid is copied. With the setting off, a
-   disk is copied unless the migration stays in the pool and on the same
-   SR (``mirror = not is_intra_pool || dest_sr <> vconf.sr``). A copy is a
-   new VDI on the destination SR, recorded in ``World.copies``, then an
-   ``SR.scan`` of that SR;
-5. cross-pool: the VM metadata goes to the destination (``/import_metadata``
-   in its call log), the VM there is completed (``VM.pool_migrate_complete``
-   after the last cancellation point; the task is not cancellable from
-   here on), the source's VBDs are destroyed and its VM record too
-   (``force_state_reset``, ``Db.VM.destroy``): the source's **VIF records
-   stay**, pointing at a VM that is gone, until the database GC
-   (:mod:`.gc`). Intra-pool: the VBDs are pointed at the copies and the VM
-   is resident on the destination host. Copied source VDIs are destroyed
-   (``post_mirror``) in both cases;
-6. on a failure after the destination got something, xapi's cleanup: the
-   stale VM on the destination is destroyed (``VM.get_by_uuid``,
-   ``VM.destroy`` in its log) and copies made for this migration are
-   deleted.
+1. ``dest`` has xapi's keys (``INTERNAL_ERROR ["Not_found"]``);
+2. every non-empty, non-CD VBD's VDI exists (``get_vdi_mirror``:
+   ``HANDLE_INVALID ["VDI", ref]``) and is a key of ``vdi_map``
+   (``check_vdi_map``: ``VDI_NOT_IN_MAP [vdi]``), before any call;
+3. the destination host's platform version is not lower
+   (``host.get_software_version`` cross-pool:
+   ``VM_HOST_INCOMPATIBLE_VERSION_MIGRATE [vm, host]``; intra-pool, from
+   the database: ``NOT_SUPPORTED_DURING_UPGRADE``);
+4. ``assert_sr_support_operations``: ``SM.get_all_records``, with
+   ``relax-xsm-sr-check`` on the uuid of every mapped SR (``SR.get_uuid``),
+   then every disk that does not stay on its SR needs ``VDI_MIRROR`` and
+   ``VDI_SNAPSHOT`` on its SR and on the destination SR's SM
+   (``SR.get_type``): ``SR_DOES_NOT_SUPPORT_MIGRATION [sr]``;
+5. intra-pool: the destination host is enabled (``HOST_DISABLED``) and a
+   ``vif_map`` is ``OPERATION_NOT_ALLOWED``. Cross-pool:
+   ``host.get_virtual_hardware_platform_versions``, ``host.get_enabled``
+   (``HOST_DISABLED [host]``), ``host.get_cpu_info`` twice for a VM that is
+   not halted (CPU compatibility unless ``force``, then the pCPU count:
+   ``HOST_NOT_ENOUGH_PCPUS``), every VIF mapped or sharing a mapped VIF's
+   MAC (``VIF_NOT_IN_MAP [vif]``), the metadata import dry run (below), and
+   ``host.get_PGPUs`` for a VM that is not halted.
 
-``VM.assert_can_migrate``: the destination session
-(``remote_of_dest``: ``SESSION_INVALID [session]``), then every non-empty,
-non-CD VBD's VDI exists (``get_vdi_mirror``: ``HANDLE_INVALID ["VDI",
-ref]`` for a VBD whose VDI is gone) and is a key of ``vdi_map``
-(``check_vdi_map``: ``VDI_NOT_IN_MAP [vdi]``), all before any call to the
-destination; then (``assert_sr_support_operations``) every disk that does
-not stay on its SR needs ``VDI_MIRROR`` and ``VDI_SNAPSHOT`` on the source
-SR and on the destination SR's SM (``SR_DOES_NOT_SUPPORT_MIGRATION
-[sr]``); intra-pool a ``vif_map`` is ``OPERATION_NOT_ALLOWED``; cross-pool
-the destination host must be enabled (``HOST_DISABLED``), every VIF mapped
-(``VIF_NOT_IN_MAP [vif]``) and the metadata import dry run pass.
+The metadata import (``importexport.ml``
+``remote_metadata_export_import``): ``task.create``, ``/import_metadata``,
+``event.register``, ``task.get_status``, ``event.unregister``,
+``task.get_status``, ``task.get_result`` (or ``task.get_error_info``, whose
+error is raised), ``task.destroy``.
+
+``VM.migrate_send``: one operation per VM at a time (``with_vm_operation``:
+a second waits and fails after the pool's ``sr_busy_timeout`` with
+``OTHER_OPERATION_IN_PROGRESS ["VM", vm, op]``; ``VM_BAD_POWER_STATE`` for
+a live migration of a VM that is not running), ``VM.assert_can_migrate``
+as above, a storage-migration slot of the source host's xapi
+(``with_migrate``: ``TOO_MANY_STORAGE_MIGRATES ["3"]``), then
+``migrate_send'``:
+
+1. ``pool.get_all``, ``pool.get_default_SR``, ``pool.get_suspend_image_SR``,
+   ``host.get_suspend_image_sr``;
+2. the disks, smallest ``virtual_size`` first (``compare_fun``), each
+   (``vdi_copy_fun``) at a cancellation point: ``SR.get_uuid``; the
+   destination SR's PBDs on the destination pool's master and the
+   destination host (``pool.get_all``, ``pool.get_master``,
+   ``SR.get_PBDs``, ``PBD.get_host`` of each, ``host.get_enabled`` and
+   ``PBD.get_currently_attached`` of those, ``PBD.plug`` of an unplugged
+   one; errors propagate); then keep or copy. With ``relax-xsm-sr-check``
+   on, the same SR uuid on both sides keeps the disk when
+   ``VDI.get_by_uuid`` finds it on that SR (``VDI.get_SR``), after one
+   ``SR.scan`` if the lookup fails (the scan's error propagates; a VDI of
+   that uuid on another SR is no match, without a scan), else
+   ``INTERNAL_ERROR ["SR UUID matches on destination but VDI does not
+   exist"]``; a different uuid is copied. With it off, a disk is copied
+   unless the migration stays in the pool and on the same SR. A kept disk
+   is looked up once more (``VDI.get_by_uuid``, ``get_mirror_record``). A
+   copy is a new VDI on the destination SR, recorded in ``World.copies``,
+   then ``SR.scan`` and ``VDI.get_all_records_where`` by location
+   (``with_remote_vdi``: ``VDI_LOCATION_MISSING [sr, location]``). Each
+   disk wraps the rest of the migration: if anything later fails, its copy
+   is destroyed (``VDI.destroy`` on the destination; a failure, e.g.
+   ``VDI_IN_USE`` once the imported VM uses it, leaves it there); when the
+   rest succeeds, its source VDI is destroyed (``post_mirror``:
+   ``VDI.destroy`` through the source's own API), last disk first;
+3. after the disks, a cancellation point; cross-pool the metadata import
+   and ``host.allocate_resources_for_vm``; both:
+   ``network.attach_for_vm``, ``VM.get_VIFs`` and per VIF
+   ``VIF.get_network``, ``VIF.get_device``, ``network.get_bridge``; then
+   ``VM.get_VGPUs`` (its failure: ``VM_MIGRATE_FAILED`` intra-pool; xapi
+   looks the destination host up in its own database for that message, so
+   cross-pool ``HANDLE_INVALID ["host", ref]``). Intra-pool, xenopsd on the
+   destination host attaches every disk through its SR there, modelled
+   with ``assert_can_see_SRs``' ``VM_REQUIRES_SR``;
+4. the last cancellation point, then the task is not cancellable
+   (``set_not_cancellable``) and ``VM.pool_migrate_complete`` runs on the
+   destination. Intra-pool the VBDs are pointed at the copies; cross-pool
+   the source's VBDs are destroyed, the source VDIs of copies too (2.),
+   ``/messages`` is sent, and the source VM record goes
+   (``force_state_reset``, ``Db.VM.destroy``): its **VIF records stay**,
+   pointing at a VM that is gone, until the database GC (:mod:`.gc`);
+5. on a failure from 2. on: the copies as in 2.; cross-pool, while the
+   source VM exists, ``VM.get_by_uuid`` of its uuid on the destination and
+   ``VM.destroy`` of what it finds (errors ignored); then, if the task is
+   being cancelled, ``TASK_CANCELLED [task]`` instead of the error.
+
+``task.cancel`` (``xapi_task.ml`` ``cancel``) only marks the task, at any
+time: the migration stops at its next cancellation point
+(``taskHelper.ml`` ``exn_if_cancelling``); past the last one it completes,
+and a call with none (``VM.assert_can_migrate``) completes as well
+(``server_helpers.ml`` ``exec_with_context``: ``TaskHelper.complete``).
 
 ``VM.pool_migrate`` (``message_forwarding.ml`` ``pool_migrate``,
 ``xapi_vm_helpers.ml`` ``assert_can_see_SRs``): the destination host needs
@@ -84,6 +133,7 @@ import uuid
 from nova_xenapi_sr_tools.mockxapi import api
 from nova_xenapi_sr_tools.mockxapi import errors
 from nova_xenapi_sr_tools.mockxapi import model
+from nova_xenapi_sr_tools.mockxapi import pool as pool_mod
 from nova_xenapi_sr_tools.mockxapi import storage
 
 _DOMIDS = itertools.count(100)
@@ -91,6 +141,16 @@ _DOMIDS = itertools.count(100)
 #: ``xapi_vm_migrate.ml`` ``vdi_copy_fun``'s failure for a kept disk.
 NO_VDI_ON_DESTINATION = ('SR UUID matches on destination but VDI does not '
                          'exist')
+#: ``xapi_vm_migrate.ml`` ``remote_of_dest``: the keys it reads, in order.
+DEST_KEYS = ('master', 'xenops', 'session_id', 'host', 'SM')
+#: ``xapi_globs.ml`` ``default_platform_version``: a host without one.
+DEFAULT_PLATFORM_VERSION = '0.0.0'
+#: ``xapi_globs.ml`` ``host_virtual_hardware_platform_versions`` (0, 1 and
+#: ``has_vendor_device``); the mock's VMs need version 0.
+VIRTUAL_HARDWARE_PLATFORM_VERSIONS = ['0', '1', '2']
+#: ``xapi_vm_migrate.ml`` ``migrate_send'``: ``VM_MIGRATE_FAILED``'s reason
+#: when the vGPU map cannot be made.
+VGPU_MAPPING_FAILED = 'The VM changed its power state during migration'
 
 
 @api.message('host.migrate_receive', 3)
@@ -124,6 +184,11 @@ class _Remote(object):
 
     def call(self, method, *args):
         """Call the destination pool's API (logged there, faults apply)."""
+        if self.pool is None:
+            # helpers.ml make_remote_rpc to a master no pool serves:
+            # exnHelper.ml error_of_exn of the Stunnel_error
+            raise errors.XapiError(errors.INTERNAL_ERROR,
+                                   'Connection failed: connection refused.')
         outcome = self.pool.handle(method, [self.session] + list(args))
         if outcome.kind == 'success':
             return outcome.value
@@ -133,6 +198,7 @@ class _Remote(object):
                                'Connection failed: %s.' % outcome.kind)
 
     def log(self, what, *args):
+        """An HTTP request to the destination's xapi, by its path."""
         self.pool._log(what, args)
 
 
@@ -143,20 +209,36 @@ class _Plan(object):
         self.intra_pool = intra_pool
         self.vdis = vdis           # the VM's disks, in VBD order
         self.vdi_map = vdi_map
-        self.vif_map = vif_map
+        self.vif_map = vif_map     # infer_vif_map's, cross-pool
 
 
 def _remote_of_dest(ctx, dest):
-    if not isinstance(dest, dict) or 'host' not in dest:
+    """``xapi_vm_migrate.ml`` ``remote_of_dest``: no call, only ``dest``.
+
+    A missing key is ``List.assoc``'s ``Not_found``, ``INTERNAL_ERROR
+    ["Not_found"]`` (``exnHelper.ml`` ``error_of_exn``). The destination
+    is the pool at ``dest["master"]`` (``Helpers.make_remote_rpc``; in a
+    mock without servers, the pool of ``dest["host"]``); its session and
+    host are checked there, by the calls that use them.
+    """
+    if not isinstance(dest, dict):
         raise errors.XapiError(errors.INVALID_VALUE, 'dest', str(dest))
-    dest_pool = ctx.world.pool_of_host(dest['host'])
-    if dest_pool is None:
-        raise errors.XapiError(errors.HANDLE_INVALID, 'host', dest['host'])
-    session = str(dest.get('session_id', ''))
+    for key in DEST_KEYS:
+        if key not in dest:
+            raise errors.XapiError(errors.INTERNAL_ERROR, 'Not_found')
+    master = str(dest['master'])
+    host = str(dest['host'])
     with ctx.world.lock:
-        if not dest_pool.db.has('session', session):
-            raise errors.XapiError(errors.SESSION_INVALID, session)
-    return _Remote(dest_pool, session, dest['host'])
+        found = [p for p in ctx.world.pools.values() if p.url and
+                 p.url == master]
+        dest_pool = found[0] if found else ctx.world.pool_of_host(host)
+    return _Remote(dest_pool, str(dest['session_id']), host)
+
+
+def _option(options, key):
+    # xapi_vm_migrate.ml: try bool_of_string (List.assoc key options)
+    # with _ -> false
+    return isinstance(options, dict) and options.get(key) == 'true'
 
 
 def _check_power(ctx, vm, live):
@@ -179,105 +261,275 @@ def _vm_vdis(db, vm):
     return found
 
 
-def _assert_can_migrate(ctx, vm, dest, live, vdi_map, vif_map):
-    remote = _remote_of_dest(ctx, dest)
-    intra_pool = remote.pool is ctx.pool
+def _check_vdi_map(vdis, vdi_map):
+    # xapi_vm_migrate.ml check_vdi_map
+    for vdi in vdis:
+        if vdi not in vdi_map:
+            raise errors.XapiError(errors.VDI_NOT_IN_MAP, vdi)
+
+
+def _platform_version(software_version):
+    """``helpers.ml`` ``version_of``: ``platform_version`` as ints."""
+    text = software_version.get('platform_version',
+                                DEFAULT_PLATFORM_VERSION)
+    try:
+        return [int(part) for part in text.split('.')]
+    except ValueError:
+        raise errors.XapiError(errors.INTERNAL_ERROR,
+                               'Failure("int_of_string")')
+
+
+def _versions_not_decreasing(source, dest):
+    """``helpers.ml`` ``host_versions_not_decreasing``.
+
+    ``compare_int_lists`` maps over both lists: versions of different
+    lengths are ``List.map2``'s ``Invalid_argument``.
+    """
+    if len(source) != len(dest):
+        raise errors.XapiError(errors.INTERNAL_ERROR,
+                               'Invalid argument: List.map2')
+    return source <= dest
+
+
+def _assert_sr_support_operations(ctx, remote, vdi_map):
+    """``xapi_vm_migrate.ml`` ``assert_sr_support_operations``.
+
+    The destination's SM records, then ``is_sr_matching`` for every
+    mapped disk (``SR.get_uuid`` with ``relax-xsm-sr-check`` on, else the
+    refs), then the checks of every disk that does not match.
+    """
     src = ctx.db
-    with ctx.world.lock:
-        vdis = _vm_vdis(src, vm)
-        for vdi in vdis:                            # check_vdi_map
-            if vdi not in vdi_map:
-                raise errors.XapiError(errors.VDI_NOT_IN_MAP, vdi)
-        for vdi in vdi_map:
-            src.get('VDI', vdi)
-        src_srs = {vdi: src.get('VDI', vdi)['SR'] for vdi in vdi_map}
-        src_sr_uuid = {vdi: src.get('SR', sr)['uuid']
-                       for vdi, sr in src_srs.items()}
-        src_sr_type = {vdi: src.get('SR', sr)['type']
-                       for vdi, sr in src_srs.items()}
-    # assert_sr_support_operations: only disks whose SR does not match
     sm_records = remote.call('SM.get_all_records')
+    moving = []
     for vdi, dest_sr in vdi_map.items():
+        with ctx.world.lock:
+            src_sr = src.get('VDI', vdi)['SR']   # HANDLE_INVALID ["VDI"]
+            src_sr_uuid = src.get('SR', src_sr)['uuid']
         if ctx.pool.relax_xsm_sr_check:
-            matching = remote.call('SR.get_uuid', dest_sr) == \
-                src_sr_uuid[vdi]
+            matching = remote.call('SR.get_uuid', dest_sr) == src_sr_uuid
         else:
-            matching = intra_pool and src_srs[vdi] == dest_sr
-        if matching:
-            continue
-        if not storage.supports(src_sr_type[vdi], 'VDI_MIRROR',
-                                'VDI_SNAPSHOT'):
+            matching = src_sr == dest_sr
+        if not matching:
+            moving.append((src_sr, dest_sr))
+    for src_sr, dest_sr in moving:
+        # op_supported_on_source_sr
+        with ctx.world.lock:
+            src_type = src.get('SR', src_sr)['type']
+        if not storage.supports(src_type, 'VDI_MIRROR', 'VDI_SNAPSHOT'):
             raise errors.XapiError(errors.SR_DOES_NOT_SUPPORT_MIGRATION,
-                                   src_srs[vdi])
+                                   src_sr)
+        # op_supported_on_dest_sr: the one SM record of the SR's type
         dest_type = remote.call('SR.get_type', dest_sr)
-        capabilities = [c for rec in sm_records.values()
-                        if rec['type'] == dest_type
-                        for c in rec['capabilities']]
+        plugins = [rec for rec in sm_records.values()
+                   if rec['type'] == dest_type]
+        capabilities = plugins[0]['capabilities'] if len(plugins) == 1 \
+            else []
         if not {'VDI_MIRROR', 'VDI_SNAPSHOT'} <= set(capabilities):
             raise errors.XapiError(errors.SR_DOES_NOT_SUPPORT_MIGRATION,
                                    dest_sr)
+
+
+def _infer_vif_map(db, vifs, vif_map):
+    """``xapi_vm_migrate.ml`` ``infer_vif_map``: every VIF's network.
+
+    A VIF not in ``vif_map`` takes the network of a mapped VIF with the
+    same MAC, else ``VIF_NOT_IN_MAP [vif]``.
+    """
+    mapped_macs = [(db.get('VIF', vif)['MAC'], network)
+                   for vif, network in vif_map.items()]
+    inferred = {}
+    for vif in vifs:
+        if vif in vif_map:
+            inferred[vif] = vif_map[vif]
+            continue
+        mac = db.get('VIF', vif)['MAC']
+        similar = [network for m, network in mapped_macs if m == mac]
+        if not similar:
+            raise errors.XapiError(errors.VIF_NOT_IN_MAP, vif)
+        inferred[vif] = similar[0]
+    return inferred
+
+
+def _assert_enough_pcpus(rec, host, cpu_info):
+    """``xapi_vm_helpers.ml`` ``assert_enough_pcpus``.
+
+    Real hosts always report ``cpu_count``; the mock's scenario hosts
+    report no ``cpu_info`` unless a test sets one, and then nothing is
+    compared.
+    """
+    if 'cpu_count' not in cpu_info:
+        return
+    vcpus, pcpus = int(rec['VCPUs_max']), int(cpu_info['cpu_count'])
+    if vcpus > pcpus and \
+            rec['platform'].get('vcpu-unrestricted') != 'true':
+        raise errors.XapiError('HOST_NOT_ENOUGH_PCPUS', str(vcpus),
+                               str(pcpus))
+
+
+def _assert_can_migrate(ctx, vm, dest, vdi_map, vif_map, options):
+    """``xapi_vm_migrate.ml`` ``assert_can_migrate`` and the sender's.
+
+    As ``message_forwarding.ml`` ``VM.assert_can_migrate`` runs them:
+    ``Local.VM.assert_can_migrate``, then ``assert_can_migrate_sender``.
+    """
+    remote = _remote_of_dest(ctx, dest)
+    force = _option(options, 'force')
+    src = ctx.db
+    with ctx.world.lock:
+        rec = dict(src.get('VM', vm))
+        source_host = rec['resident_on']
+        if source_host == model.NULL_REF:
+            source_host = ctx.pool.master
+        source_version = _platform_version(
+            src.get('host', source_host)['software_version'])
+        vdis = _vm_vdis(src, vm)
+        _check_vdi_map(vdis, vdi_map)
+        # migration_type: the destination host is in this database
+        intra_pool = src.has('host', remote.host)
+        if intra_pool:
+            dest_version = _platform_version(
+                src.get('host', remote.host)['software_version'])
     if intra_pool:
+        if not _versions_not_decreasing(source_version, dest_version):
+            raise errors.XapiError('NOT_SUPPORTED_DURING_UPGRADE')
+        _assert_sr_support_operations(ctx, remote, vdi_map)
+        with ctx.world.lock:
+            # xapi_vm_helpers.ml assert_can_boot_here ~do_sr_check:false:
+            # assert_host_is_enabled (the mock models no other of its
+            # checks)
+            if not src.get('host', remote.host)['enabled']:
+                raise errors.XapiError('HOST_DISABLED', remote.host)
         if vif_map:
             raise errors.XapiError(
                 errors.OPERATION_NOT_ALLOWED, 'VIF mapping is not allowed '
                 'for intra-pool migration -all VIFs must be on the same '
                 'network')
-    else:
-        if not remote.call('host.get_enabled', remote.host):
-            raise errors.XapiError('HOST_DISABLED', remote.host)
-        with ctx.world.lock:
-            vifs = src.find('VIF', VM=vm)
-        for vif in vifs:                             # infer_vif_map
-            if vif not in vif_map:
-                raise errors.XapiError(errors.VIF_NOT_IN_MAP, vif)
-        # inter_pool_metadata_transfer ~dry_run:true (HTTP import)
-        _import_metadata(ctx, remote, vm, vdi_map, vif_map, dry_run=True)
-    return _Plan(vm, remote, intra_pool, vdis, vdi_map, vif_map)
+        return _Plan(vm, remote, True, vdis, vdi_map, vif_map)
+    dest_version = _platform_version(
+        remote.call('host.get_software_version', remote.host))
+    if not _versions_not_decreasing(source_version, dest_version):
+        raise errors.XapiError('VM_HOST_INCOMPATIBLE_VERSION_MIGRATE', vm,
+                               remote.host)
+    _assert_sr_support_operations(ctx, remote, vdi_map)
+    # xapi_vm_helpers.ml assert_hardware_platform_support (RemoteObject);
+    # the mock's VMs need version 0, which every host offers
+    remote.call('host.get_virtual_hardware_platform_versions', remote.host)
+    if not remote.call('host.get_enabled', remote.host):
+        raise errors.XapiError('HOST_DISABLED', remote.host)
+    if not force and rec['power_state'] != 'Halted':
+        # cpuid_helpers.ml assert_vm_is_compatible ~remote; the mock's VMs
+        # have no last_boot_CPU_flags to compare
+        remote.call('host.get_cpu_info', remote.host)
+    _assert_enough_pcpus(rec, remote.host,
+                         remote.call('host.get_cpu_info', remote.host))
+    with ctx.world.lock:
+        inferred = _infer_vif_map(src, src.find('VIF', VM=vm), vif_map)
+    # inter_pool_metadata_transfer ~dry_run:true
+    _import_metadata(ctx, remote, vm, {}, inferred, dry_run=True)
+    if rec['power_state'] != 'Halted':
+        # xapi_pgpu_helpers.ml assert_destination_has_pgpu_compatible_with_vm
+        # (assert_can_migrate_sender, ~remote): the host's pGPUs
+        remote.call('host.get_PGPUs', remote.host)
+    return _Plan(vm, remote, False, vdis, vdi_map, inferred)
 
 
 def _import_metadata(ctx, remote, vm, target_vdi, vif_map, dry_run):
-    """``/import_metadata`` on the destination; the new VM unless dry."""
-    remote.log('/import_metadata', 'dry_run=%s' % str(dry_run).lower())
+    """``importexport.ml`` ``remote_metadata_export_import``.
+
+    A task on the destination, ``/import_metadata`` (its handler imports
+    the VM, or only checks it on a dry run, and completes the task),
+    ``Cli_util.wait_for_task_completion`` (``event.register``,
+    ``task.get_status``, ``event.unregister``), the task's status and
+    result or error, and ``task.destroy`` in any case. Returns the new VM,
+    or None on a dry run.
+    """
+    task = remote.call('task.create', 'VM metadata import', '')
+    try:
+        remote.log('/import_metadata', 'restore=true', 'live=true',
+                   'dry_run=%s' % str(dry_run).lower(),
+                   'export_snapshots=true')
+        with ctx.world.lock:
+            try:
+                new_vm = _import_on_destination(ctx, remote, vm, target_vdi,
+                                                vif_map, dry_run)
+                outcome = {'status': 'success', 'result': pool_mod.
+                           task_result([] if dry_run else [new_vm])}
+            except errors.XapiError as exc:
+                new_vm = None
+                outcome = {'status': 'failure',
+                           'error_info': exc.description}
+            ddb = remote.pool.db
+            if ddb.has('task', task):
+                ddb.get('task', task).update(outcome, progress='1.0')
+        remote.call('event.register', ['task'])
+        try:
+            remote.call('task.get_status', task)
+        finally:
+            remote.call('event.unregister', ['task'])
+        status = remote.call('task.get_status', task)
+        if status in ('cancelling', 'cancelled'):
+            raise errors.XapiError(errors.TASK_CANCELLED, task)
+        if status == 'pending':
+            raise errors.XapiError(errors.INTERNAL_ERROR,
+                                   'wait_for_task_completion failed; task '
+                                   'is still pending')
+        if status == 'failure':
+            raise errors.XapiError(*remote.call('task.get_error_info',
+                                                task))
+        remote.call('task.get_result', task)
+    finally:
+        remote.call('task.destroy', task)
+    return new_vm
+
+
+def _import_on_destination(ctx, remote, vm, target_vdi, vif_map, dry_run):
+    """The destination's ``/import_metadata`` handler (``import.ml``)."""
     sdb, ddb = ctx.db, remote.pool.db
-    with ctx.world.lock:
-        for network in vif_map.values():
-            ddb.get('network', network)
-        if dry_run:
-            return None
-        rec = sdb.get('VM', vm)
-        fields = {k: v for k, v in rec.items() if k in model.SCHEMA['VM']}
-        fields.update(resident_on=model.NULL_REF, power_state='Halted',
-                      domid='-1')
-        new_vm = ddb.create('VM', **fields)
-        for vbd in sdb.find('VBD', VM=vm):
-            vrec = dict(sdb.get('VBD', vbd))
-            vrec['VM'] = new_vm
-            vrec['VDI'] = target_vdi.get(vrec['VDI'], model.NULL_REF)
-            ddb.create('VBD', **vrec)
-        for vif in sdb.find('VIF', VM=vm):
-            frec = dict(sdb.get('VIF', vif))
-            frec.update(VM=new_vm, network=vif_map[vif])
-            ddb.create('VIF', **frec)
-        return new_vm
+    for network in vif_map.values():
+        ddb.get('network', network)
+    if dry_run:
+        return None
+    rec = sdb.get('VM', vm)
+    fields = {k: v for k, v in rec.items() if k in model.SCHEMA['VM']}
+    fields.update(resident_on=model.NULL_REF, power_state='Halted',
+                  domid='-1')
+    new_vm = ddb.create('VM', **fields)
+    for vbd in sdb.find('VBD', VM=vm):
+        # import.ml VBD handler: currently_attached is kept
+        vrec = dict(sdb.get('VBD', vbd))
+        vrec['VM'] = new_vm
+        vrec['VDI'] = target_vdi.get(vrec['VDI'], model.NULL_REF)
+        ddb.create('VBD', **vrec)
+    for vif in sdb.find('VIF', VM=vm):
+        frec = dict(sdb.get('VIF', vif))
+        frec.update(VM=new_vm, network=vif_map[vif])
+        ddb.create('VIF', **frec)
+    return new_vm
 
 
 def _args(args):
     vm, dest, live, vdi_map, vif_map, options = args[:6]
-    return vm, dest, live, dict(vdi_map or {}), dict(vif_map or {})
+    return (vm, dest, live, dict(vdi_map or {}), dict(vif_map or {}),
+            options)
 
 
 @api.message('VM.assert_can_migrate', 6, 7, locking=api.LOCK_SELF)
 def assert_can_migrate(ctx, *args):
-    vm, dest, live, vdi_map, vif_map = _args(args)
+    # message_forwarding.ml VM.assert_can_migrate: no VM operation, no
+    # cancellation point
+    vm, dest, live, vdi_map, vif_map, options = _args(args)
     with ctx.world.lock:
         ctx.db.get('VM', vm)
-    _assert_can_migrate(ctx, vm, dest, live, vdi_map, vif_map)
+    _assert_can_migrate(ctx, vm, dest, vdi_map, vif_map, options)
     return ''
 
 
 @api.message('VM.migrate_send', 6, 8, locking=api.LOCK_SELF)
 def migrate_send(ctx, *args):
-    vm, dest, live, vdi_map, vif_map = _args(args)
+    # message_forwarding.ml VM.migrate_send: with_vm_operation, then
+    # VM.assert_can_migrate in a subtask, then xapi_vm_migrate.ml
+    # migrate_send: with_migrate around migrate_send'
+    vm, dest, live, vdi_map, vif_map, options = _args(args)
     with ctx.world.lock:
         ctx.db.get('VM', vm)
     with ctx.world.vm_operation(vm, 'migrate_send',
@@ -285,107 +537,192 @@ def migrate_send(ctx, *args):
         with ctx.world.lock:
             _check_power(ctx, vm, live)
             host = ctx.db.get('VM', vm)['resident_on']
-        plan = _assert_can_migrate(ctx, vm, dest, live, vdi_map, vif_map)
+        plan = _assert_can_migrate(ctx, vm, dest, vdi_map, vif_map,
+                                   options)
         with ctx.pool.storage_migration_slot(host):
             ctx.sleep_latency()
             return _execute(ctx, plan)
 
 
 def _plug_destination_pbds(remote, dest_sr):
-    """``vdi_copy_fun``: plug the SR on the pool master and dest host."""
+    """``vdi_copy_fun``: plug the SR on the pool master and dest host.
+
+    As xapi: every PBD's host first, then ``host.get_enabled`` of those
+    on the master or the destination host, then their plugging.
+    """
     pool_ref = remote.call('pool.get_all')[0]
     master = remote.call('pool.get_master', pool_ref)
-    for pbd in remote.call('SR.get_PBDs', dest_sr):
-        host = remote.call('PBD.get_host', pbd)
-        if host not in (master, remote.host) or \
-                not remote.call('host.get_enabled', host):
-            continue
+    pbd_hosts = [(pbd, remote.call('PBD.get_host', pbd))
+                 for pbd in remote.call('SR.get_PBDs', dest_sr)]
+    to_plug = [pbd for pbd, host in pbd_hosts
+               if host in (master, remote.host) and
+               remote.call('host.get_enabled', host)]
+    for pbd in to_plug:
         if not remote.call('PBD.get_currently_attached', pbd):
             remote.call('PBD.plug', pbd)
 
 
-def _dest_vdi_on_sr(remote, vdi_uuid, dest_sr):
-    """``dest_vdi_exists_on_sr``: the destination VDI, or None."""
-    for attempt in (True, False):
+def _dest_vdi_exists_on_sr(remote, vdi_uuid, dest_sr):
+    """``vdi_copy_fun`` ``dest_vdi_exists_on_sr``: one scan on failure."""
+    for retry in (True, False):
         try:
             ref = remote.call('VDI.get_by_uuid', vdi_uuid)
-            found_sr = remote.call('VDI.get_SR', ref)
+            return remote.call('VDI.get_SR', ref) == dest_sr
         except errors.XapiError:
-            if attempt:
-                remote.call('SR.scan', dest_sr)     # its error propagates
-                continue
-            return None
-        return ref if found_sr == dest_sr else None
-    return None
+            if not retry:
+                return False
+            remote.call('SR.scan', dest_sr)     # its error propagates
+    return False
 
 
 def _execute(ctx, plan):
+    """``xapi_vm_migrate.ml`` ``migrate_send'`` from its remote calls on."""
     world, sdb, remote = ctx.world, ctx.db, plan.remote
-    target_vdi = {}
-    copies = []        # (source VDI, destination VDI) of this migration
-    new_vm = None
+    # the destination's default and suspend-image SRs, for the snapshot
+    # and suspend VDIs not in the map (the mock's VMs have neither)
+    pool_ref = remote.call('pool.get_all')[0]
+    remote.call('pool.get_default_SR', pool_ref)
+    remote.call('pool.get_suspend_image_SR', pool_ref)
+    remote.call('host.get_suspend_image_sr', remote.host)
     try:
-        for vdi in plan.vdis:
-            with world.lock:
-                ctx.exn_if_cancelling()
-                rec = dict(sdb.get('VDI', vdi))
-                src_sr = sdb.get('SR', rec['SR'])
-            dest_sr = plan.vdi_map[vdi]
-            dest_sr_uuid = remote.call('SR.get_uuid', dest_sr)
-            _plug_destination_pbds(remote, dest_sr)
-            if ctx.pool.relax_xsm_sr_check:
-                if dest_sr_uuid == src_sr['uuid']:
-                    kept = _dest_vdi_on_sr(remote, rec['uuid'], dest_sr)
-                    if kept is None:
-                        raise errors.XapiError(errors.INTERNAL_ERROR,
-                                               NO_VDI_ON_DESTINATION)
-                    target_vdi[vdi] = kept
-                    continue
-            elif plan.intra_pool and rec['SR'] == dest_sr:
-                target_vdi[vdi] = vdi
-                continue
-            target_vdi[vdi] = _copy(ctx, plan, vdi, rec, src_sr, dest_sr,
-                                    dest_sr_uuid)
-            copies.append((vdi, target_vdi[vdi]))
-        if plan.intra_pool:
-            # xenopsd on the destination host attaches every disk through
-            # its SR there; modelled with assert_can_see_SRs' error
-            with world.lock:
-                _assert_can_see_srs(sdb, plan.vm, remote.host,
-                                    set(target_vdi.values()))
-        else:
-            new_vm = _import_metadata(ctx, remote, plan.vm, target_vdi,
-                                      plan.vif_map, dry_run=False)
         with world.lock:
-            ctx.exn_if_cancelling()
-            ctx.set_cancellable(False)      # the point of no return
-        result = new_vm if new_vm is not None else plan.vm
-        remote.call('VM.pool_migrate_complete', result, remote.host)
-    except Exception:
-        _cleanup(ctx, plan, new_vm, copies)
-        raise
-    with world.lock:
-        if plan.intra_pool:
-            for vbd in sdb.find('VBD', VM=plan.vm):
-                vrec = sdb.get('VBD', vbd)
-                if vrec['VDI'] in target_vdi:
-                    vrec['VDI'] = target_vdi[vrec['VDI']]
-        else:
-            for vbd in sdb.find('VBD', VM=plan.vm):
-                sdb.destroy('VBD', vbd)
-        for vdi, _copy_ref in copies:
-            storage.destroy_vdi(world, sdb, vdi)       # post_mirror
+            # compare_fun: by virtual size, then snapshot_time (which the
+            # mock does not keep); List.sort is stable
+            vdis = sorted(plan.vdis, key=lambda vdi: int(
+                sdb.get('VDI', vdi)['virtual_size']))
+        result = _each_disk(ctx, plan, vdis, {})
         if not plan.intra_pool:
-            # force_state_reset (devices detached), Db.VM.destroy: the VM
-            # row only; its VIFs stay until db_gc
-            for vif in sdb.find('VIF', VM=plan.vm):
-                sdb.get('VIF', vif)['currently_attached'] = False
-            sdb.destroy('VM', plan.vm)
+            with world.lock:
+                vm_uuid = sdb.get('VM', plan.vm)['uuid']
+            # xapi_message.ml send_messages: the VM's messages, by HTTP
+            remote.log('/messages', 'cls=VM', 'uuid=%s' % vm_uuid)
+            with world.lock:
+                # force_state_reset (devices detached), Db.VM.destroy: the
+                # VM row only; its VIFs stay until db_gc
+                for vif in sdb.find('VIF', VM=plan.vm):
+                    sdb.get('VIF', vif)['currently_attached'] = False
+                sdb.destroy('VM', plan.vm)
+    except Exception:
+        _cleanup(ctx, plan)
+        raise
     return result
 
 
-def _copy(ctx, plan, vdi, rec, src_sr, dest_sr, dest_sr_uuid):
-    """Mirror one VDI to the destination SR; return the new VDI's ref."""
+def _each_disk(ctx, plan, vdis, target):
+    """``with_many vdi_copy_fun``: the first disk, around all the rest.
+
+    ``target`` maps the source VDIs done so far to the destination's.
+    Returns the VM on the destination.
+    """
+    if not vdis:
+        return _move_vm(ctx, plan, target)
+    world, sdb, remote = ctx.world, ctx.db, plan.remote
+    vdi, rest = vdis[0], vdis[1:]
+    with world.lock:
+        ctx.exn_if_cancelling()
+        rec = dict(sdb.get('VDI', vdi))
+        src_sr = dict(sdb.get('SR', rec['SR']))
+    dest_sr = plan.vdi_map[vdi]
+    dest_sr_uuid = remote.call('SR.get_uuid', dest_sr)
+    _plug_destination_pbds(remote, dest_sr)
+    if ctx.pool.relax_xsm_sr_check:
+        mirror = dest_sr_uuid != src_sr['uuid']
+        if not mirror and not _dest_vdi_exists_on_sr(remote, rec['uuid'],
+                                                     dest_sr):
+            raise errors.XapiError(errors.INTERNAL_ERROR,
+                                   NO_VDI_ON_DESTINATION)
+    else:
+        mirror = not plan.intra_pool or dest_sr_uuid != src_sr['uuid']
+    if not mirror:
+        # get_mirror_record: the destination's VDI of that uuid
+        target[vdi] = remote.call('VDI.get_by_uuid', rec['uuid'])
+        return _each_disk(ctx, plan, rest, target)
+    copy_ref = _copy(ctx, plan, rec, src_sr, dest_sr, dest_sr_uuid)
+    try:
+        target[vdi] = copy_ref
+        result = _each_disk(ctx, plan, rest, target)
+        # post_mirror: the source VDI, through the source's own API
+        # (Helpers.call_api_functions)
+        _Remote(ctx.pool, ctx.session, None).call('VDI.destroy', vdi)
+    except Exception:
+        _destroy_copy(ctx, remote, copy_ref)
+        raise
+    return result
+
+
+def _move_vm(ctx, plan, target):
+    """``migrate_send'``: the continuation of ``with_many``."""
+    world, sdb, remote = ctx.world, ctx.db, plan.remote
+    with world.lock:
+        ctx.exn_if_cancelling()
+    if plan.intra_pool:
+        new_vm = plan.vm
+    else:
+        new_vm = _import_metadata(ctx, remote, plan.vm, target,
+                                  plan.vif_map, dry_run=False)
+        # reserve resources for the new VM on the destination host
+        remote.call('host.allocate_resources_for_vm', remote.host, new_vm,
+                    True)
+    remote.call('network.attach_for_vm', remote.host, new_vm)
+    # the vif-map for xenops: each VIF's device and bridge
+    for vif in remote.call('VM.get_VIFs', new_vm):
+        network = remote.call('VIF.get_network', vif)
+        remote.call('VIF.get_device', vif)
+        remote.call('network.get_bridge', network)
+    _infer_vgpu_map(ctx, plan, new_vm)
+    if plan.intra_pool:
+        # xenopsd on the destination host attaches every disk through
+        # its SR there; modelled with assert_can_see_SRs' error
+        with world.lock:
+            _assert_can_see_srs(sdb, plan.vm, remote.host,
+                                set(target.values()))
+    with world.lock:
+        ctx.exn_if_cancelling()
+        ctx.set_cancellable(False)      # set_not_cancellable
+    remote.call('VM.pool_migrate_complete', new_vm, remote.host)
+    with world.lock:
+        if plan.intra_pool:
+            # intra_pool_vdi_remap
+            for vbd in sdb.find('VBD', VM=plan.vm):
+                vrec = sdb.get('VBD', vbd)
+                if vrec['VDI'] in target:
+                    vrec['VDI'] = target[vrec['VDI']]
+        else:
+            for vbd in sdb.find('VBD', VM=plan.vm):
+                sdb.destroy('VBD', vbd)
+    return new_vm
+
+
+def _infer_vgpu_map(ctx, plan, new_vm):
+    """``xapi_vm_migrate.ml`` ``infer_vgpu_map ~remote`` (no vGPUs here).
+
+    Its failure is ``VM_MIGRATE_FAILED [vm uuid, source host uuid,
+    destination host uuid, reason]``; xapi reads the destination host's
+    uuid from its own database, so cross-pool that is ``HANDLE_INVALID
+    ["host", ref]``.
+    """
+    remote = plan.remote
+    try:
+        remote.call('VM.get_VGPUs', new_vm)
+    except errors.XapiError:
+        with ctx.world.lock:
+            if not plan.intra_pool:
+                raise errors.XapiError(errors.HANDLE_INVALID, 'host',
+                                       remote.host)
+            rec = ctx.db.get('VM', plan.vm)
+            source = ctx.db.get('host', rec['resident_on'])['uuid']
+            dest = ctx.db.get('host', remote.host)['uuid']
+            raise errors.XapiError('VM_MIGRATE_FAILED', rec['uuid'],
+                                   source, dest, VGPU_MAPPING_FAILED)
+
+
+def _copy(ctx, plan, rec, src_sr, dest_sr, dest_sr_uuid):
+    """Mirror one VDI to the destination SR; return the new VDI's ref.
+
+    ``vdi_copy_fun`` ``mirror_to_remote`` (SMAPI, modelled as the new
+    VDI), then ``with_remote_vdi``'s scan and lookup by location:
+    ``VDI_LOCATION_MISSING [sr, location]``, ``LOCATION_NOT_UNIQUE``.
+    """
     world, remote = ctx.world, plan.remote
     ddb = remote.pool.db
     new_uuid = str(uuid.uuid4())
@@ -394,7 +731,7 @@ def _copy(ctx, plan, vdi, rec, src_sr, dest_sr, dest_sr_uuid):
         if dsr['type'] == 'lvmoiscsi':
             _target, lun = storage.backend(world, ddb, dest_sr)
             lun.lvs[new_uuid] = int(rec['virtual_size'])
-        ref = ddb.create(
+        ddb.create(
             'VDI', uuid=new_uuid, SR=dest_sr, name_label=rec['name_label'],
             name_description=rec['name_description'], type=rec['type'],
             virtual_size=rec['virtual_size'],
@@ -411,7 +748,6 @@ def _copy(ctx, plan, vdi, rec, src_sr, dest_sr, dest_sr_uuid):
             'vm_uuid': ctx.db.get('VM', plan.vm)['uuid'],
             'deleted': False,
         })
-    # with_remote_vdi: a scan, then the VDI by location
     remote.call('SR.scan', dest_sr)
     found = remote.call('VDI.get_all_records_where',
                         '(field "location"="%s") and (field "SR"="%s")'
@@ -419,31 +755,51 @@ def _copy(ctx, plan, vdi, rec, src_sr, dest_sr, dest_sr_uuid):
     if not found:
         raise errors.XapiError(errors.VDI_LOCATION_MISSING, dest_sr,
                                new_uuid)
-    return ref
+    if len(found) > 1:
+        raise errors.XapiError(errors.LOCATION_NOT_UNIQUE, dest_sr,
+                               new_uuid)
+    return list(found)[0]
 
 
-def _cleanup(ctx, plan, new_vm, copies):
-    """xapi's tidy-up after a failed ``migrate_send`` (best effort)."""
+def _destroy_copy(ctx, remote, copy_ref):
+    """``with_remote_vdi``'s handler: ``VDI.destroy`` on the destination.
+
+    Its failure is only logged by xapi: the copy stays (``VDI_IN_USE``
+    once the imported VM's attached VBD uses it).
+    """
+    with ctx.world.lock:
+        ddb = remote.pool.db
+        new_uuid = ddb.get('VDI', copy_ref)['uuid'] \
+            if ddb.has('VDI', copy_ref) else None
+    try:
+        remote.call('VDI.destroy', copy_ref)
+    except errors.XapiError:
+        return
+    with ctx.world.lock:
+        for record in ctx.world.copies:
+            if record['new_vdi_uuid'] == new_uuid:
+                record['deleted'] = True
+
+
+def _cleanup(ctx, plan):
+    """``migrate_send'``'s error handler (the copies: :func:`_each_disk`).
+
+    Cross-pool, while the source VM exists (``Db.is_valid_ref``), the VM of
+    its uuid on the destination is destroyed (``VM.get_by_uuid``,
+    ``VM.destroy``; errors are only logged); then ``exn_if_cancelling``.
+    """
     remote = plan.remote
-    if new_vm is not None:
+    with ctx.world.lock:
+        vm_uuid = ctx.db.get('VM', plan.vm)['uuid'] \
+            if ctx.db.has('VM', plan.vm) else None
+    if not plan.intra_pool and vm_uuid is not None:
         try:
-            vm_uuid = remote.pool.db.get('VM', new_vm)['uuid']
             stale = remote.call('VM.get_by_uuid', vm_uuid)
             remote.call('VM.destroy', stale)
         except errors.XapiError:
             pass
-    for _vdi, copy_ref in copies:
-        with ctx.world.lock:
-            ddb = remote.pool.db
-            if ddb.has('VDI', copy_ref):
-                new_uuid = ddb.get('VDI', copy_ref)['uuid']
-                try:
-                    storage.destroy_vdi(ctx.world, ddb, copy_ref)
-                except errors.XapiError:
-                    continue
-                for record in ctx.world.copies:
-                    if record['new_vdi_uuid'] == new_uuid:
-                        record['deleted'] = True
+    with ctx.world.lock:
+        ctx.exn_if_cancelling()
 
 
 @api.message('VM.pool_migrate_complete', 2)
@@ -468,6 +824,60 @@ def vm_destroy(ctx, vm):
         for ref in ctx.db.find(cls, VM=vm):
             ctx.db.destroy(cls, ref)
     ctx.db.destroy('VM', vm)
+    return ''
+
+
+# -- what the source's xapi asks the destination during a migration --------
+
+@api.message('host.get_virtual_hardware_platform_versions', 1)
+def host_get_virtual_hardware_platform_versions(ctx, host):
+    # xapi_globs.ml host_virtual_hardware_platform_versions, set on every
+    # host at start-up (the mock's model has no such field)
+    ctx.db.get('host', host)
+    return list(VIRTUAL_HARDWARE_PLATFORM_VERSIONS)
+
+
+@api.message('host.get_PGPUs', 1)
+def host_get_pgpus(ctx, host):
+    # the host's PGPU records (a computed field, PGPU.host)
+    ctx.db.get('host', host)
+    return ctx.db.find('PGPU', host=host)
+
+
+@api.message('VM.get_VGPUs', 1)
+def vm_get_vgpus(ctx, vm):
+    # the mock has no VGPU records
+    ctx.db.get('VM', vm)
+    return []
+
+
+@api.message('host.allocate_resources_for_vm', 3)
+def host_allocate_resources_for_vm(ctx, host, vm, live):
+    # message_forwarding.ml Host.allocate_resources_for_vm ->
+    # allocate_vm_to_host: the mock models no memory to reserve
+    ctx.db.get('host', host)
+    ctx.db.get('VM', vm)
+    return ''
+
+
+@api.message('network.attach_for_vm', 2)
+def network_attach_for_vm(ctx, host, vm):
+    # xapi_network.ml attach_for_vm: each VIF's network on the host
+    # (bridges are not modelled)
+    ctx.db.get('host', host)
+    ctx.db.get('VM', vm)
+    return ''
+
+
+@api.message('event.register', 1)
+def event_register(ctx, classes):
+    # xapi_event.ml register (Cli_util.track, for the import's task)
+    return ''
+
+
+@api.message('event.unregister', 1)
+def event_unregister(ctx, classes):
+    # xapi_event.ml unregister
     return ''
 
 
