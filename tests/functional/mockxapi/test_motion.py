@@ -450,7 +450,8 @@ class VifMapTest(MigrationTestCase):
         sr, _ = self.iscsi_sr(self.b, self.data('vol-1'))
         self.assertFailure(['VIF_NOT_IN_MAP', vif], self.a.VM.migrate_send,
                            vm, self.receive(), True, {vdi: sr}, {}, {})
-        net = self.b.network.create({'name_label': 'net-port-1'})
+        net = self.b.network.create({'name_label': 'net-port-1',
+                                     'other_config': {}})
         new_vm = self.a.VM.migrate_send(vm, self.receive(), True,
                                         {vdi: sr}, {vif: net}, {})
         new_vif = self.b.VM.get_VIFs(new_vm)[0]
