@@ -525,6 +525,36 @@ def own_vdi_test(session, block_device_info, policy=None):
     return test
 
 
+def destroy_stale_import(session, policy, instance_name):
+    """Destroy a halted copy of the VM that a failed migration left here.
+
+    Before it moves a VM to another pool, xapi imports the VM's record
+    into the destination pool, with VBDs on the destination's SRs; when
+    the migration fails it destroys that record again
+    (``xapi_vm_migrate.ml`` ``migrate_send'``, its error path:
+    ``VM.get_by_uuid`` and ``VM.destroy`` on the destination), unless
+    that call fails as well (the remote session gone, the connection
+    dropped). The record's VBDs would then keep the migration's SRs here
+    for good. While the destination rolls back, the VM runs on the
+    source: a halted VM of the instance's name here is that leftover.
+    One ``VM.get_all_records_where``, one ``VM.destroy`` per leftover
+    (``xapi_vm.ml`` ``destroy``: its VBDs go with it, the VDIs stay).
+
+    :returns: the uuids of the VM records destroyed.
+    """
+    vms = xapi_retry.call(session, policy, 'VM.get_all_records_where',
+                          where.field_in('name__label', [instance_name]))
+    destroyed = []
+    for ref, rec in sorted(vms.items()):
+        if (rec.get('is_a_template') or rec.get('is_a_snapshot') or
+                rec.get('is_control_domain') or
+                rec.get('power_state') != 'Halted'):
+            continue
+        session.call_xenapi('VM.destroy', ref)
+        destroyed.append(rec.get('uuid'))
+    return destroyed
+
+
 def forget_unused_sr(session, sr_uuid, device_config, known_ref=None,
                      policy=None, own_vdis=None):
     """Forget the SR ``sr_uuid`` if it is this volume's and nothing uses it.

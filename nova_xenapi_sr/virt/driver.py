@@ -594,6 +594,34 @@ class XenAPISRDriver(xenapi_driver.XenAPIDriver):
         self._sr_claims.note_existing(instance.uuid, existing)
         return result
 
+    def _destroy_stale_import(self, instance):
+        """Remove the VM record a failed ``VM.migrate_send`` left here.
+
+        See :func:`destination.destroy_stale_import`. Nothing here raises:
+        a failure is logged with what to do, and the SRs it keeps are
+        reported by :meth:`_forget_srs`.
+        """
+        try:
+            destroyed = destination.destroy_stale_import(
+                self._session, self._policy, instance.name)
+        except Exception as exc:
+            LOG.warning('Cannot check %(host)s for a halted copy of the VM '
+                        'that the failed migration may have left: '
+                        '%(error)s. Check with "xe vm-list name-label=%(vm)s '
+                        'power-state=halted" and destroy it ("xe vm-destroy '
+                        'uuid=<vm>"); it keeps its SRs on this host.',
+                        {'host': xapi_retry.host_of(self._session),
+                         'error': xapi_retry.describe(exc),
+                         'vm': instance.name}, instance=instance)
+            return
+        for vm_uuid in destroyed:
+            LOG.warning('Destroyed VM %(uuid)s on %(host)s: a halted copy of '
+                        'the instance that the failed migration left (xapi '
+                        'could not remove it); the instance runs on the '
+                        'source.', {'uuid': vm_uuid,
+                                    'host': xapi_retry.host_of(self._session)},
+                        instance=instance)
+
     def _forget_srs(self, instance, srs, sr_uuid_map, existing,
                     own_vdis=None):
         """Forget this migration's SRs that nothing else uses; release.
@@ -734,6 +762,7 @@ class XenAPISRDriver(xenapi_driver.XenAPIDriver):
                                                destroy_disks=True,
                                                migrate_data=None):
         volume_sr_uuid_map = destination.source_map(migrate_data) or {}
+        self._destroy_stale_import(instance)
         sr_uuid_map = {}
         if migrate_data is not None and migrate_data.obj_attr_is_set(
                 'sr_uuid_map'):

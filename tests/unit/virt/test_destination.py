@@ -439,3 +439,39 @@ class StockSourceSharedSRTestCase(base.TestCase):
         del broken['data']['target_iqn']
         self.assertIsNone(destination.stock_source_shared_sr_message(
             bdi(broken, broken)))
+
+
+class StaleImportTestCase(base.TestCase):
+    """A halted copy of the VM that a failed migrate_send left here."""
+
+    class Session(fakes.FakeSession):
+        def call_xenapi(self, method, *args):
+            if method == 'VM.destroy':
+                self.calls.append((method, args))
+                del self.records['VM'][args[0]]
+                return ''
+            return super(StaleImportTestCase.Session, self).call_xenapi(
+                method, *args)
+
+    def test_only_halted_vms_of_the_instance_are_destroyed(self):
+        session = self.Session()
+        session.add('VM', 'OpaqueRef:stale', name_label='instance-1',
+                    uuid='u-stale', power_state='Halted')
+        session.add('VM', 'OpaqueRef:running', name_label='instance-1',
+                    uuid='u-run', power_state='Running')
+        session.add('VM', 'OpaqueRef:tpl', name_label='instance-1',
+                    uuid='u-tpl', power_state='Halted', is_a_template=True)
+        session.add('VM', 'OpaqueRef:other', name_label='instance-2',
+                    uuid='u-other', power_state='Halted')
+        self.assertEqual(['u-stale'], destination.destroy_stale_import(
+            session, xapi_retry.Policy(interval=0), 'instance-1'))
+        self.assertEqual(['OpaqueRef:other', 'OpaqueRef:running',
+                          'OpaqueRef:tpl'], sorted(session.records['VM']))
+        self.assertEqual(['VM.get_all_records_where', 'VM.destroy'],
+                         session.methods())
+
+    def test_nothing_there_costs_one_query(self):
+        session = self.Session()
+        self.assertEqual([], destination.destroy_stale_import(
+            session, xapi_retry.Policy(interval=0), 'instance-1'))
+        self.assertEqual(['VM.get_all_records_where'], session.methods())
