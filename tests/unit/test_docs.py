@@ -59,8 +59,8 @@ MESSAGES = {
     ],
     'nova_xenapi_sr/virt/driver.py': [
         'The VM has moved, but SR ',
-        'a halted copy of the instance that the failed migration left',
-        'for a halted copy of the VM that the failed migration may have',
+        'the instance that the failed migration left',
+        'for a halted copy of the VM',
         'Keeping SR %s on the source: another VM still',
         'Proceeding because [xenapi_sr]',
         'took the iSCSI IQN and',
