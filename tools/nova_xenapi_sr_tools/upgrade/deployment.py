@@ -73,6 +73,12 @@ FLAVOR = 'verify'
 #: Migration statuses nova leaves once it is done with a migration.
 MIGRATION_FINAL = ('completed', 'error', 'failed', 'cancelled', 'done')
 
+#: The destination's rollback of a failed live migration, as nova records
+#: it (``wrap_instance_event(prefix='compute')``).
+ROLLBACK_EVENT = 'compute_rollback_live_migration_at_destination'
+#: Seconds a settled failed migration may wait for that rollback to start.
+ROLLBACK_GRACE = 20
+
 #: Server states nova leaves a server in once an operation ended.
 SETTLED = ('ACTIVE', 'ERROR', 'SHUTOFF')
 TOKEN = 'admin:%s' % fakes.PROJECT
@@ -636,15 +642,24 @@ class Deployment(object):
         return response.headers.get('x-openstack-request-id') or \
             response.headers.get('x-compute-request-id')
 
-    def wait_action(self, server_id, request_id, timeout=START_TIMEOUT):
+    def wait_action(self, server_id, request_id, timeout=START_TIMEOUT,
+                    block_migration=True):
         """The instance action once nova has finished with it.
 
         Every event of the action has finished, the server has no task,
         and the migration record has a final status: the destination's
         rollback is an RPC cast, and the source completes the migration
-        record after the instance already looks settled.
+        record after the instance already looks settled. After a failed
+        block migration that reached ``pre_live_migration``, nova's source
+        casts the destination's rollback after it has set the migration's
+        status (``ComputeManager._rollback_live_migration``, do_cleanup
+        for XenAPI is block_migration): also wait, for at most
+        :data:`ROLLBACK_GRACE` seconds, until that rollback's event has
+        appeared and finished. A destination that never rolls back (it
+        died) is judged as it is then.
         """
         deadline = time.monotonic() + timeout
+        grace = None
         while True:
             self.supervisor.check()
             action = self.api.get('/servers/%s/os-instance-actions/%s' % (
@@ -659,7 +674,15 @@ class Deployment(object):
                     server['status'] in SETTLED and \
                     not server.get('OS-EXT-STS:task_state') and \
                     latest.get('status') in MIGRATION_FINAL:
-                return action
+                names = set(e.get('event') for e in events)
+                if not (block_migration and
+                        latest.get('status') != 'completed' and
+                        'compute_pre_live_migration' in names and
+                        ROLLBACK_EVENT not in names):
+                    return action
+                grace = grace or time.monotonic() + ROLLBACK_GRACE
+                if time.monotonic() > grace:
+                    return action
             if time.monotonic() > deadline:
                 raise DeploymentError(
                     'live migration of %s still running after %ds '

@@ -407,7 +407,8 @@ class RollingRunner(object):
             copies_before = len(xapi.copies)
             request_id = dep.live_migrate(
                 server['id'], block_migration=self.block_migration)
-            dep.wait_action(server['id'], request_id)
+            dep.wait_action(server['id'], request_id,
+                            block_migration=not self.same_pool)
             after = dict((role, xapi.pool(self.pools[role]).inspect())
                          for role in self.pools)
             copies = list(xapi.copies)[copies_before:]
