@@ -65,8 +65,7 @@ class VerifyUpgrade(command.Command):
     source_pool and destination_pool); every instance on the source pool
     is a volume set, named by its optional volume_set key;
     --print-scenario shows a built-in one (--layout picks which). The mock
-    XAPI
-    listens on port 80 of loopback addresses, so it needs root (or
+    XAPI listens on port 80 of loopback addresses, so it needs root (or
     CAP_NET_BIND_SERVICE).
     """
 
@@ -147,11 +146,13 @@ class VerifyUpgrade(command.Command):
             scenario = cases_mod.load_scenario(parsed_args.scenario)
             return [(cases_mod.layout_of(scenario), scenario,
                      cases_mod.volume_sets(scenario))]
-        chosen = [name for name in cases_mod.LAYOUTS
-                  if name in (parsed_args.layout or cases_mod.LAYOUTS)]
-        return [(name, cases_mod.LAYOUTS[name](),
-                 cases_mod.volume_sets(cases_mod.LAYOUTS[name]()))
-                for name in chosen]
+        chosen = []
+        for name, build in cases_mod.LAYOUTS.items():
+            if name in (parsed_args.layout or cases_mod.LAYOUTS):
+                scenario = build()
+                chosen.append((name, scenario,
+                               cases_mod.volume_sets(scenario)))
+        return chosen
 
     def take_action(self, parsed_args):
         stdout, stderr = self._streams()
