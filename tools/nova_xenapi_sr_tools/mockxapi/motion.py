@@ -175,7 +175,7 @@ def migrate_receive(ctx, host, network, options):
 
 
 class _Remote(object):
-    """The destination as xapi's ``remote_of_dest`` reaches it."""
+    """The destination as ``xapi_vm_migrate.ml`` ``remote_of_dest`` has it."""
 
     def __init__(self, pool, session, host):
         self.pool = pool
@@ -250,7 +250,10 @@ def _check_power(ctx, vm, live):
 
 
 def _vm_vdis(db, vm):
-    """``vdi_filter``/``get_vdi_mirror``: the VM's disks, in VBD order."""
+    """The VM's disks, in VBD order.
+
+    ``xapi_vm_migrate.ml`` ``vdi_filter`` and ``get_vdi_mirror``.
+    """
     found = []
     for vbd in db.find('VBD', VM=vm):
         rec = db.get('VBD', vbd)
@@ -262,7 +265,7 @@ def _vm_vdis(db, vm):
 
 
 def _check_vdi_map(vdis, vdi_map):
-    # xapi_vm_migrate.ml check_vdi_map
+    # xapi_vm_migrate.ml check_vdi_map: VDI_NOT_IN_MAP [vdi]
     for vdi in vdis:
         if vdi not in vdi_map:
             raise errors.XapiError(errors.VDI_NOT_IN_MAP, vdi)
@@ -390,6 +393,7 @@ def _assert_can_migrate(ctx, vm, dest, vdi_map, vif_map, options):
             dest_version = _platform_version(
                 src.get('host', remote.host)['software_version'])
     if intra_pool:
+        # helpers.ml host_versions_not_decreasing, LocalObject
         if not _versions_not_decreasing(source_version, dest_version):
             raise errors.XapiError('NOT_SUPPORTED_DURING_UPGRADE')
         _assert_sr_support_operations(ctx, remote, vdi_map)
@@ -400,11 +404,13 @@ def _assert_can_migrate(ctx, vm, dest, vdi_map, vif_map, options):
             if not src.get('host', remote.host)['enabled']:
                 raise errors.XapiError('HOST_DISABLED', remote.host)
         if vif_map:
+            # xapi_vm_migrate.ml assert_can_migrate, `intra_pool
             raise errors.XapiError(
                 errors.OPERATION_NOT_ALLOWED, 'VIF mapping is not allowed '
                 'for intra-pool migration -all VIFs must be on the same '
                 'network')
         return _Plan(vm, remote, True, vdis, vdi_map, vif_map)
+    # helpers.ml host_versions_not_decreasing, RemoteObject
     dest_version = _platform_version(
         remote.call('host.get_software_version', remote.host))
     if not _versions_not_decreasing(source_version, dest_version):
@@ -414,6 +420,8 @@ def _assert_can_migrate(ctx, vm, dest, vdi_map, vif_map, options):
     # xapi_vm_helpers.ml assert_hardware_platform_support (RemoteObject);
     # the mock's VMs need version 0, which every host offers
     remote.call('host.get_virtual_hardware_platform_versions', remote.host)
+    # xapi_vm_migrate.ml assert_can_migrate, `cross_pool: XenAPI.Host.
+    # get_enabled of the destination host
     if not remote.call('host.get_enabled', remote.host):
         raise errors.XapiError('HOST_DISABLED', remote.host)
     if not force and rec['power_state'] != 'Halted':
@@ -424,7 +432,7 @@ def _assert_can_migrate(ctx, vm, dest, vdi_map, vif_map, options):
                          remote.call('host.get_cpu_info', remote.host))
     with ctx.world.lock:
         inferred = _infer_vif_map(src, src.find('VIF', VM=vm), vif_map)
-    # inter_pool_metadata_transfer ~dry_run:true
+    # xapi_vm_migrate.ml inter_pool_metadata_transfer ~dry_run:true
     _import_metadata(ctx, remote, vm, {}, inferred, dry_run=True)
     if rec['power_state'] != 'Halted':
         # xapi_pgpu_helpers.ml assert_destination_has_pgpu_compatible_with_vm
@@ -545,10 +553,11 @@ def migrate_send(ctx, *args):
 
 
 def _plug_destination_pbds(remote, dest_sr):
-    """``vdi_copy_fun``: plug the SR on the pool master and dest host.
+    """Plug the SR on the pool master and the destination host.
 
-    As xapi: every PBD's host first, then ``host.get_enabled`` of those
-    on the master or the destination host, then their plugging.
+    ``xapi_vm_migrate.ml`` ``vdi_copy_fun``: every PBD's host first, then
+    ``host.get_enabled`` of those on the master or the destination host,
+    then their plugging.
     """
     pool_ref = remote.call('pool.get_all')[0]
     master = remote.call('pool.get_master', pool_ref)
@@ -563,7 +572,7 @@ def _plug_destination_pbds(remote, dest_sr):
 
 
 def _dest_vdi_exists_on_sr(remote, vdi_uuid, dest_sr):
-    """``vdi_copy_fun`` ``dest_vdi_exists_on_sr``: one scan on failure."""
+    """``xapi_vm_migrate.ml`` ``dest_vdi_exists_on_sr``: one scan."""
     for retry in (True, False):
         try:
             ref = remote.call('VDI.get_by_uuid', vdi_uuid)
@@ -609,7 +618,9 @@ def _execute(ctx, plan):
 
 
 def _each_disk(ctx, plan, vdis, target):
-    """``with_many vdi_copy_fun``: the first disk, around all the rest.
+    """``xapi_vm_migrate.ml`` ``with_many vdi_copy_fun``: disk by disk.
+
+    The first disk wraps all the rest.
 
     ``target`` maps the source VDIs done so far to the destination's.
     Returns the VM on the destination.
@@ -651,7 +662,7 @@ def _each_disk(ctx, plan, vdis, target):
 
 
 def _move_vm(ctx, plan, target):
-    """``migrate_send'``: the continuation of ``with_many``."""
+    """``xapi_vm_migrate.ml`` ``migrate_send'``: ``with_many``'s rest."""
     world, sdb, remote = ctx.world, ctx.db, plan.remote
     with world.lock:
         ctx.exn_if_cancelling()
@@ -719,9 +730,10 @@ def _infer_vgpu_map(ctx, plan, new_vm):
 def _copy(ctx, plan, rec, src_sr, dest_sr, dest_sr_uuid):
     """Mirror one VDI to the destination SR; return the new VDI's ref.
 
-    ``vdi_copy_fun`` ``mirror_to_remote`` (SMAPI, modelled as the new
-    VDI), then ``with_remote_vdi``'s scan and lookup by location:
-    ``VDI_LOCATION_MISSING [sr, location]``, ``LOCATION_NOT_UNIQUE``.
+    ``xapi_vm_migrate.ml`` ``vdi_copy_fun`` ``mirror_to_remote`` (SMAPI,
+    modelled as the new VDI), then ``with_remote_vdi``'s scan and lookup
+    by location: ``VDI_LOCATION_MISSING [sr, location]``,
+    ``LOCATION_NOT_UNIQUE``.
     """
     world, remote = ctx.world, plan.remote
     ddb = remote.pool.db
@@ -762,10 +774,10 @@ def _copy(ctx, plan, rec, src_sr, dest_sr, dest_sr_uuid):
 
 
 def _destroy_copy(ctx, remote, copy_ref):
-    """``with_remote_vdi``'s handler: ``VDI.destroy`` on the destination.
+    """``vdi_copy_fun`` ``with_remote_vdi``'s handler, on the destination.
 
-    Its failure is only logged by xapi: the copy stays (``VDI_IN_USE``
-    once the imported VM's attached VBD uses it).
+    ``XenAPI.VDI.destroy``; its failure is only logged: the copy stays
+    (``VDI_IN_USE`` once the imported VM's attached VBD uses it).
     """
     with ctx.world.lock:
         ddb = remote.pool.db
@@ -782,11 +794,12 @@ def _destroy_copy(ctx, remote, copy_ref):
 
 
 def _cleanup(ctx, plan):
-    """``migrate_send'``'s error handler (the copies: :func:`_each_disk`).
+    """``xapi_vm_migrate.ml`` ``migrate_send'``'s error handler.
 
     Cross-pool, while the source VM exists (``Db.is_valid_ref``), the VM of
     its uuid on the destination is destroyed (``VM.get_by_uuid``,
     ``VM.destroy``; errors are only logged); then ``exn_if_cancelling``.
+    The copies went in :func:`_each_disk`.
     """
     remote = plan.remote
     with ctx.world.lock:
