@@ -37,6 +37,7 @@ from oslo_log import log as logging
 from nova_xenapi_sr import exception
 from nova_xenapi_sr import naming
 from nova_xenapi_sr.virt import forget
+from nova_xenapi_sr.virt import locate
 from nova_xenapi_sr.virt import volumes
 from nova_xenapi_sr.virt import where
 from nova_xenapi_sr.virt import xapi_retry
@@ -542,13 +543,10 @@ def destroy_stale_import(session, policy, instance_name):
 
     :returns: the uuids of the VM records destroyed.
     """
-    vms = xapi_retry.call(session, policy, 'VM.get_all_records_where',
-                          where.field_in('name__label', [instance_name]))
     destroyed = []
-    for ref, rec in sorted(vms.items()):
-        if (rec.get('is_a_template') or rec.get('is_a_snapshot') or
-                rec.get('is_control_domain') or
-                rec.get('power_state') != 'Halted'):
+    for ref, rec in sorted(locate.vms_named(session, policy,
+                                            instance_name).items()):
+        if rec.get('is_control_domain') or rec.get('power_state') != 'Halted':
             continue
         session.call_xenapi('VM.destroy', ref)
         destroyed.append(rec.get('uuid'))

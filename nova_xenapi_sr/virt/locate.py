@@ -89,12 +89,19 @@ def _query(instance_name):
     return where.field_in('name__label', [instance_name])
 
 
+def vms_named(session, policy, instance_name):
+    """``{ref: record}`` of the VMs (no templates, no snapshots) named so.
+
+    One ``VM.get_all_records_where``, through ``policy``.
+    """
+    return _vms(xapi_retry.call(session, policy, 'VM.get_all_records_where',
+                                _query(instance_name)))
+
+
 def _on_source(session, policy, instance_name, timeout, sleep):
     deadline = time.time() + timeout
     while True:
-        vms = _vms(xapi_retry.call(session, policy,
-                                   'VM.get_all_records_where',
-                                   _query(instance_name)))
+        vms = vms_named(session, policy, instance_name)
         busy = [ref for ref, rec in vms.items()
                 if set((rec.get('current_operations') or {}).values())
                 & set(_MIGRATING)]

@@ -174,9 +174,13 @@ def same_pool_scenario():
     }
 
 
+#: The layouts: between two pools, and between two hosts of one pool.
+CROSS_POOL = 'cross-pool'
+SAME_POOL = 'same-pool'
+
 #: The built-in layouts, in the order a run verifies them.
-LAYOUTS = collections.OrderedDict([('cross-pool', default_scenario),
-                                   ('same-pool', same_pool_scenario)])
+LAYOUTS = collections.OrderedDict([(CROSS_POOL, default_scenario),
+                                   (SAME_POOL, same_pool_scenario)])
 
 
 def layout_of(scenario):
@@ -186,7 +190,7 @@ def layout_of(scenario):
     source = scenario.get('source_pool', names[0] if names else None)
     destination = scenario.get('destination_pool',
                                names[1] if len(names) > 1 else None)
-    return 'same-pool' if source == destination else 'cross-pool'
+    return SAME_POOL if source == destination else CROSS_POOL
 
 
 class ScenarioError(ValueError):

@@ -104,8 +104,9 @@ _SHORT = {'stock': 'stock', 'extension': 'extension'}
 
 #: Titles of the matrices of a run with several layouts.
 LAYOUT_TITLES = {
-    'cross-pool': 'Between two pools (block migration, VM.migrate_send):',
-    'same-pool': 'Inside one pool (VM.pool_migrate):',
+    cases_mod.CROSS_POOL:
+        'Between two pools (block migration, VM.migrate_send):',
+    cases_mod.SAME_POOL: 'Inside one pool (VM.pool_migrate):',
 }
 
 

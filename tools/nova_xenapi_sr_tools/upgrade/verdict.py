@@ -46,6 +46,8 @@ returned: ``{"phase": "precheck"|"migration"|"done", "error": None |
 ``copies`` (the mock's copy log) and ``vm_name``.
 """
 
+from nova_xenapi_sr_tools.upgrade import cases as cases_mod
+
 MIGRATED = 'migrated'
 REFUSED = 'refused'
 FAILED_CLEAN = 'failed_clean'
@@ -825,7 +827,7 @@ def unchecked_do_no_harm(cases):
 #: The layout in which XAPI cannot live-migrate nova's volumes: nova's
 #: SRs are unshared, and ``VM.pool_migrate`` needs each plugged on the
 #: destination host (``VM_REQUIRES_SR``, ``SR_NOT_SHARABLE``).
-SAME_POOL = 'same-pool'
+SAME_POOL = cases_mod.SAME_POOL
 
 
 def extension_case_ok(case, outcome):
@@ -868,10 +870,10 @@ def exit_status(verdicts):
 
     :param verdicts: ``[(case, outcome)]``.
     """
-    before = [id(case) for case in unsafe_before_upgrade(verdicts)]
+    unsafe = sum(1 for _, outcome in verdicts if outcome == UNSAFE)
+    if unsafe > len(unsafe_before_upgrade(verdicts)):
+        return 1
     for case, outcome in verdicts:
-        if outcome == UNSAFE and id(case) not in before:
-            return 1
         if all(case[role] == EXTENSION for role in
                ('conductor', 'source', 'destination')) and \
                 not extension_case_ok(case, outcome):
